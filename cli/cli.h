@@ -1,0 +1,48 @@
+/* cli.h - what the retinaface subcommands share: model/input options, loading, JSON strings. */
+#ifndef RF_CLI_H
+#define RF_CLI_H
+
+#include "retinaface.h"
+
+#include <stdio.h>
+
+/* Exit codes scripts can rely on. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILURE = 1, /* the work failed (unreadable image, bad model file, ...) */
+    CLI_EXIT_USAGE = 2    /* bad command line */
+};
+
+typedef struct {
+    const char *model;       /* -m/--model */
+    rf_anchors anchors;      /* --anchors */
+    rf_input_policy policy;  /* --input-size / --long-side / --original-size */
+    int policy_given;
+    int threads;             /* --threads */
+    rf_kernels kernels;      /* --kernels */
+} cli_model_options;
+
+void cli_model_options_init(cli_model_options *o, rf_input_policy default_policy);
+/* If argv[*i] is one of the options above, consumes it (and its value), advancing *i, and
+ * returns 1; returns 0 if it is not one of them; prints a message and returns -1 if its value
+ * is bad. */
+int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_options *o);
+/* The help text of those options. */
+void cli_model_options_help(FILE *f);
+/* Loads the model and creates one context; prints the error and returns nonzero on failure. */
+int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_context **ctx);
+
+/* Takes the value of option argv[*i] (from "--opt=value" or the next argument). */
+const char *cli_option_value(int argc, char **argv, int *i, const char *cmd);
+int cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
+int cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, float hi,
+                    float *out);
+/* Prints s as a JSON string literal. */
+void cli_json_string(FILE *f, const char *s);
+/* "-" means stdout; otherwise opens for writing, printing an error on failure. */
+FILE *cli_open_output(const char *cmd, const char *path);
+
+int cmd_detect(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+#endif

@@ -1,0 +1,46 @@
+/* main.c - the retinaface command: dispatches to its subcommands. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"detect", cmd_detect, "find faces in images; JSON, drawn pictures, raw tensors"},
+    {"eval", cmd_eval, "AP on WIDER FACE (official and Open Model Zoo protocols)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "retinaface %s - RetinaFace face detector (ResNet50, MobileNet0.25)\n\n"
+               "usage: retinaface COMMAND [options]   (retinaface COMMAND --help for more)\n\n"
+               "commands:\n", RF_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "version", "print the version");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("retinaface %s\n", RF_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "retinaface: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}

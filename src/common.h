@@ -1,0 +1,24 @@
+/* common.h - internal helpers shared by the library's files: error reporting, checked allocation. */
+#ifndef RF_COMMON_H
+#define RF_COMMON_H
+
+#include "retinaface.h"
+
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define RF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RF_PRINTF(a, b)
+#endif
+
+/* Fills err (if not NULL) and returns status, so callers can `return rf_fail(err, ...)`. */
+rf_status rf_fail(rf_error *err, rf_status status, const char *fmt, ...) RF_PRINTF(3, 4);
+
+/* Clears err to RF_OK / "" and returns RF_OK. */
+rf_status rf_ok(rf_error *err);
+
+/* Overflow-checked size arithmetic: 0 on overflow. */
+size_t rf_mul_size(size_t a, size_t b);
+
+#endif

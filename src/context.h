@@ -1,0 +1,44 @@
+/* context.h - the per-thread state: kernels, pool, the planned activation arena, the outputs. */
+#ifndef RF_CONTEXT_H
+#define RF_CONTEXT_H
+
+#include "kernels.h"
+#include "model.h"
+#include "threadpool.h"
+
+#define RF_ARENA_MAX_LIVE 64
+
+struct rf_context {
+    const rf_model *model;
+    const rf_kernel_set *kernels;
+    rf_pool *pool;
+
+    /* Activations live in one arena. Each new input shape is first run with planning = 1: the
+     * same sequence of allocations, no arithmetic, which gives the peak size; then the arena is
+     * sized once and every later pass of that shape allocates nothing. */
+    int planning;
+    float *arena;
+    size_t arena_floats, peak_floats;
+    struct { size_t offset, size; } live[RF_ARENA_MAX_LIVE];
+    int nlive;
+    int overflow; /* more live tensors than RF_ARENA_MAX_LIVE: a bug, reported as an error */
+    int planned_n, planned_h, planned_w;
+
+    /* outputs of the last forward pass */
+    float *cls, *box, *ldm;
+    size_t out_capacity; /* anchors * batch the three buffers hold */
+    int out_n, out_h, out_w;
+    int64_t out_anchors;
+
+    float *staging; /* network input built from images, NCHW */
+    size_t staging_floats;
+};
+
+/* A tensor of n x h x w x c from the arena (data NULL while planning). */
+rf_tensor rf_arena_tensor(rf_context *ctx, int n, int h, int w, int c);
+void rf_arena_release(rf_context *ctx, rf_tensor *t);
+
+/* The network: input [n][h][w][3] NHWC in the arena, outputs into ctx->cls/box/ldm. */
+void rf_network_forward(rf_context *ctx, const rf_tensor *input);
+
+#endif

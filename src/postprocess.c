@@ -1,0 +1,190 @@
+/* postprocess.c - priors, decode, score threshold, sort, NMS: raw head outputs to faces. */
+#include "common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int steps[3] = {8, 16, 32};
+static const int min_sizes[2][3][2] = {
+    {{16, 32}, {64, 128}, {256, 512}}, /* RF_ANCHORS_RETINAFACE */
+    {{10, 20}, {32, 64}, {128, 256}},  /* RF_ANCHORS_FACE1MB */
+};
+#define VARIANCE_CENTER 0.1f
+#define VARIANCE_SIZE 0.2f
+
+rf_detect_params rf_detect_params_default(void)
+{
+    return (rf_detect_params){.score_threshold = 0.02f, .nms_threshold = 0.4f,
+                              .pre_nms_top_k = 5000, .keep_top_k = 750, .nms_offset = 1.0f,
+                              .nms_in_network_pixels = 0};
+}
+
+void rf_faces_free(rf_faces *faces)
+{
+    if (!faces)
+        return;
+    free(faces->faces);
+    faces->faces = NULL;
+    faces->count = faces->capacity = 0;
+}
+
+/* cx, cy, w, h of one prior, normalised by the input size: computed in double and rounded to
+ * float, as the reference does. */
+typedef struct {
+    float cx, cy, w, h;
+} prior;
+
+static prior prior_of(int64_t anchor, int net_w, int net_h, rf_anchors preset)
+{
+    for (int l = 0; l < 3; l++) {
+        const int s = steps[l];
+        const int64_t fh = (net_h + s - 1) / s, fw = (net_w + s - 1) / s;
+        if (anchor >= 2 * fh * fw) {
+            anchor -= 2 * fh * fw;
+            continue;
+        }
+        const int m = min_sizes[preset][l][anchor % 2];
+        const int64_t cell = anchor / 2;
+        const double i = (double)(cell / fw), j = (double)(cell % fw);
+        return (prior){(float)((j + 0.5) * s / net_w), (float)((i + 0.5) * s / net_h),
+                       (float)((double)m / net_w), (float)((double)m / net_h)};
+    }
+    return (prior){0, 0, 0, 0};
+}
+
+typedef struct {
+    float score;
+    int64_t anchor;
+} candidate;
+
+static int by_score_then_anchor(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return (x->anchor > y->anchor) - (x->anchor < y->anchor);
+}
+
+/* Decoded in network pixels, in the reference's float32 operation order. */
+static rf_face decode(int64_t a, float score, const float *box, const float *ldm, int net_w,
+                      int net_h, rf_anchors preset)
+{
+    const prior p = prior_of(a, net_w, net_h, preset);
+    const float *d = box + a * 4, *l = ldm + a * 10;
+    const float W = (float)net_w, H = (float)net_h;
+    const float cx = p.cx + (d[0] * VARIANCE_CENTER) * p.w;
+    const float cy = p.cy + (d[1] * VARIANCE_CENTER) * p.h;
+    const float w = p.w * expf(d[2] * VARIANCE_SIZE);
+    const float h = p.h * expf(d[3] * VARIANCE_SIZE);
+    const float x1 = cx - w / 2.0f, y1 = cy - h / 2.0f;
+    rf_face f = {.box = {x1 * W, y1 * H, (x1 + w) * W, (y1 + h) * H}, .score = score};
+    for (int k = 0; k < 5; k++) {
+        f.landmarks[2 * k] = (p.cx + (l[2 * k] * VARIANCE_CENTER) * p.w) * W;
+        f.landmarks[2 * k + 1] = (p.cy + (l[2 * k + 1] * VARIANCE_CENTER) * p.h) * H;
+    }
+    return f;
+}
+
+static void scale_face(rf_face *f, float sx, float sy)
+{
+    if (sx == 1.0f && sy == 1.0f)
+        return;
+    for (int k = 0; k < 4; k += 2) {
+        f->box[k] *= sx;
+        f->box[k + 1] *= sy;
+    }
+    for (int k = 0; k < 10; k += 2) {
+        f->landmarks[k] *= sx;
+        f->landmarks[k + 1] *= sy;
+    }
+}
+
+/* IoU with `offset` added to widths and heights (1: the original's pixel convention). */
+static float iou(const float *a, const float *b, float area_a, float area_b, float offset)
+{
+    const float iw = fmaxf(0.0f, fminf(a[2], b[2]) - fmaxf(a[0], b[0]) + offset);
+    const float ih = fmaxf(0.0f, fminf(a[3], b[3]) - fmaxf(a[1], b[1]) + offset);
+    const float inter = iw * ih;
+    return inter / (area_a + area_b - inter);
+}
+
+rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
+                         const float *landmark_pred, int net_w, int net_h, float scale_x,
+                         float scale_y, rf_anchors anchors, const rf_detect_params *params,
+                         rf_faces *faces, rf_error *err)
+{
+    if (!cls_prob || !bbox_pred || !landmark_pred || !faces || !params)
+        return rf_fail(err, RF_E_ARG, "rf_postprocess: null argument");
+    if (net_w < 1 || net_h < 1 || (anchors != RF_ANCHORS_RETINAFACE &&
+                                   anchors != RF_ANCHORS_FACE1MB))
+        return rf_fail(err, RF_E_ARG, "rf_postprocess: bad input size %dx%d or preset", net_w,
+                       net_h);
+    if (!(params->nms_threshold >= 0.0f && params->nms_threshold <= 1.0f) ||
+        params->pre_nms_top_k < 0 || params->keep_top_k < 0)
+        return rf_fail(err, RF_E_ARG, "rf_postprocess: bad detection parameters");
+    faces->count = 0;
+    const int64_t n = rf_anchor_count(net_h, net_w);
+    int64_t count = 0;
+    for (int64_t a = 0; a < n; a++)
+        count += cls_prob[2 * a + 1] > params->score_threshold;
+    candidate *cand = malloc(sizeof *cand * (size_t)(count ? count : 1));
+    if (!cand)
+        return rf_fail(err, RF_E_NOMEM, "out of memory for %lld candidates", (long long)count);
+    count = 0;
+    for (int64_t a = 0; a < n; a++)
+        if (cls_prob[2 * a + 1] > params->score_threshold)
+            cand[count++] = (candidate){cls_prob[2 * a + 1], a};
+    qsort(cand, (size_t)count, sizeof *cand, by_score_then_anchor);
+    if (params->pre_nms_top_k && count > params->pre_nms_top_k)
+        count = params->pre_nms_top_k;
+
+    rf_face *dec = malloc(sizeof *dec * (size_t)(count ? count : 1));
+    float *area = malloc(sizeof *area * (size_t)(count ? count : 1));
+    unsigned char *dropped = calloc((size_t)(count ? count : 1), 1);
+    rf_status st = RF_OK;
+    if (!dec || !area || !dropped) {
+        st = rf_fail(err, RF_E_NOMEM, "out of memory for %lld candidates", (long long)count);
+        goto done;
+    }
+    for (int64_t i = 0; i < count; i++) {
+        dec[i] = decode(cand[i].anchor, cand[i].score, bbox_pred, landmark_pred, net_w, net_h,
+                        anchors);
+        if (!params->nms_in_network_pixels)
+            scale_face(&dec[i], scale_x, scale_y);
+        const float *b = dec[i].box;
+        area[i] = (b[2] - b[0] + params->nms_offset) * (b[3] - b[1] + params->nms_offset);
+    }
+    for (int64_t i = 0; i < count; i++) {
+        if (dropped[i])
+            continue;
+        if (params->keep_top_k && faces->count == params->keep_top_k)
+            break;
+        if (faces->count == faces->capacity) {
+            const int cap = faces->capacity ? 2 * faces->capacity : 64;
+            rf_face *grown = realloc(faces->faces, sizeof *grown * (size_t)cap);
+            if (!grown) {
+                st = rf_fail(err, RF_E_NOMEM, "out of memory for %d faces", cap);
+                goto done;
+            }
+            faces->faces = grown;
+            faces->capacity = cap;
+        }
+        rf_face f = dec[i];
+        if (params->nms_in_network_pixels)
+            scale_face(&f, scale_x, scale_y);
+        faces->faces[faces->count++] = f;
+        for (int64_t j = i + 1; j < count; j++)
+            if (!dropped[j] && iou(dec[i].box, dec[j].box, area[i], area[j],
+                                   params->nms_offset) > params->nms_threshold)
+                dropped[j] = 1;
+    }
+done:
+    free(cand);
+    free(dec);
+    free(area);
+    free(dropped);
+    if (st != RF_OK)
+        faces->count = 0;
+    return st == RF_OK ? rf_ok(err) : st;
+}

@@ -1,0 +1,38 @@
+/* tensor.h - the one activation type (NHWC views with strides) and the layer parameters kernels see. */
+#ifndef RF_TENSOR_H
+#define RF_TENSOR_H
+
+#include <stdint.h>
+
+/* n images of h x w pixels with c channels. Pixel (i, y, x) starts at
+ * data + i*nstride + (y*w + x)*pstride; its channels are contiguous. pstride > c lets a layer
+ * write into a channel slice of a wider tensor (concatenation without copies); nstride lets the
+ * heads write straight into the [batch, anchors, k] output tensors. */
+typedef struct {
+    float *data;
+    int n, h, w, c;
+    int64_t pstride, nstride;
+    int64_t arena_offset; /* where the context's arena holds it; -1 for a view it does not own */
+} rf_tensor;
+
+typedef enum { RF_ACT_NONE = 0, RF_ACT_RELU, RF_ACT_LEAKY } rf_act_kind;
+
+typedef struct {
+    rf_act_kind kind;
+    float slope; /* RF_ACT_LEAKY: y = x < 0 ? slope * x : x */
+} rf_act;
+
+/* A 2-D convolution with BatchNorm folded in. groups is 1 (dense) or cin == cout (depthwise). */
+typedef struct {
+    int cin, cout, kh, kw, stride, pad, groups;
+    float *weight;  /* dense: [kh][kw][cin][cout]; depthwise: [kh][kw][cout] */
+    float *bias;    /* [cout] */
+    void *packed;   /* weights re-laid for the fast kernels (kernel set's own format), or NULL */
+} rf_conv;
+
+static inline int rf_conv_out_size(int in, int k, int stride, int pad)
+{
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+#endif
