@@ -44,5 +44,6 @@ FILE *cli_open_output(const char *cmd, const char *path);
 
 int cmd_detect(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

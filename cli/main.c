@@ -10,6 +10,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"detect", cmd_detect, "find faces in images; JSON, drawn pictures, raw tensors"},
+    {"bench", cmd_bench, "time the forward pass; GFLOP/s, per-layer-kind times, memory"},
     {"eval", cmd_eval, "AP on WIDER FACE (official and Open Model Zoo protocols)"},
 };
 

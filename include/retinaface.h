@@ -107,6 +107,24 @@ const char *rf_kernels_name(rf_kernels kernels);              /* "auto", "refere
 rf_status rf_kernels_parse(const char *name, rf_kernels *out);
 rf_kernels rf_context_kernels(const rf_context *ctx);         /* the ones actually selected */
 
+/* Floating-point operations (2 per multiply-add) of one forward pass at the shape the context
+ * last ran, counting the convolutions. */
+double rf_context_flops(const rf_context *ctx);
+
+/* Per-layer-kind timing of the forward passes run while profiling is on (off by default;
+ * turning it on resets the totals). */
+typedef struct {
+    const char *kind; /* "conv 1x1", "conv 3x3", "conv 3x3 depthwise", "conv 7x7", "other" */
+    double ms;        /* total wall time */
+    double flops;     /* total floating-point operations */
+    int calls;
+} rf_profile_entry;
+
+#define RF_PROFILE_KINDS 5
+void rf_context_profile_enable(rf_context *ctx, int on);
+/* Fills up to max entries (RF_PROFILE_KINDS is enough), returns how many. */
+int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max);
+
 /* ------------------------------------------------------------------------------ images */
 typedef enum { RF_PIXELS_BGR = 0, RF_PIXELS_RGB = 1 } rf_pixel_order;
 

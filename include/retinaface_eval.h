@@ -121,7 +121,7 @@ rf_wider_box rf_wider_box_official(const rf_face *face);
  * rint), w = x2 - x1; the score as in rf_wider_box_official. */
 rf_wider_box rf_wider_box_omz(const rf_face *face);
 /* Stable sort by score, descending (the order result files are written in). */
-void rf_wider_boxes_sort(rf_wider_box *boxes, int n);
+rf_status rf_wider_boxes_sort(rf_wider_box *boxes, int n, rf_error *err);
 
 /* ------------------------------------------------------------------------------ result files */
 /* Writes dir/event/name.txt (creating the folders): the name, the count, then one line

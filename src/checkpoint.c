@@ -30,12 +30,14 @@ typedef struct {
     int64_t storage_numel;          /* declared by the persistent id */
     int64_t view_offset, view_numel; /* the part of the root storage the tensor may use */
     const uint8_t *data;            /* root storage bytes, once located */
-    uint64_t data_bytes;
+    int in_file;                    /* data lies in the file buffer, not a temporary */
+    int direct;                     /* the tensor is used where it lies in the file */
 } tdesc;
 
 typedef struct {
     const char *name;
     rf_error *err;
+    uint8_t *file; /* owned; freed at the end unless tensors point into it */
     rf_pickle pk;
     tdesc *t;
     size_t n;
@@ -226,6 +228,8 @@ static rf_status collect_tensors(loader *ld, uint32_t root)
         return rf_fail(ld->err, RF_E_FORMAT, "%s: the checkpoint holds a %s, not a dict of "
                        "tensors", ld->name, rf_pk_type_name(sd->type));
     ld->n = sd->u.c.count / 2;
+    if (ld->n > INT32_MAX)
+        return rf_fail(ld->err, RF_E_LIMIT, "%s: too many tensors", ld->name);
     ld->t = calloc(ld->n ? ld->n : 1, sizeof *ld->t);
     if (!ld->t)
         return rf_fail(ld->err, RF_E_NOMEM, "%s: out of memory", ld->name);
@@ -252,33 +256,60 @@ static int cmp_name(const void *a, const void *b)
                   (*(const rf_ckpt_tensor *const *)b)->name);
 }
 
-/* Copies every tensor, contiguous and aligned, into one block that also holds the names. */
+typedef struct {
+    uint8_t *file;  /* the checkpoint's bytes, kept when tensors point into them */
+    uint8_t *arena; /* names, and tensors that had to be copied */
+} owned_mem;
+
+static int is_contiguous(const tdesc *t)
+{
+    int64_t expect = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->stride[d] != expect)
+            return 0;
+        expect *= t->shape[d];
+    }
+    return 1;
+}
+
+static const uint8_t *tensor_start(const tdesc *t)
+{
+    return t->data + (size_t)(t->view_offset + t->offset) * dtype_size(t->dtype);
+}
+
+/* Tensors that lie contiguous and aligned in the file stay there; the rest are copied,
+ * contiguous and aligned, into one block that also holds the names. */
 static rf_status build(loader *ld, rf_checkpoint *out)
 {
-    size_t total = 0;
+    size_t copied = 0, names = 0;
+    int direct_count = 0;
     for (size_t i = 0; i < ld->n; i++) {
-        size_t bytes = (size_t)ld->t[i].numel * dtype_size(ld->t[i].dtype);
-        size_t need = (bytes + ALIGN - 1) / ALIGN * ALIGN + ld->t[i].name_len + 1;
-        if (bytes > SIZE_MAX / 2 || need > SIZE_MAX / 2 - total)
-            return rf_fail(ld->err, RF_E_LIMIT, "%s: tensors too large", ld->name);
-        total += need;
+        tdesc *t = &ld->t[i];
+        size_t es = dtype_size(t->dtype), bytes = (size_t)t->numel * es;
+        t->direct = t->in_file && t->numel && is_contiguous(t) &&
+                    (uintptr_t)tensor_start(t) % es == 0;
+        direct_count += t->direct;
+        if (!t->direct) {
+            if (bytes > SIZE_MAX / 4 - copied)
+                return rf_fail(ld->err, RF_E_LIMIT, "%s: tensors too large", ld->name);
+            copied += (bytes + ALIGN - 1) / ALIGN * ALIGN;
+        }
+        names += t->name_len + 1;
     }
-    size_t names_at = 0;
-    for (size_t i = 0; i < ld->n; i++)
-        names_at += ((size_t)ld->t[i].numel * dtype_size(ld->t[i].dtype) + ALIGN - 1) / ALIGN *
-                    ALIGN;
-    total = (total + ALIGN - 1) / ALIGN * ALIGN + ALIGN;
+    size_t total = (copied + names + ALIGN - 1) / ALIGN * ALIGN + ALIGN;
+    owned_mem *own = calloc(1, sizeof *own);
     uint8_t *arena = aligned_alloc(ALIGN, total);
     rf_ckpt_tensor *ts = calloc(ld->n ? ld->n : 1, sizeof *ts);
     rf_ckpt_tensor **sorted = calloc(ld->n ? ld->n : 1, sizeof *sorted);
-    if (!arena || !ts || !sorted) {
+    if (!own || !arena || !ts || !sorted) {
+        free(own);
         free(arena);
         free(ts);
         free(sorted);
         return rf_fail(ld->err, RF_E_NOMEM, "%s: out of memory for %zu bytes of tensors",
                        ld->name, total);
     }
-    uint8_t *data_p = arena, *name_p = arena + names_at;
+    uint8_t *data_p = arena, *name_p = arena + copied;
     int prefixed = 0;
     for (size_t i = 0; i < ld->n; i++) {
         const tdesc *t = &ld->t[i];
@@ -299,20 +330,17 @@ static rf_status build(loader *ld, rf_checkpoint *out)
         o->ndim = t->ndim;
         memcpy(o->shape, t->shape, sizeof o->shape);
         o->numel = t->numel;
-        o->data = data_p;
-        const uint8_t *src = t->data + (size_t)t->view_offset * es;
-        int contiguous = 1;
-        int64_t expect = 1;
-        for (int d = t->ndim - 1; d >= 0; d--) {
-            if (t->shape[d] != 1 && t->stride[d] != expect)
-                contiguous = 0;
-            expect *= t->shape[d];
+        sorted[i] = o;
+        if (t->direct) {
+            o->data = tensor_start(t);
+            continue;
         }
-        if (contiguous || t->numel == 0) {
-            if (bytes)
-                memcpy(data_p, src + (size_t)t->offset * es, bytes);
-        } else {
+        o->data = data_p;
+        if (t->numel && is_contiguous(t)) {
+            memcpy(data_p, tensor_start(t), bytes);
+        } else if (t->numel) {
             /* Walk the index odometer, keeping the source offset in step with it. */
+            const uint8_t *src = t->data + (size_t)t->view_offset * es;
             int64_t idx[RF_CKPT_MAX_DIMS] = {0}, at = t->offset;
             for (int64_t e = 0; e < t->numel; e++) {
                 memcpy(data_p + (size_t)e * es, src + (size_t)at * es, es);
@@ -326,7 +354,6 @@ static rf_status build(loader *ld, rf_checkpoint *out)
             }
         }
         data_p += (bytes + ALIGN - 1) / ALIGN * ALIGN;
-        sorted[i] = o;
     }
     qsort(sorted, ld->n, sizeof *sorted, cmp_name);
     for (size_t i = 1; i < ld->n; i++) {
@@ -335,6 +362,7 @@ static rf_status build(loader *ld, rf_checkpoint *out)
             rf_status st = rf_fail(ld->err, RF_E_FORMAT, "%s: tensor '%s' appears twice",
                                    ld->name, show((const uint8_t *)sorted[i]->name,
                                                   strlen(sorted[i]->name), kb, sizeof kb));
+            free(own);
             free(arena);
             free(ts);
             free(sorted);
@@ -342,10 +370,15 @@ static rf_status build(loader *ld, rf_checkpoint *out)
         }
     }
     free(sorted);
+    own->arena = arena;
+    if (direct_count) {
+        own->file = ld->file;
+        ld->file = NULL;
+    }
     out->tensors = ts;
     out->count = (int)ld->n;
     out->module_prefixed = prefixed;
-    out->owned = arena;
+    out->owned = own;
     return RF_OK;
 }
 
@@ -357,9 +390,11 @@ static int cmp_skey(const void *a, const void *b)
     return c ? c : (x->skey_len > y->skey_len) - (x->skey_len < y->skey_len);
 }
 
-/* Points every tensor that uses storage `key` at bytes; all must agree on type and size. */
+/* Points every tensor that uses storage `key` at its bytes; all must agree on type and size.
+ * Storages follow one another at odd offsets, so each is moved down onto its own 8-byte size
+ * field (already read) to align it; going in file order, nothing unread is overwritten. */
 static rf_status attach_storage(loader *ld, tdesc **by_key, const rf_pk_obj *key,
-                                const uint8_t *data, size_t size, size_t *pos)
+                                uint8_t *data, size_t size, size_t *pos)
 {
     char kb[120];
     tdesc probe = {.skey = key->u.s.ptr, .skey_len = key->u.s.len}, *pp = &probe;
@@ -389,18 +424,21 @@ static rf_status attach_storage(loader *ld, tdesc **by_key, const rf_pk_obj *key
         return rf_fail(ld->err, RF_E_FORMAT, "%s: truncated at offset %zu: storage '%s' needs "
                        "%llu bytes from offset %zu", ld->name, size, kb,
                        (unsigned long long)(count * es), *pos);
+    uint8_t *src = data + *pos, *dst = src - (uintptr_t)src % es;
+    if (dst != src)
+        memmove(dst, src, (size_t)(count * es));
     for (tdesc **p = hit; p < by_key + ld->n && cmp_skey(p, &pp) == 0; p++) {
         if ((*p)->dtype != first->dtype || (*p)->storage_numel != first->storage_numel)
             return rf_fail(ld->err, RF_E_FORMAT, "%s: storage '%s' is used with two types or "
                            "sizes", ld->name, kb);
-        (*p)->data = data + *pos;
-        (*p)->data_bytes = count * es;
+        (*p)->data = dst;
+        (*p)->in_file = 1;
     }
     *pos += (size_t)(count * es);
     return RF_OK;
 }
 
-static rf_status load_legacy(loader *ld, const uint8_t *data, size_t size, rf_checkpoint *out)
+static rf_status load_legacy(loader *ld, uint8_t *data, size_t size, rf_checkpoint *out)
 {
     size_t pos = 0;
     uint32_t magic, proto, sys_info, root, keys;
@@ -556,7 +594,7 @@ static rf_status load_zip(loader *ld, const uint8_t *data, size_t size, rf_check
             goto done;
         }
         t->data = bytes;
-        t->data_bytes = e->size;
+        t->in_file = !inflated[idx];
     }
     st = build(ld, out);
 done:
@@ -566,6 +604,30 @@ done:
     free(pkl_alloc);
     rf_zip_close(&zip);
     return st;
+}
+
+/* Takes ownership of file (malloc'd); it is kept only if tensors point into it. */
+static rf_status load_owned(uint8_t *file, size_t size, const char *name, rf_checkpoint *out,
+                            rf_error *err)
+{
+    loader ld;
+    memset(&ld, 0, sizeof ld);
+    ld.name = name;
+    ld.err = err;
+    ld.file = file;
+    rf_pickle_init(&ld.pk);
+    rf_status st;
+    if (size >= 4 && memcmp(file, "PK\x03\x04", 4) == 0)
+        st = load_zip(&ld, file, size, out);
+    else if (size >= 2 && file[0] == 0x80)
+        st = load_legacy(&ld, file, size, out);
+    else
+        st = rf_fail(err, RF_E_FORMAT, "%s: not a torch.save checkpoint (neither a zip nor a "
+                     "pickle)", name);
+    rf_pickle_free(&ld.pk);
+    free(ld.t);
+    free(ld.file);
+    return st == RF_OK ? rf_ok(err) : st;
 }
 
 rf_status rf_checkpoint_load_memory(const void *data, size_t size, const char *name,
@@ -578,23 +640,12 @@ rf_status rf_checkpoint_load_memory(const void *data, size_t size, const char *n
         name = "<memory>";
     if (!data && size)
         return rf_fail(err, RF_E_ARG, "%s: data is NULL", name);
-    loader ld;
-    memset(&ld, 0, sizeof ld);
-    ld.name = name;
-    ld.err = err;
-    rf_pickle_init(&ld.pk);
-    const uint8_t *d = data;
-    rf_status st;
-    if (size >= 4 && memcmp(d, "PK\x03\x04", 4) == 0)
-        st = load_zip(&ld, d, size, out);
-    else if (size >= 2 && d[0] == 0x80)
-        st = load_legacy(&ld, d, size, out);
-    else
-        st = rf_fail(err, RF_E_FORMAT, "%s: not a torch.save checkpoint (neither a zip nor a "
-                     "pickle)", name);
-    rf_pickle_free(&ld.pk);
-    free(ld.t);
-    return st == RF_OK ? rf_ok(err) : st;
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return rf_fail(err, RF_E_NOMEM, "%s: out of memory for %zu bytes", name, size);
+    if (size)
+        memcpy(copy, data, size);
+    return load_owned(copy, size, name, out, err);
 }
 
 rf_status rf_checkpoint_load(const char *path, rf_checkpoint *out, rf_error *err)
@@ -631,9 +682,7 @@ rf_status rf_checkpoint_load(const char *path, rf_checkpoint *out, rf_error *err
         free(buf);
         return rf_fail(err, RF_E_IO, "%s: read %zu of %ld bytes", path, got, size);
     }
-    rf_status st = rf_checkpoint_load_memory(buf, (size_t)size, path, out, err);
-    free(buf);
-    return st;
+    return load_owned(buf, (size_t)size, path, out, err);
 }
 
 const rf_ckpt_tensor *rf_checkpoint_find(const rf_checkpoint *ckpt, const char *name)
@@ -650,7 +699,12 @@ void rf_checkpoint_free(rf_checkpoint *ckpt)
 {
     if (!ckpt)
         return;
+    owned_mem *own = ckpt->owned;
+    if (own) {
+        free(own->file);
+        free(own->arena);
+        free(own);
+    }
     free(ckpt->tensors);
-    free(ckpt->owned);
     memset(ckpt, 0, sizeof *ckpt);
 }

@@ -126,6 +126,7 @@ static void run_pass(rf_context *ctx, const float *input, int n, int h, int w)
 static rf_status plan(rf_context *ctx, int n, int h, int w, rf_error *err)
 {
     ctx->planning = 1;
+    ctx->plan_flops = 0;
     ctx->peak_floats = 0;
     ctx->overflow = 0;
     run_pass(ctx, NULL, n, h, w);

@@ -30,6 +30,10 @@ struct rf_context {
     int out_n, out_h, out_w;
     int64_t out_anchors;
 
+    double plan_flops; /* of the planned shape, summed while planning */
+    int profiling;
+    rf_profile_entry profile[RF_PROFILE_KINDS];
+
     float *staging; /* network input built from images, NCHW */
     size_t staging_floats;
 };

@@ -94,13 +94,14 @@ static void jpeg_fail_exit(j_common_ptr cinfo)
     struct jpeg_fail *fail = (struct jpeg_fail *)cinfo->err;
     char text[JMSG_LENGTH_MAX];
     cinfo->err->format_message(cinfo, text);
-    /* "Corrupt JPEG data: x" would repeat the caller's prefix; keep only the x, in lower case
-     * like the rest of our messages. */
+    /* "Corrupt JPEG data: x" would repeat the caller's prefix; keep only the x, starting in
+     * lower case like the rest of our messages unless it starts with an acronym ("JPEG ..."). */
     const char *msg = text;
     if (strncmp(msg, "Corrupt JPEG data: ", 19) == 0)
         msg += 19;
     snprintf(fail->message, sizeof fail->message, "%s", msg);
-    fail->message[0] = (char)tolower((unsigned char)fail->message[0]);
+    if (islower((unsigned char)fail->message[1]))
+        fail->message[0] = (char)tolower((unsigned char)fail->message[0]);
     longjmp(fail->jump, 1);
 }
 
@@ -237,16 +238,13 @@ static void png_read_memory(png_structp png, png_bytep dst, size_t n)
 
 /* The part of decode_png that may longjmp back to it. */
 static rf_status png_read_pixels(png_structp png, png_infop info, struct png_job *job,
-                                 const char *name, rf_image_buf *out, rf_error *err)
+                                 rf_image_buf *out, rf_error *err)
 {
     png_set_read_fn(png, job, png_read_memory);
     png_read_info(png, info);
     png_uint_32 width, height;
     int depth, color;
     png_get_IHDR(png, info, &width, &height, &depth, &color, NULL, NULL, NULL);
-    rf_status st = check_pixels(name, width, height, err);
-    if (st != RF_OK)
-        return st;
     /* Everything becomes 8-bit BGR the way cv2.imread(IMREAD_COLOR) does it: high byte of 16-bit
      * samples, palette expanded, grey replicated, alpha and tRNS ignored, no gamma. */
     if (depth == 16)
@@ -264,7 +262,7 @@ static rf_status png_read_pixels(png_structp png, png_infop info, struct png_job
     png_read_update_info(png, info);
     if (png_get_rowbytes(png, info) != (size_t)width * 3)
         png_error(png, "unexpected row size after conversion to BGR");
-    st = rf_image_alloc((int)width, (int)height, out, err);
+    rf_status st = rf_image_alloc((int)width, (int)height, out, err);
     if (st != RF_OK)
         return st;
     /* Row by row into the image itself: interlaced passes refine rows in place, and no array of
@@ -278,6 +276,15 @@ static rf_status png_read_pixels(png_structp png, png_infop info, struct png_job
 static rf_status decode_png(const uint8_t *data, size_t size, const char *name,
                             rf_image_buf *out, rf_error *err)
 {
+    /* IHDR must come first, at a fixed place; its size is checked before libpng reads on, so
+     * a file that is little more than a header claiming a giant image is refused as such. */
+    if (size >= 24 && memcmp(data + 12, "IHDR", 4) == 0) {
+        long long width = (long long)data[16] << 24 | data[17] << 16 | data[18] << 8 | data[19];
+        long long height = (long long)data[20] << 24 | data[21] << 16 | data[22] << 8 | data[23];
+        rf_status st = check_pixels(name, width, height, err);
+        if (st != RF_OK)
+            return st;
+    }
     struct png_job job;
     memset(&job, 0, sizeof job);
     job.data = data;
@@ -294,7 +301,7 @@ static rf_status decode_png(const uint8_t *data, size_t size, const char *name,
         rf_image_buf_free(out);
         return rf_fail(err, RF_E_FORMAT, "%s: corrupt PNG data: %s", name, job.message);
     }
-    rf_status st = png_read_pixels(png, info, &job, name, out, err);
+    rf_status st = png_read_pixels(png, info, &job, out, err);
     png_destroy_read_struct(&png, &info, NULL);
     if (st != RF_OK)
         rf_image_buf_free(out);

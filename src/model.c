@@ -3,18 +3,20 @@
 
 #include "checkpoint.h"
 #include "common.h"
+#include "native.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define BN_EPS 1e-5
 
 /* Walks the network twice: first to check the checkpoint and count the floats, then (with
  * `weights` allocated) to fill them in. */
 typedef struct {
-    const rf_checkpoint *ckpt;
+    const rf_checkpoint *ckpt; /* NULL: only lay out the layers (rf_model_skeleton) */
     const char *path;
     unsigned char *used; /* per checkpoint tensor */
     float *weights;      /* NULL in the counting pass */
@@ -45,7 +47,7 @@ static void shape_str(char *buf, size_t size, int ndim, const int64_t *shape)
  * is missing or has another dtype or shape. */
 static const float *take(builder *b, const char *name, int ndim, const int64_t *shape)
 {
-    if (b->status != RF_OK)
+    if (b->status != RF_OK || !b->ckpt)
         return NULL;
     const rf_ckpt_tensor *t = rf_checkpoint_find(b->ckpt, name);
     if (!t) {
@@ -94,7 +96,7 @@ static void conv_bn(builder *b, rf_conv *cv, const char *conv_name, const char *
     const float *mean = take1(b, bn_name, "running_mean", cout);
     const float *var = take1(b, bn_name, "running_var", cout);
     snprintf(name, sizeof name, "%s.num_batches_tracked", bn_name);
-    const rf_ckpt_tensor *nbt = rf_checkpoint_find(b->ckpt, name);
+    const rf_ckpt_tensor *nbt = b->ckpt ? rf_checkpoint_find(b->ckpt, name) : NULL;
     if (nbt && b->status == RF_OK) {
         b->used[nbt - b->ckpt->tensors] = 1;
         if (nbt->dtype != RF_DTYPE_I64 || nbt->numel != 1)
@@ -107,7 +109,7 @@ static void conv_bn(builder *b, rf_conv *cv, const char *conv_name, const char *
     cv->weight = reserve(b, wcount);
     cv->bias = reserve(b, (size_t)cout);
     b->parameters += (int64_t)wcount + 2 * cout;
-    if (!b->weights || b->status != RF_OK)
+    if (!b->weights || !b->ckpt || b->status != RF_OK)
         return;
     const int cig = cin / groups;
     for (int co = 0; co < cout; co++) {
@@ -138,7 +140,7 @@ static void conv_biased(builder *b, rf_conv *cv, const char *prefix, int cin, in
     cv->weight = reserve(b, (size_t)cin * cout);
     cv->bias = reserve(b, (size_t)cout);
     b->parameters += (int64_t)cin * cout + cout;
-    if (!b->weights || b->status != RF_OK)
+    if (!b->weights || !b->ckpt || b->status != RF_OK)
         return;
     memcpy(cv->bias, bias, sizeof(float) * (size_t)cout);
     for (int co = 0; co < cout; co++)
@@ -253,6 +255,30 @@ static void build(builder *b, rf_model *m)
     build_neck_and_heads(b, m, m->backbone == RF_BACKBONE_RESNET50 ? r50_feats : mnet_feats);
 }
 
+static void set_backbone(rf_model *m, rf_backbone backbone, rf_anchors anchors)
+{
+    m->backbone = backbone;
+    m->anchors = anchors;
+    m->width = backbone == RF_BACKBONE_RESNET50 ? 256 : 64;
+    m->fpn_act = backbone == RF_BACKBONE_MOBILENET025 && anchors == RF_ANCHORS_RETINAFACE
+                     ? (rf_act){RF_ACT_LEAKY, 0.1f}
+                     : (rf_act){RF_ACT_RELU, 0.0f};
+    m->body_act = m->fpn_act;
+}
+
+rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors, size_t *nfloats)
+{
+    rf_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    set_backbone(m, backbone, anchors);
+    builder b = {.status = RF_OK};
+    build(&b, m);
+    m->parameters = b.parameters;
+    *nfloats = b.nfloats;
+    return m;
+}
+
 static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *path,
                                        rf_anchors anchors, rf_model **out, rf_error *err)
 {
@@ -263,14 +289,9 @@ static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *pa
         return rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
     }
     if (rf_checkpoint_find(ckpt, "body.conv1.weight")) {
-        m->backbone = RF_BACKBONE_RESNET50;
-        m->width = 256;
-        m->fpn_act = (rf_act){RF_ACT_RELU, 0.0f};
+        set_backbone(m, RF_BACKBONE_RESNET50, anchors);
     } else if (rf_checkpoint_find(ckpt, "body.stage1.0.0.weight")) {
-        m->backbone = RF_BACKBONE_MOBILENET025;
-        m->width = 64;
-        m->fpn_act = anchors == RF_ANCHORS_FACE1MB ? (rf_act){RF_ACT_RELU, 0.0f}
-                                                   : (rf_act){RF_ACT_LEAKY, 0.1f};
+        set_backbone(m, RF_BACKBONE_MOBILENET025, anchors);
     } else {
         free(b.used);
         free(m);
@@ -279,8 +300,6 @@ static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *pa
                        "'body.stage1.0.0.weight' of MobileNet0.25 among its %d tensors)",
                        path, ckpt->count);
     }
-    m->anchors = anchors;
-    m->body_act = m->fpn_act;
     build(&b, m);
     for (int i = 0; b.status == RF_OK && i < ckpt->count; i++)
         if (!b.used[i])
@@ -313,6 +332,8 @@ rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **out, rf
     if (!path || !out)
         return rf_fail(err, RF_E_ARG, "rf_model_load: null argument");
     *out = NULL;
+    if (rf_native_file(path))
+        return rf_native_load(path, out, err);
     rf_checkpoint ckpt;
     rf_status st = rf_checkpoint_load(path, &ckpt, err);
     if (st != RF_OK)
@@ -328,6 +349,8 @@ rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors
     if (!data || !out)
         return rf_fail(err, RF_E_ARG, "rf_model_load_memory: null argument");
     *out = NULL;
+    if (rf_native_magic(data, size))
+        return rf_native_load_memory(data, size, "<memory>", out, err);
     rf_checkpoint ckpt;
     rf_status st = rf_checkpoint_load_memory(data, size, "<memory>", &ckpt, err);
     if (st != RF_OK)
@@ -341,6 +364,8 @@ void rf_model_free(rf_model *m)
 {
     if (!m)
         return;
+    if (m->mapping)
+        munmap(m->mapping, m->mapping_size);
     free(m->weights);
     free(m);
 }

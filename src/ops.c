@@ -4,6 +4,59 @@
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
+
+enum { KIND_1X1, KIND_3X3, KIND_DEPTHWISE, KIND_7X7, KIND_OTHER };
+static const char *const kind_names[] = {"conv 1x1", "conv 3x3", "conv 3x3 depthwise",
+                                         "conv 7x7", "other"};
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int conv_kind(const rf_conv *c)
+{
+    if (c->groups > 1)
+        return KIND_DEPTHWISE;
+    return c->kh == 1 ? KIND_1X1 : c->kh == 3 ? KIND_3X3 : KIND_7X7;
+}
+
+static double conv_flops(const rf_conv *c, const rf_tensor *out)
+{
+    return 2.0 * out->n * out->h * out->w * c->cout * (c->cin / c->groups) * c->kh * c->kw;
+}
+
+static void profile_add(rf_context *ctx, int kind, double t0, double flops)
+{
+    rf_profile_entry *e = &ctx->profile[kind];
+    e->kind = kind_names[kind];
+    e->ms += now_ms() - t0;
+    e->flops += flops;
+    e->calls++;
+}
+
+void rf_context_profile_enable(rf_context *ctx, int on)
+{
+    ctx->profiling = on;
+    memset(ctx->profile, 0, sizeof ctx->profile);
+}
+
+int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max)
+{
+    int n = 0;
+    for (int k = 0; k <= KIND_OTHER && n < max; k++)
+        if (ctx->profile[k].calls)
+            entries[n++] = ctx->profile[k];
+    return n;
+}
+
+double rf_context_flops(const rf_context *ctx)
+{
+    return ctx->plan_flops;
+}
 
 /* Rows of work per task: several tasks per thread so uneven rows still balance. */
 static int task_count(const rf_context *ctx, int rows)
@@ -31,11 +84,16 @@ static void conv_task(void *arg, int t)
 void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
                 const rf_tensor *residual, rf_act act, const rf_tensor *out)
 {
-    if (ctx->planning)
+    if (ctx->planning) {
+        ctx->plan_flops += conv_flops(conv, out);
         return;
+    }
+    const double t0 = ctx->profiling ? now_ms() : 0;
     conv_job j = {ctx, conv, in, residual, out, act, out->n * out->h, 0};
     j.tasks = task_count(ctx, j.rows);
     rf_pool_run(ctx->pool, conv_task, &j, j.tasks);
+    if (ctx->profiling)
+        profile_add(ctx, conv_kind(conv), t0, conv_flops(conv, out));
 }
 
 rf_tensor rf_op_conv_new(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
@@ -55,6 +113,7 @@ rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)
                                     rf_conv_out_size(in->w, 3, 2, 1), in->c);
     if (ctx->planning)
         return out;
+    const double t0 = ctx->profiling ? now_ms() : 0;
     for (int i = 0; i < out.n; i++)
         for (int oy = 0; oy < out.h; oy++)
             for (int ox = 0; ox < out.w; ox++) {
@@ -71,6 +130,8 @@ rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)
                             dst[ch] = src[ch] > dst[ch] ? src[ch] : dst[ch];
                     }
             }
+    if (ctx->profiling)
+        profile_add(ctx, KIND_OTHER, t0, 0);
     return out;
 }
 
@@ -78,6 +139,7 @@ void rf_op_add_upsampled(rf_context *ctx, const rf_tensor *dst, const rf_tensor 
 {
     if (ctx->planning)
         return;
+    const double t0 = ctx->profiling ? now_ms() : 0;
     for (int i = 0; i < dst->n; i++)
         for (int y = 0; y < dst->h; y++) {
             const int sy = (int)((int64_t)y * src->h / dst->h);
@@ -90,12 +152,15 @@ void rf_op_add_upsampled(rf_context *ctx, const rf_tensor *dst, const rf_tensor 
                     d[ch] += s[ch];
             }
         }
+    if (ctx->profiling)
+        profile_add(ctx, KIND_OTHER, t0, 0);
 }
 
 void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t)
 {
     if (ctx->planning)
         return;
+    const double t0 = ctx->profiling ? now_ms() : 0;
     for (int i = 0; i < t->n; i++)
         for (int64_t p = 0; p < (int64_t)t->h * t->w; p++) {
             float *v = t->data + i * t->nstride + p * t->pstride;
@@ -107,6 +172,8 @@ void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t)
                 v[ch + 1] = e1 / sum;
             }
         }
+    if (ctx->profiling)
+        profile_add(ctx, KIND_OTHER, t0, 0);
 }
 
 rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int c, int h, int w)
@@ -114,6 +181,7 @@ rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int c, int h
     rf_tensor out = rf_arena_tensor(ctx, n, h, w, c);
     if (ctx->planning)
         return out;
+    const double t0 = ctx->profiling ? now_ms() : 0;
     const int64_t plane = (int64_t)h * w;
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {
@@ -122,5 +190,7 @@ rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int c, int h
             for (int64_t p = 0; p < plane; p++)
                 d[p * out.pstride] = s[p];
         }
+    if (ctx->profiling)
+        profile_add(ctx, KIND_OTHER, t0, 0);
     return out;
 }

@@ -211,7 +211,8 @@ static rf_status add_items(parser *p, uint32_t ref, const uint32_t *items, size_
         o->u.c.items = it;
         o->u.c.cap = (uint32_t)cap;
     }
-    memcpy(o->u.c.items + o->u.c.count, items, n * sizeof *items);
+    if (n)
+        memcpy(o->u.c.items + o->u.c.count, items, n * sizeof *items);
     o->u.c.count += (uint32_t)n;
     return RF_OK;
 }
@@ -247,8 +248,8 @@ static rf_status push_string(parser *p, rf_pk_type type, int len_bytes)
         return st;
     uint64_t len = read_le(p, len_bytes);
     if (len > p->size - p->pos)
-        return fail(p, "pickle string of %llu bytes at offset %zu runs past the end (%zu)",
-                    (unsigned long long)len, p->op_at, p->size);
+        return fail(p, "pickle truncated at offset %zu: string of %llu bytes at offset %zu runs "
+                    "past the end", p->size, (unsigned long long)len, p->op_at);
     uint32_t ref = 0;
     if ((st = new_obj(p, type, &ref)) != RF_OK)
         return st;
@@ -392,8 +393,8 @@ static rf_status step(parser *p, int *done)
             return st;
         uint64_t len = read_le(p, 8);
         if (len > p->size - p->pos)
-            return fail(p, "pickle frame of %llu bytes at offset %zu runs past the end (%zu)",
-                        (unsigned long long)len, p->op_at, p->size);
+            return fail(p, "pickle truncated at offset %zu: frame of %llu bytes at offset %zu "
+                        "runs past the end", p->size, (unsigned long long)len, p->op_at);
         return RF_OK;
     }
     case '.': /* STOP */

@@ -1,5 +1,6 @@
 /* test_golden.c - the C engine against the PyTorch golden outputs: tensors, detections, both paths. */
 #include "golden.h"
+#include "kernels.h"
 
 #include <math.h>
 
@@ -130,7 +131,7 @@ static void run_case(const golden_case *gc, rf_kernels kernels)
         float e = 0;
         for (int64_t i = 0; golden[t] && i < n; i++)
             e = fmaxf(e, fabsf(ours[t][i] - golden[t][i]));
-        printf(" %s %.3g", golden_tensor_names[t] + 8, e);
+        printf(" %s %.3g", golden_tensor_names[t] + 9, e);
         CHECK(e <= gc->tolerance, "%s %s: %s max abs error %g > %g", gc->id, kname,
               golden_tensor_names[t], e, gc->tolerance);
     }
@@ -145,13 +146,30 @@ static void run_case(const golden_case *gc, rf_kernels kernels)
     rf_model_free(model);
 }
 
+/* Whether a case id starts with one of the space-separated prefixes (all when NULL). */
+static int selected(const char *id, const char *prefixes)
+{
+    if (!prefixes)
+        return 1;
+    for (const char *p = prefixes; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n && !strncmp(id, p, n))
+            return 1;
+        p += n + (p[n] == ' ');
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     require_test_data("test_golden");
-    /* argv[1] limits the run to cases whose id starts with it */
+    /* argv[1] or $RF_GOLDEN_CASES: run only the cases whose id starts with one of its words */
+    const char *only = argc > 1 ? argv[1] : getenv("RF_GOLDEN_CASES");
+    if (only)
+        printf("cases starting with: %s\n", only);
     for (int i = 0; i < GOLDEN_CASES; i++) {
         const golden_case *gc = &golden_cases[i];
-        if (argc > 1 && strncmp(gc->id, argv[1], strlen(argv[1])))
+        if (!selected(gc->id, only))
             continue;
         run_case(gc, RF_KERNELS_AUTO);
         if (rf_kernels_select(RF_KERNELS_AUTO) != rf_kernels_select(RF_KERNELS_REFERENCE))

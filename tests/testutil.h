@@ -43,7 +43,7 @@ static inline const char *test_data_dir(void)
 /* Joins the test-data dir and a relative path into a static buffer (one at a time). */
 static inline const char *test_data_path(const char *rel)
 {
-    static char path[4096];
+    static char path[8192];
     snprintf(path, sizeof path, "%s/%s", test_data_dir(), rel);
     return path;
 }

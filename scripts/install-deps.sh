@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs the Debian packages the build, the tests and the fuzzers need.
+set -euo pipefail
+packages=(build-essential cmake pkg-config libpng-dev libjpeg62-turbo-dev zlib1g-dev
+          libcurl4-openssl-dev clang libclang-rt-14-dev python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

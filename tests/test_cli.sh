@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# test_cli.sh - the retinaface command as scripts use it: help, exit codes, JSON, drawings, tensors.
+# Usage: test_cli.sh RETINAFACE_BINARY SOURCE_DIR
+set -u
+bin=$1
+src=$2
+data=${RETINAFACE_TESTDATA:-$src/../shared}
+passed=0
+failed=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() { # check DESCRIPTION EXPECTED_STATUS COMMAND...
+  local what=$1 want=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" -eq "$want" ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $what: exit $got, expected $want"
+    sed 's/^/  | /' "$tmp/err" | head -5
+  fi
+}
+expect() { # expect DESCRIPTION CONDITION...
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
+}
+
+check "top-level help" 0 "$bin" --help
+check "version" 0 "$bin" version
+check "no command" 2 "$bin"
+check "unknown command" 2 "$bin" frobnicate
+check "detect --help" 0 "$bin" detect --help
+expect "detect --help names --input-size" grep -q -- "--input-size" "$tmp/out"
+check "bench --help" 0 "$bin" bench --help
+check "detect without model" 2 "$bin" detect x.jpg
+check "detect unknown option" 2 "$bin" detect --frobnicate
+check "bad --threshold" 2 "$bin" detect -m m.pth --threshold 2 x.jpg
+check "bad --input-size" 2 "$bin" detect -m m.pth --input-size 640 x.jpg
+check "two input policies" 2 "$bin" detect -m m.pth --input-size 64x64 --original-size x.jpg
+check "bad --anchors" 2 "$bin" detect -m m.pth --anchors yolo x.jpg
+check "missing model file" 1 "$bin" detect -m "$tmp/none.pth" x.jpg
+expect "missing model is named" grep -q "none.pth" "$tmp/err"
+printf 'not a checkpoint' >"$tmp/bad.pth"
+check "foreign model file" 1 "$bin" detect -m "$tmp/bad.pth" x.jpg
+
+if [ ! -d "$data/models" ]; then
+  echo "SKIP model-based CLI checks: $data/models not found (set RETINAFACE_TESTDATA)"
+else
+  m=$data/models/mobilenet0.25_Final.pth
+  img=$data/data/images/face1mb_sample.jpg
+  check "detect to JSON" 0 "$bin" detect -m "$m" --json "$tmp/d.json" --draw "$tmp/d.jpg" "$img"
+  expect "JSON parses and has faces with 5 landmarks" python3 - "$tmp/d.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+im = d["images"][0]
+assert im["width"] == 1600 and im["height"] == 898, im
+assert len(im["faces"]) >= 10, len(im["faces"])
+for f in im["faces"]:
+    assert len(f["box"]) == 4 and len(f["landmarks"]) == 5 and f["score"] > 0.5
+PY
+  expect "drawing written" test -s "$tmp/d.jpg"
+  check "detect to stdout JSON" 0 "$bin" detect -m "$m" --json - "$img"
+  expect "stdout is JSON only" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out"
+  check "unreadable image gives status 1" 1 "$bin" detect -m "$m" "$tmp/bad.pth" "$img"
+  expect "the good image still reported" grep -q "face1mb_sample.jpg: " "$tmp/out"
+  g=$data/golden/mnet_640
+  check "dump tensors of a batch" 0 "$bin" detect -m "$m" --input-size 640x640 \
+    --dump-tensors "$tmp/t" "$g/input.png" "$data/golden/r50_batch2/input0.png"
+  expect "tensors have [2,16800,k] shapes and match golden" python3 - "$tmp/t" "$g" <<'PY'
+import sys
+try:
+    import numpy as np
+except ImportError:
+    print("numpy missing: shape check only by size"); np = None
+import os
+t, g = sys.argv[1], sys.argv[2]
+for name, k in (("face_rpn_cls_prob", 2), ("face_rpn_bbox_pred", 4), ("face_rpn_landmark_pred", 10)):
+    p = os.path.join(t, name + ".npy")
+    assert os.path.getsize(p) == 128 + 2 * 16800 * k * 4, p
+    if np is not None:
+        a = np.load(p); b = np.load(os.path.join(g, name + ".npy"))
+        assert a.shape == (2, 16800, k), a.shape
+        assert abs(a[0] - b[0]).max() < 1e-4, abs(a[0] - b[0]).max()
+PY
+  check "bench runs and prints JSON" 0 "$bin" bench -m "$m" --input-size 160x128 --runs 2 --warmup 1 --json -
+  expect "bench JSON fields" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d["input"]==[1,3,128,160] and d["median_ms"]>0 and d["peak_rss_mb"]>0 and d["threads"]==1' "$tmp/out"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
