@@ -262,7 +262,7 @@ rf_status rf_eval_omz(const rf_wider_gt *gt, const rf_wider_preds *preds, rf_eva
         return rf_fail(err, RF_E_LIMIT, "rf_eval_omz: %zu detections (at most 2^31)", ndet);
     det_ref *order = malloc(sizeof *order * (ndet ? ndet : 1));
     omz_box *boxes = malloc(sizeof *boxes * (ngt ? ngt : 1));
-    size_t *first = malloc(sizeof *first * (size_t)(gt->count ? gt->count : 1));
+    size_t *first = malloc(sizeof *first * (size_t)(gt->count > 0 ? gt->count : 1));
     double *iou = malloc(sizeof *iou * (size_t)(maxgt ? maxgt : 1));
     if (!order || !boxes || !first || !iou) {
         st = rf_fail(err, RF_E_NOMEM, "rf_eval_omz: out of memory");

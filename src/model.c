@@ -266,7 +266,7 @@ static void set_backbone(rf_model *m, rf_backbone backbone, rf_anchors anchors)
     m->body_act = m->fpn_act;
 }
 
-rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors, size_t *nfloats)
+rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors)
 {
     rf_model *m = calloc(1, sizeof *m);
     if (!m)
@@ -275,7 +275,6 @@ rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors, size_t *nf
     builder b = {.status = RF_OK};
     build(&b, m);
     m->parameters = b.parameters;
-    *nfloats = b.nfloats;
     return m;
 }
 

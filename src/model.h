@@ -41,13 +41,13 @@ struct rf_model {
 
     int64_t parameters;
     float *weights;    /* one allocation holding every folded weight and bias */
-    void *mapping;     /* a native model file mapped privately, that the weights point into */
+    void *mapping;     /* a native model file mapped read-only that the weights point into */
     size_t mapping_size;
 };
 
-/* A model of this backbone and preset with every layer's geometry set but no weights (NULL
- * pointers); *nfloats is what a checkpoint's weights would take. The native loader checks
- * files against it. NULL when out of memory. */
-rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors, size_t *nfloats);
+/* A model of this backbone and preset with every layer's geometry and the parameter count set
+ * but no weights (NULL pointers): what the native loader checks a file against. NULL when out
+ * of memory. */
+rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors);
 
 #endif
