@@ -45,5 +45,7 @@ FILE *cli_open_output(const char *cmd, const char *path);
 int cmd_detect(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_download(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

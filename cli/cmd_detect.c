@@ -267,6 +267,11 @@ int cmd_detect(int argc, char **argv)
     if (cli_open("detect", &mo, &model, &ctx))
         return CLI_EXIT_FAILURE;
     FILE *jf = NULL;
+    /* The drawing folder first: a JSON file opened before it failed would be left half written. */
+    if (draw && !(inputs.count == 1 && has_image_ext(draw)) && make_dir(draw)) {
+        status = CLI_EXIT_FAILURE;
+        goto out;
+    }
     if (json && !(jf = cli_open_output("detect", json))) {
         status = CLI_EXIT_FAILURE;
         goto out;
@@ -277,10 +282,6 @@ int cmd_detect(int argc, char **argv)
         fprintf(jf, ", \"backbone\": \"%s\", \"anchors\": \"%s\", \"threshold\": %.9g, "
                     "\"images\": [", rf_backbone_name(rf_model_backbone(model)),
                 rf_anchors_name(mo.anchors), threshold);
-    }
-    if (draw && !(inputs.count == 1 && has_image_ext(draw)) && make_dir(draw)) {
-        status = CLI_EXIT_FAILURE;
-        goto out;
     }
     const int per_pass = mo.policy.mode == RF_INPUT_STRETCH ? batch_max : 1;
     const int passes = (inputs.count + per_pass - 1) / per_pass;
@@ -351,7 +352,7 @@ int cmd_detect(int argc, char **argv)
     if (jf) {
         fputs(json_first ? "]}\n" : "\n  ]}\n", jf);
         if (jf != stdout && fclose(jf) != 0) {
-            fprintf(stderr, "retinaface detect: cannot write %s\n", json);
+            fprintf(stderr, "retinaface detect: cannot write %s: %s\n", json, strerror(errno));
             status = CLI_EXIT_FAILURE;
         }
         jf = NULL;

@@ -144,6 +144,12 @@ static int parse_args(int argc, char **argv, eval_options *o)
         fprintf(stderr, "retinaface eval: -m and --predictions exclude each other\n");
         return -1;
     }
+    if (o->model.policy_given && (o->predictions || o->protocols == PROTO_OMZ))
+        fprintf(stderr, "retinaface eval: note: the input option is ignored (%s)\n",
+                o->predictions ? "result files are scored as they are"
+                               : "the OMZ protocol always stretches to 640x640");
+    if (o->protocols == PROTO_OMZ)
+        o->model.policy = rf_input_policy_stretch(640, 640);
     return 0;
 }
 
@@ -276,7 +282,7 @@ static void *worker(void *arg)
     rf_context *ctx = NULL;
     rf_error err;
     rf_faces faces = {0};
-    char msg[sizeof(char[4096]) + sizeof err.message];
+    char msg[4096 + 600];
     rf_context_options co = rf_context_options_default();
     co.threads = 1;
     co.kernels = s->kernels;
@@ -450,7 +456,8 @@ static int write_outputs(const eval_options *o, const summary *sm)
             const char *label = rf_wider_setting_name((rf_wider_setting)s);
             snprintf(title, sizeof title, "WIDER FACE val, %s (%d images)", label,
                      sm->wider_images);
-            snprintf(path, sizeof path, "%s/pr_%s.svg", o->out_dir, label);
+            if (make_path(path, sizeof path, "%s/pr_%s.svg", o->out_dir, label))
+                return -1;
             if (rf_eval_plot_svg(path, title, &sm->wider[s], &label, 1, &err) != RF_OK)
                 goto fail;
         }
@@ -460,11 +467,13 @@ static int write_outputs(const eval_options *o, const summary *sm)
         const char *label = "Open Model Zoo";
         snprintf(title, sizeof title, "WIDER FACE val, Open Model Zoo protocol (%d images)",
                  sm->omz_images);
-        snprintf(path, sizeof path, "%s/pr_omz.svg", o->out_dir);
+        if (make_path(path, sizeof path, "%s/pr_omz.svg", o->out_dir))
+            return -1;
         if (rf_eval_plot_svg(path, title, &sm->omz, &label, 1, &err) != RF_OK)
             goto fail;
     }
-    snprintf(path, sizeof path, "%s/summary.json", o->out_dir);
+    if (make_path(path, sizeof path, "%s/summary.json", o->out_dir))
+        return -1;
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "retinaface eval: cannot write %s: %s\n", path, strerror(errno));
@@ -538,15 +547,18 @@ static int load_predictions(const eval_options *o, eval_state *e)
 {
     rf_error err;
     char wider_dir[4096], omz_dir[4096];
-    snprintf(wider_dir, sizeof wider_dir, "%s/predictions", o->predictions);
+    if (make_path(wider_dir, sizeof wider_dir, "%s/predictions", o->predictions))
+        return -1;
     if (!is_dir(wider_dir))
-        snprintf(wider_dir, sizeof wider_dir, "%s", o->predictions);
+        strcpy(wider_dir, o->predictions); /* shorter than what just fitted */
     if (o->omz_predictions) {
-        snprintf(omz_dir, sizeof omz_dir, "%s", o->omz_predictions);
+        if (make_path(omz_dir, sizeof omz_dir, "%s", o->omz_predictions))
+            return -1;
     } else {
-        snprintf(omz_dir, sizeof omz_dir, "%s/predictions_omz", o->predictions);
+        if (make_path(omz_dir, sizeof omz_dir, "%s/predictions_omz", o->predictions))
+            return -1;
         if (!is_dir(omz_dir))
-            snprintf(omz_dir, sizeof omz_dir, "%s", wider_dir);
+            strcpy(omz_dir, wider_dir);
     }
     if (((o->protocols & PROTO_WIDER) &&
          rf_wider_preds_load(wider_dir, &e->official, &e->wider_preds, &err)) ||
@@ -584,11 +596,14 @@ static int run_detection(const eval_options *o, eval_state *e)
     char images_dir[4096], path[4096];
     const rf_wider_gt *gt = (o->protocols & PROTO_WIDER) ? &e->official : &e->text;
     if (o->images_dir) {
-        snprintf(images_dir, sizeof images_dir, "%s", o->images_dir);
+        if (make_path(images_dir, sizeof images_dir, "%s", o->images_dir))
+            return -1;
     } else {
-        snprintf(images_dir, sizeof images_dir, "%s/val/images", o->gt_dir);
-        if (!is_dir(images_dir))
-            snprintf(images_dir, sizeof images_dir, "%s/WIDER_val/images", o->gt_dir);
+        if (make_path(images_dir, sizeof images_dir, "%s/val/images", o->gt_dir))
+            return -1;
+        if (!is_dir(images_dir) &&
+            make_path(images_dir, sizeof images_dir, "%s/WIDER_val/images", o->gt_dir))
+            return -1;
         if (!is_dir(images_dir)) {
             fprintf(stderr, "retinaface eval: no --images given and neither %s/val/images nor "
                             "%s/WIDER_val/images exists\n", o->gt_dir, o->gt_dir);
@@ -682,13 +697,15 @@ static int run_detection(const eval_options *o, eval_state *e)
         if (o->out_dir) {
             char dir[4096];
             if ((o->protocols & PROTO_WIDER)) {
-                snprintf(dir, sizeof dir, "%s/predictions", o->out_dir);
+                if (make_path(dir, sizeof dir, "%s/predictions", o->out_dir))
+                    return -1;
                 if (rf_wider_result_write(dir, gi->event, gi->name, e->official_boxes[k].boxes,
                                           e->official_boxes[k].count, &err))
                     goto fail;
             }
             if ((o->protocols & PROTO_OMZ)) {
-                snprintf(dir, sizeof dir, "%s/predictions_omz", o->out_dir);
+                if (make_path(dir, sizeof dir, "%s/predictions_omz", o->out_dir))
+                    return -1;
                 if (rf_wider_result_write(dir, gi->event, gi->name, e->omz_boxes[k].boxes,
                                           e->omz_boxes[k].count, &err))
                     goto fail;

@@ -12,6 +12,8 @@ static const struct {
     {"detect", cmd_detect, "find faces in images; JSON, drawn pictures, raw tensors"},
     {"bench", cmd_bench, "time the forward pass; GFLOP/s, per-layer-kind times, memory"},
     {"eval", cmd_eval, "AP on WIDER FACE (official and Open Model Zoo protocols)"},
+    {"download", cmd_download, "fetch a known checkpoint into the cache, checked by sha256"},
+    {"convert", cmd_convert, "checkpoint to the fast-loading native format or to ONNX"},
 };
 
 static void usage(FILE *f)

@@ -1,6 +1,8 @@
 /* options.c - command-line parsing shared by the subcommands: model, anchors, input policy, threads. */
 #include "cli.h"
 
+#include "retinaface_tools.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -136,7 +138,9 @@ void cli_model_options_help(FILE *f)
 {
     fputs("Model and input:\n"
           "  -m, --model FILE        checkpoint: Resnet50_Final.pth, mobilenet0.25_Final.pth\n"
-          "                          (torch.save legacy or zip format); required\n"
+          "                          (torch.save legacy or zip format), a native file made by\n"
+          "                          `retinaface convert`, or a name given to `retinaface\n"
+          "                          download` (resnet50, mobilenet0.25); required\n"
           "      --anchors NAME      anchor preset: retinaface (default; original repository,\n"
           "                          Open Model Zoo) or face1mb (Face-Detector-1MB weights)\n"
           "      --input-size WxH    stretch every image to W x H, bilinear (Open Model Zoo:\n"
@@ -155,7 +159,9 @@ int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_c
         fprintf(stderr, "retinaface %s: no model given (use -m FILE; see --help)\n", cmd);
         return -1;
     }
-    if (rf_model_load(o->model, o->anchors, model, &err) != RF_OK) {
+    char path[4096]; /* a known model name means its file in the download cache */
+    if (rf_model_resolve(o->model, path, sizeof path, NULL, &err) != RF_OK ||
+        rf_model_load(path, o->anchors, model, &err) != RF_OK) {
         fprintf(stderr, "retinaface %s: %s\n", cmd, err.message);
         return -1;
     }

@@ -560,8 +560,9 @@ static rf_status load_zip(loader *ld, const uint8_t *data, size_t size, rf_check
     }
     if ((st = rf_zip_read(&zip, pkl, &bytes, &pkl_alloc, ld->err)) != RF_OK)
         goto done;
-    char pkl_name[1024];
-    snprintf(pkl_name, sizeof pkl_name, "%s: %.*s/data.pkl", ld->name, (int)prefix_len, prefix);
+    char pkl_name[1024], shown[300];
+    snprintf(pkl_name, sizeof pkl_name, "%s: %s/data.pkl", ld->name,
+             show((const uint8_t *)prefix, prefix_len, shown, sizeof shown));
     size_t pos = 0;
     uint32_t root;
     if ((st = rf_pickle_parse(&ld->pk, bytes, (size_t)pkl->size, &pos, pkl_name, &root,
@@ -577,8 +578,10 @@ static rf_status load_zip(loader *ld, const uint8_t *data, size_t size, rf_check
                                     ? rf_zip_find(&zip, entry, strlen(entry))
                                     : NULL;
         if (!e) {
+            char eb[300];
             st = rf_fail(ld->err, RF_E_FORMAT, "%s: zip has no entry '%s' for tensor '%s'",
-                         ld->name, entry, show(t->name, t->name_len, kb, sizeof kb));
+                         ld->name, show((const uint8_t *)entry, strlen(entry), eb, sizeof eb),
+                         show(t->name, t->name_len, kb, sizeof kb));
             goto done;
         }
         size_t idx = (size_t)(e - zip.entries);
@@ -588,8 +591,11 @@ static rf_status load_zip(loader *ld, const uint8_t *data, size_t size, rf_check
         else if ((st = rf_zip_read(&zip, e, &bytes, &inflated[idx], ld->err)) != RF_OK)
             goto done;
         if ((uint64_t)t->storage_numel > e->size / dtype_size(t->dtype)) {
+            char eb[300];
             st = rf_fail(ld->err, RF_E_FORMAT, "%s: entry '%s' holds %llu bytes, fewer than "
-                         "%lld elements of %s", ld->name, entry, (unsigned long long)e->size,
+                         "%lld elements of %s", ld->name,
+                         show((const uint8_t *)entry, strlen(entry), eb, sizeof eb),
+                         (unsigned long long)e->size,
                          (long long)t->storage_numel, rf_dtype_name(t->dtype));
             goto done;
         }

@@ -120,10 +120,12 @@ void rf_draw_faces(rf_image_buf *img, const rf_faces *faces, float min_score)
         int x1 = to_px(f->box[0]), y1 = to_px(f->box[1]);
         int x2 = to_px(f->box[2]), y2 = to_px(f->box[3]);
         draw_box(img, x1, y1, x2, y2);
+        /* on small faces the five dots must not cover each other */
+        const int face_radius = (x2 - x1) / 16 < radius ? (x2 - x1) / 16 : radius;
         for (int k = 0; k < 5; k++)
             if (isfinite(f->landmarks[2 * k]) && isfinite(f->landmarks[2 * k + 1]))
-                draw_dot(img, to_px(f->landmarks[2 * k]), to_px(f->landmarks[2 * k + 1]), radius,
-                         LANDMARK_COLOURS[k]);
+                draw_dot(img, to_px(f->landmarks[2 * k]), to_px(f->landmarks[2 * k + 1]),
+                         face_radius > 1 ? face_radius : 1, LANDMARK_COLOURS[k]);
         draw_score(img, x1, y1, f->score, scale);
     }
 }

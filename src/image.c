@@ -30,7 +30,8 @@
 
 static rf_status check_pixels(const char *what, long long width, long long height, rf_error *err)
 {
-    if (width * height > RF_IMAGE_MAX_PIXELS)
+    /* divided, not multiplied: headers can claim 2^32 - 1 on each side */
+    if (width > 0 && height > RF_IMAGE_MAX_PIXELS / width)
         return rf_fail(err, RF_E_LIMIT, "%s: %lldx%lld is more than the %lld pixels allowed", what,
                        width, height, (long long)RF_IMAGE_MAX_PIXELS);
     return RF_OK;
@@ -253,7 +254,8 @@ static rf_status png_read_pixels(png_structp png, png_infop info, struct png_job
         png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8)
         png_set_expand_gray_1_2_4_to_8(png);
-    if (color & PNG_COLOR_MASK_ALPHA)
+    /* Expanding a palette turns its tRNS chunk into an alpha channel, which must go too. */
+    if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
         png_set_strip_alpha(png);
     if (!(color & PNG_COLOR_MASK_COLOR))
         png_set_gray_to_rgb(png);

@@ -1,20 +1,124 @@
 /* kernels.c - chooses the kernel set once from what the CPU supports (cpuid). */
 #include "kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* Whether a convolution runs as Winograd F(4x4, 3x3): stride-1 3x3 layers with enough
+ * channels that the GEMM in the transformed domain outweighs the transforms. */
+static int use_winograd(const rf_conv *conv)
+{
+    return conv->groups == 1 && conv->kh == 3 && conv->kw == 3 && conv->stride == 1 &&
+           conv->pad == 1 && conv->cin >= 16 && conv->cout >= 16;
+}
+
+/* G g G^T of F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity: the 3x3
+ * kernel g (tap stride `stride` floats) to 6x6, in double so the packed floats are rounded once. */
+static void winograd_kernel(const float *g, size_t stride, double u[36])
+{
+    static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    double t[6][3];
+    for (int i = 0; i < 6; i++)
+        for (int x = 0; x < 3; x++) {
+            t[i][x] = 0;
+            for (int y = 0; y < 3; y++)
+                t[i][x] += G[i][y] * g[(size_t)(y * 3 + x) * stride];
+        }
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+            u[i * 6 + j] = 0;
+            for (int x = 0; x < 3; x++)
+                u[i * 6 + j] += t[i][x] * G[j][x];
+        }
+}
+
+/* Re-lays conv->weight into one of the layouts of kernels.h. */
+static int pack_simd(rf_conv *conv)
+{
+    const int cin = conv->cin, cout = conv->cout;
+    const int npanels = (cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    rf_packed head = {RF_PACK_PANELS, conv->kh * conv->kw, NULL};
+    if (conv->groups != 1)
+        head.layout = RF_PACK_DEPTHWISE;
+    else if (use_winograd(conv))
+        head = (rf_packed){RF_PACK_WINOGRAD, 36, NULL};
+    const size_t panel = (size_t)head.taps * cin * RF_PACK_PANEL;
+    const size_t floats = head.layout == RF_PACK_DEPTHWISE
+                              ? (size_t)head.taps * (size_t)((cout + 15) & ~15)
+                              : panel * (size_t)npanels;
+    const size_t bytes = (64 + floats * sizeof(float) + 63) & ~(size_t)63;
+    unsigned char *block = aligned_alloc(64, bytes);
+    if (!block)
+        return -1;
+    memset(block, 0, bytes);
+    float *w = (float *)(block + 64);
+    head.w = w;
+    memcpy(block, &head, sizeof head);
+    if (head.layout == RF_PACK_DEPTHWISE) {
+        const size_t cp = (size_t)((cout + 15) & ~15);
+        for (int t = 0; t < head.taps; t++)
+            memcpy(w + t * cp, conv->weight + (size_t)t * cout, sizeof(float) * (size_t)cout);
+    } else {
+        for (int pan = 0; pan < npanels; pan++) {
+            const int c0 = pan * RF_PACK_PANEL;
+            const int n = cout - c0 < RF_PACK_PANEL ? cout - c0 : RF_PACK_PANEL;
+            const size_t width = (size_t)((n + 15) & ~15);
+            float *dst = w + (size_t)pan * panel;
+            for (int ci = 0; ci < cin; ci++)
+                for (int co = 0; co < n; co++) {
+                    const float *g = conv->weight + (size_t)ci * cout + c0 + co;
+                    const size_t tap_stride = (size_t)cin * cout;
+                    if (head.layout == RF_PACK_PANELS) {
+                        for (int t = 0; t < head.taps; t++)
+                            dst[((size_t)t * cin + ci) * width + co] = g[t * tap_stride];
+                        continue;
+                    }
+                    double u[36];
+                    winograd_kernel(g, tap_stride, u);
+                    for (int t = 0; t < 36; t++)
+                        dst[((size_t)t * cin + ci) * width + co] = (float)u[t];
+                }
+        }
+    }
+    free(conv->packed);
+    conv->packed = block;
+    return 0;
+}
 
 static const rf_kernel_set reference_set = {RF_KERNELS_REFERENCE, "reference", rf_conv_reference,
                                             NULL};
+static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2, "avx2", rf_conv_avx2, pack_simd};
+static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512, "avx512", rf_conv_avx512, pack_simd};
+
+/* __builtin_cpu_supports also checks that the OS saves the registers (xgetbv). */
+static int have_avx2(void)
+{
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int have_avx512(void)
+{
+    return have_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+}
 
 const rf_kernel_set *rf_kernels_select(rf_kernels which)
 {
     switch (which) {
     case RF_KERNELS_AUTO:
+        return have_avx512() ? &avx512_set : have_avx2() ? &avx2_set : &reference_set;
     case RF_KERNELS_REFERENCE:
         return &reference_set;
     case RF_KERNELS_AVX2:
+        return have_avx2() ? &avx2_set : NULL;
     case RF_KERNELS_AVX512:
-        return NULL;
+        return have_avx512() ? &avx512_set : NULL;
     }
     return NULL;
 }

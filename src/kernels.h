@@ -25,4 +25,35 @@ const rf_kernel_set *rf_kernels_select(rf_kernels which);
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
                        rf_act act, const rf_tensor *out, int row0, int row1);
 
+/* conv->packed for the SIMD sets (they share it; kernels.c fills it at model load, one
+ * allocation that free() releases): this header, then the weights, 64-byte aligned, in one of
+ * these layouts, all zero-padded:
+ * - PANELS (dense): output channels in panels of RF_PACK_PANEL (the last one 16 wide when at
+ *   most 16 channels are left), each panel [kh][kw][cin][panel width];
+ * - WINOGRAD (dense 3x3, stride 1, pad 1): the same panels of the 6x6 transformed kernels
+ *   G g G^T of F(4x4, 3x3), each panel [36][cin][panel width];
+ * - DEPTHWISE: [kh][kw][c rounded up to 16]. */
+typedef enum { RF_PACK_PANELS, RF_PACK_WINOGRAD, RF_PACK_DEPTHWISE } rf_pack_layout;
+
+typedef struct {
+    rf_pack_layout layout;
+    int taps;          /* kh * kw, or 36 for WINOGRAD */
+    const float *w;
+} rf_packed;
+
+#define RF_PACK_PANEL 32
+/* Floats of one full panel. */
+static inline int64_t rf_pack_panel_floats(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    return (int64_t)pk->taps * conv->cin * RF_PACK_PANEL;
+}
+/* Longest run of one tap's input channels a kernel reads from its zero padding buffer. */
+#define RF_PACK_ZERO_RUN 1024
+
+void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
+                    rf_act act, const rf_tensor *out, int row0, int row1);
+void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
+                  rf_act act, const rf_tensor *out, int row0, int row1);
+
 #endif

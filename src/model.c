@@ -3,6 +3,7 @@
 
 #include "checkpoint.h"
 #include "common.h"
+#include "kernels.h"
 #include "native.h"
 
 #include <math.h>
@@ -278,6 +279,59 @@ rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors)
     return m;
 }
 
+/* Every convolution the model has (those of the other backbone have no weights). */
+static int model_convs(rf_model *m, rf_conv **list)
+{
+    int n = 0;
+    list[n++] = &m->stem;
+    for (int i = 0; i < RF_R50_BLOCKS; i++) {
+        list[n++] = &m->blocks[i].conv1;
+        list[n++] = &m->blocks[i].conv2;
+        list[n++] = &m->blocks[i].conv3;
+        list[n++] = &m->blocks[i].downsample;
+    }
+    for (int i = 0; i < RF_MNET_UNITS; i++) {
+        list[n++] = &m->units[i].dw;
+        list[n++] = &m->units[i].pw;
+    }
+    for (int i = 0; i < 3; i++) {
+        list[n++] = &m->fpn_lateral[i];
+        if (i < 2)
+            list[n++] = &m->fpn_merge[i];
+        list[n++] = &m->ssh[i].conv3x3;
+        list[n++] = &m->ssh[i].conv5x5_1;
+        list[n++] = &m->ssh[i].conv5x5_2;
+        list[n++] = &m->ssh[i].conv7x7_2;
+        list[n++] = &m->ssh[i].conv7x7_3;
+        list[n++] = &m->head_cls[i];
+        list[n++] = &m->head_box[i];
+        list[n++] = &m->head_ldm[i];
+    }
+    return n;
+}
+
+/* Weights re-laid for the SIMD kernels, once, so contexts share them read-only. */
+static rf_status pack_convs(rf_model *m, const char *path, rf_error *err)
+{
+    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO);
+    rf_conv *convs[RF_MODEL_MAX_CONVS];
+    const int n = model_convs(m, convs);
+    for (int i = 0; ks->pack && i < n; i++)
+        if (convs[i]->weight && ks->pack(convs[i]) != 0)
+            return rf_fail(err, RF_E_NOMEM, "%s: out of memory for packed weights", path);
+    return RF_OK;
+}
+
+/* A native model goes through the same packing as a checkpoint's. */
+static rf_status pack_native(rf_status st, rf_model **out, const char *path, rf_error *err)
+{
+    if (st == RF_OK && (st = pack_convs(*out, path, err)) != RF_OK) {
+        rf_model_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *path,
                                        rf_anchors anchors, rf_model **out, rf_error *err)
 {
@@ -316,10 +370,11 @@ static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *pa
         build(&b, m);
         m->parameters = b.parameters;
     }
+    if (b.status == RF_OK)
+        b.status = pack_convs(m, path, err);
     free(b.used);
     if (b.status != RF_OK) {
-        free(m->weights);
-        free(m);
+        rf_model_free(m);
         return b.status;
     }
     *out = m;
@@ -332,7 +387,7 @@ rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **out, rf
         return rf_fail(err, RF_E_ARG, "rf_model_load: null argument");
     *out = NULL;
     if (rf_native_file(path))
-        return rf_native_load(path, out, err);
+        return pack_native(rf_native_load(path, out, err), out, path, err);
     rf_checkpoint ckpt;
     rf_status st = rf_checkpoint_load(path, &ckpt, err);
     if (st != RF_OK)
@@ -349,7 +404,8 @@ rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors
         return rf_fail(err, RF_E_ARG, "rf_model_load_memory: null argument");
     *out = NULL;
     if (rf_native_magic(data, size))
-        return rf_native_load_memory(data, size, "<memory>", out, err);
+        return pack_native(rf_native_load_memory(data, size, "<memory>", out, err), out,
+                           "<memory>", err);
     rf_checkpoint ckpt;
     rf_status st = rf_checkpoint_load_memory(data, size, "<memory>", &ckpt, err);
     if (st != RF_OK)

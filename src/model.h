@@ -23,6 +23,8 @@ typedef struct {
 
 #define RF_R50_BLOCKS 16
 #define RF_MNET_UNITS 13
+/* Room for every convolution of either backbone (see model_convs in model.c). */
+#define RF_MODEL_MAX_CONVS (1 + 4 * RF_R50_BLOCKS + 2 * RF_MNET_UNITS + 3 * 10 - 1)
 
 struct rf_model {
     rf_backbone backbone;

@@ -222,7 +222,8 @@ static rf_status collect(parser *p, rf_pk_type type, size_t base)
 {
     uint32_t ref = 0;
     rf_status st = new_obj(p, type, &ref);
-    if (st == RF_OK)
+    /* the stack may still be unallocated (NULL) when the new container is empty */
+    if (st == RF_OK && p->sp > base)
         st = add_items(p, ref, p->stack + base, p->sp - base);
     if (st != RF_OK)
         return st;

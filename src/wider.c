@@ -342,10 +342,10 @@ static int parse_numbers(const char *s, size_t n, double *out, int want)
 /* A count line: a non-negative integer below 2^31. */
 static int parse_count(const char *s, size_t n, long *out)
 {
-    double v;
-    if (parse_numbers(s, n, &v, 2) != 1 || v < 0 || v != floor(v) || v > 2147483647.0)
+    double v[2]; /* room for a second number, whose presence makes the line bad */
+    if (parse_numbers(s, n, v, 2) != 1 || v[0] < 0 || v[0] != floor(v[0]) || v[0] > 2147483647.0)
         return -1;
-    *out = (long)v;
+    *out = (long)v[0];
     return 0;
 }
 

@@ -21,6 +21,20 @@ static uint64_t le(const uint8_t *p, int n)
     return v;
 }
 
+/* An entry's name, from the file, made short and printable for messages. */
+static const char *label(const rf_zip_entry *e, char *buf, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < e->name_len && j + 4 < cap; i++) {
+        unsigned char c = (unsigned char)e->name[i];
+        buf[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    if (j + 4 >= cap && e->name_len > j)
+        buf[j++] = '.', buf[j++] = '.', buf[j++] = '.';
+    buf[j] = '\0';
+    return buf;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     const rf_zip_entry *x = a, *y = b;
@@ -146,8 +160,9 @@ rf_status rf_zip_open(rf_zip *zip, const void *data, size_t size, const char *na
         e->size = le(p + 24, 4);
         e->header_offset = le(p + 42, 4);
         if (le(p + 8, 2) & 1) {
-            st = rf_fail(err, RF_E_FORMAT, "%s: zip: entry %.*s is encrypted", name,
-                         (int)(n > 200 ? 200 : n), e->name);
+            char nl[208];
+            st = rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s is encrypted", name,
+                         label(e, nl, sizeof nl));
             rf_zip_close(zip);
             return st;
         }
@@ -163,8 +178,9 @@ rf_status rf_zip_open(rf_zip *zip, const void *data, size_t size, const char *na
     for (size_t i = 1; i < zip->count; i++) {
         if (cmp_entry(&zip->entries[i - 1], &zip->entries[i]) == 0) {
             const rf_zip_entry *e = &zip->entries[i];
-            st = rf_fail(err, RF_E_FORMAT, "%s: zip: duplicate entry %.*s", name,
-                         (int)(e->name_len > 200 ? 200 : e->name_len), e->name);
+            char nl[208];
+            st = rf_fail(err, RF_E_FORMAT, "%s: zip: duplicate entry %s", name,
+                         label(e, nl, sizeof nl));
             rf_zip_close(zip);
             return st;
         }
@@ -188,17 +204,16 @@ const rf_zip_entry *rf_zip_find(const rf_zip *zip, const char *name, size_t name
 static rf_status inflate_entry(const rf_zip *zip, const rf_zip_entry *e, const uint8_t *src,
                                uint8_t **out, rf_error *err)
 {
-    int nl = (int)(e->name_len > 200 ? 200 : e->name_len);
+    char nl[208];
+    label(e, nl, sizeof nl);
     if (e->size / MAX_DEFLATE_RATIO > e->compressed_size + 1)
-        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %.*s claims an impossible size",
-                       zip->name, nl, e->name);
+        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s claims an impossible size",
+                       zip->name, nl);
     if (e->size > SIZE_MAX - 1)
-        return rf_fail(err, RF_E_LIMIT, "%s: zip: entry %.*s too large", zip->name, nl,
-                       e->name);
+        return rf_fail(err, RF_E_LIMIT, "%s: zip: entry %s too large", zip->name, nl);
     uint8_t *buf = malloc(e->size ? (size_t)e->size : 1);
     if (!buf)
-        return rf_fail(err, RF_E_NOMEM, "%s: zip: out of memory inflating %.*s", zip->name, nl,
-                       e->name);
+        return rf_fail(err, RF_E_NOMEM, "%s: zip: out of memory inflating %s", zip->name, nl);
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) {
@@ -228,8 +243,8 @@ static rf_status inflate_entry(const rf_zip *zip, const rf_zip_entry *e, const u
     inflateEnd(&zs);
     if (zr != Z_STREAM_END || out_left != 0) {
         free(buf);
-        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %.*s does not inflate to %llu bytes",
-                       zip->name, nl, e->name, (unsigned long long)e->size);
+        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s does not inflate to %llu bytes",
+                       zip->name, nl, (unsigned long long)e->size);
     }
     *out = buf;
     return RF_OK;
@@ -238,32 +253,33 @@ static rf_status inflate_entry(const rf_zip *zip, const rf_zip_entry *e, const u
 rf_status rf_zip_read(const rf_zip *zip, const rf_zip_entry *e, const uint8_t **bytes,
                       uint8_t **allocated, rf_error *err)
 {
-    int nl = (int)(e->name_len > 200 ? 200 : e->name_len);
+    char nl[208];
+    label(e, nl, sizeof nl);
     *bytes = NULL;
     *allocated = NULL;
     if (e->header_offset > zip->size || zip->size - e->header_offset < LOCAL_SIZE ||
         le(zip->data + e->header_offset, 4) != 0x04034b50)
-        return rf_fail(err, RF_E_FORMAT, "%s: zip: bad local header for entry %.*s", zip->name,
-                       nl, e->name);
+        return rf_fail(err, RF_E_FORMAT, "%s: zip: bad local header for entry %s", zip->name,
+                       nl);
     const uint8_t *h = zip->data + e->header_offset;
     uint64_t start = e->header_offset + LOCAL_SIZE + le(h + 26, 2) + le(h + 28, 2);
     if (start > zip->size || e->compressed_size > zip->size - start)
-        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %.*s runs past the end of the file",
-                       zip->name, nl, e->name);
+        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s runs past the end of the file",
+                       zip->name, nl);
     const uint8_t *src = zip->data + start;
     rf_status st;
     if (e->method == 0) {
         if (e->compressed_size != e->size)
-            return rf_fail(err, RF_E_FORMAT, "%s: zip: stored entry %.*s has two sizes",
-                           zip->name, nl, e->name);
+            return rf_fail(err, RF_E_FORMAT, "%s: zip: stored entry %s has two sizes",
+                           zip->name, nl);
         *bytes = src;
     } else if (e->method == 8) {
         if ((st = inflate_entry(zip, e, src, allocated, err)) != RF_OK)
             return st;
         *bytes = *allocated;
     } else {
-        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %.*s uses compression method %u",
-                       zip->name, nl, e->name, (unsigned)e->method);
+        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s uses compression method %u",
+                       zip->name, nl, (unsigned)e->method);
     }
     /* crc32() takes uInt lengths. */
     uLong crc = crc32(0L, Z_NULL, 0);
@@ -276,8 +292,8 @@ rf_status rf_zip_read(const rf_zip *zip, const rf_zip_entry *e, const uint8_t **
         free(*allocated);
         *allocated = NULL;
         *bytes = NULL;
-        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %.*s fails its CRC check", zip->name,
-                       nl, e->name);
+        return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s fails its CRC check", zip->name,
+                       nl);
     }
     return RF_OK;
 }

@@ -5,6 +5,8 @@ set -u
 bin=$1
 src=$2
 data=${RETINAFACE_TESTDATA:-$src/../shared}
+py=/usr/bin/python3  # Debian's, with python3-numpy from scripts/install-deps.sh
+[ -x "$py" ] || py=python3
 passed=0
 failed=0
 tmp=$(mktemp -d)
@@ -53,7 +55,7 @@ else
   m=$data/models/mobilenet0.25_Final.pth
   img=$data/data/images/face1mb_sample.jpg
   check "detect to JSON" 0 "$bin" detect -m "$m" --json "$tmp/d.json" --draw "$tmp/d.jpg" "$img"
-  expect "JSON parses and has faces with 5 landmarks" python3 - "$tmp/d.json" <<'PY'
+  expect "JSON parses and has faces with 5 landmarks" "$py" - "$tmp/d.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 im = d["images"][0]
@@ -64,13 +66,13 @@ for f in im["faces"]:
 PY
   expect "drawing written" test -s "$tmp/d.jpg"
   check "detect to stdout JSON" 0 "$bin" detect -m "$m" --json - "$img"
-  expect "stdout is JSON only" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out"
+  expect "stdout is JSON only" "$py" -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out"
   check "unreadable image gives status 1" 1 "$bin" detect -m "$m" "$tmp/bad.pth" "$img"
   expect "the good image still reported" grep -q "face1mb_sample.jpg: " "$tmp/out"
   g=$data/golden/mnet_640
   check "dump tensors of a batch" 0 "$bin" detect -m "$m" --input-size 640x640 \
     --dump-tensors "$tmp/t" "$g/input.png" "$data/golden/r50_batch2/input0.png"
-  expect "tensors have [2,16800,k] shapes and match golden" python3 - "$tmp/t" "$g" <<'PY'
+  expect "tensors have [2,16800,k] shapes and match golden" "$py" - "$tmp/t" "$g" <<'PY'
 import sys
 try:
     import numpy as np
@@ -86,8 +88,34 @@ for name, k in (("face_rpn_cls_prob", 2), ("face_rpn_bbox_pred", 4), ("face_rpn_
         assert a.shape == (2, 16800, k), a.shape
         assert abs(a[0] - b[0]).max() < 1e-4, abs(a[0] - b[0]).max()
 PY
+  # decode + stretch of the source JPEG are bit-exact with OpenCV, so the whole pipeline from the
+  # JPEG meets the golden tensors and detections of PyTorch
+  check "from the source JPEG at 640x640" 0 "$bin" detect -m "$m" --input-size 640x640 \
+    --dump-tensors "$tmp/s" --json "$tmp/s.json" "$data/data/images/retinaface_curve_test.jpg"
+  expect "source JPEG: golden tensors and the 22 golden faces in image pixels" \
+    "$py" - "$tmp/s" "$g" "$tmp/s.json" <<'PY'
+import json, os, sys
+t, g, j = sys.argv[1:4]
+try:
+    import numpy as np
+    for name in ("face_rpn_cls_prob", "face_rpn_bbox_pred", "face_rpn_landmark_pred"):
+        a = np.load(os.path.join(t, name + ".npy")); b = np.load(os.path.join(g, name + ".npy"))
+        assert abs(a - b).max() < 1e-4, (name, abs(a - b).max())
+except ImportError:
+    print("numpy missing: tensors not compared")
+gold = [f for f in json.load(open(os.path.join(g, "detections.json")))["images"][0]["faces"]
+        if f["score"] > 0.5]
+ours = json.load(open(j))["images"][0]["faces"]
+assert len(ours) == len(gold) == 22, (len(ours), len(gold))
+sx, sy = 1024 / 640, 624 / 640
+for f in gold:
+    b = f["box"]
+    want = [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy]
+    assert any(abs(o["score"] - f["score"]) < 1e-3 and
+               max(abs(p - q) for p, q in zip(o["box"], want)) < 0.05 for o in ours), f
+PY
   check "bench runs and prints JSON" 0 "$bin" bench -m "$m" --input-size 160x128 --runs 2 --warmup 1 --json -
-  expect "bench JSON fields" python3 -c '
+  expect "bench JSON fields" "$py" -c '
 import json,sys; d=json.load(open(sys.argv[1]))
 assert d["input"]==[1,3,128,160] and d["median_ms"]>0 and d["peak_rss_mb"]>0 and d["threads"]==1' "$tmp/out"
 fi

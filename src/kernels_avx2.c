@@ -1,0 +1,500 @@
+/* kernels_avx2.c - AVX2+FMA convolution: register tiles of 6 output pixels x 16 channels over
+ * NHWC tensors and the panel-packed weights of kernels.h, and depthwise over channels. */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define PX 6 /* output pixels per tile: 6 x 2 accumulators + 2 weights + 1 input of 16 ymm */
+
+/* Reads of padding (and of tile pixels past the row end) point here. */
+static const float zeros[RF_PACK_ZERO_RUN];
+
+typedef struct {
+    const rf_conv *cv;
+    const rf_tensor *in, *res, *out;
+    rf_act act;
+    const float *w; /* packed weights */
+    int64_t panel_floats;
+} conv_args;
+
+/* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np. */
+typedef struct {
+    float *dst[PX];
+    const float *res[PX];
+    int np;
+} tile_out;
+
+/* 16 output channels of a panel: where their weights start, the panel's row length, and which
+ * of them exist (lane masks of the two 8-channel halves). */
+typedef struct {
+    const float *w;
+    int width;
+    int c0;
+    __m256i m[2];
+} half_panel;
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void run_fma(__m256 acc[PX][2], const float *const src[PX], const float *w, int width,
+                    int len)
+{
+    for (int k = 0; k < len; k++) {
+        const __m256 w0 = _mm256_load_ps(w + (size_t)k * width);
+        const __m256 w1 = _mm256_load_ps(w + (size_t)k * width + 8);
+#pragma GCC unroll 6
+        for (int p = 0; p < PX; p++) {
+            const __m256 x = _mm256_broadcast_ss(src[p] + k);
+            acc[p][0] = _mm256_fmadd_ps(x, w0, acc[p][0]);
+            acc[p][1] = _mm256_fmadd_ps(x, w1, acc[p][1]);
+        }
+    }
+}
+
+INLINE __m256 activate(__m256 v, rf_act act)
+{
+    if (act.kind == RF_ACT_RELU)
+        return _mm256_max_ps(v, _mm256_setzero_ps());
+    if (act.kind == RF_ACT_LEAKY)
+        return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(act.slope)),
+                                _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+    return v;
+}
+
+/* Lane mask of the first n (clamped to 0..8) lanes. */
+static __m256i lanes(int n)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+/* Half h (channels 16h .. 16h + 15) of panel `panel`, or 0 when it has no channels. */
+static int half_of(const conv_args *a, int panel, int h, half_panel *hp)
+{
+    const int cout = a->cv->cout, first = panel * RF_PACK_PANEL;
+    const int n = cout - first - 16 * h;
+    if (n <= 0)
+        return 0;
+    hp->width = cout - first > 16 ? 32 : 16;
+    hp->w = a->w + panel * a->panel_floats + 16 * h;
+    hp->c0 = first + 16 * h;
+    hp->m[0] = lanes(n);
+    hp->m[1] = lanes(n - 8);
+    return 1;
+}
+
+INLINE void init_acc(__m256 acc[PX][2], const float *bias, const half_panel *hp)
+{
+    for (int b = 0; b < 2; b++) {
+        const __m256 v = _mm256_maskload_ps(bias + hp->c0 + 8 * b, hp->m[b]);
+#pragma GCC unroll 6
+        for (int p = 0; p < PX; p++)
+            acc[p][b] = v;
+    }
+}
+
+INLINE void store_pixel(const __m256 acc[2], float *dst, const float *res, const half_panel *hp,
+                        rf_act act)
+{
+    for (int b = 0; b < 2; b++) {
+        const int c = hp->c0 + 8 * b;
+        __m256 v = acc[b];
+        if (res)
+            v = _mm256_add_ps(v, _mm256_maskload_ps(res + c, hp->m[b]));
+        _mm256_maskstore_ps(dst + c, hp->m[b], activate(v, act));
+    }
+}
+
+/* + residual, activation, masked store; a full tile straight from registers. */
+INLINE void store_tile(__m256 acc[PX][2], const tile_out *o, const half_panel *hp, rf_act act)
+{
+    if (o->np == PX) {
+#pragma GCC unroll 6
+        for (int p = 0; p < PX; p++)
+            store_pixel(acc[p], o->dst[p], o->res[p], hp, act);
+        return;
+    }
+    for (int p = 0; p < o->np; p++)
+        store_pixel(acc[p], o->dst[p], o->res[p], hp, act);
+}
+
+static void pointwise_tile(const conv_args *a, const float *const src[PX], const tile_out *o,
+                           const half_panel *hp)
+{
+    __m256 acc[PX][2];
+    init_acc(acc, a->cv->bias, hp);
+    run_fma(acc, src, hp->w, hp->width, a->cv->cin);
+    store_tile(acc, o, hp, a->act);
+}
+
+/* Pixels x0 .. x0 + o->np - 1 of output line oy: taps outside the input read zeros; a kernel
+ * row whose taps are all inside reads as one run of kw * cin floats when pixels are dense. */
+static void spatial_tile(const conv_args *a, const float *in_img, int oy, int x0,
+                         const tile_out *o, const half_panel *hp)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    const int s = cv->stride, cin = cv->cin, kw = cv->kw, np = o->np;
+    const int64_t ps = in->pstride;
+    const int ix0 = x0 * s - cv->pad;
+    const int interior = ix0 >= 0 && ix0 + (np - 1) * s + kw <= in->w;
+    __m256 acc[PX][2];
+    init_acc(acc, cv->bias, hp);
+    const float *src[PX];
+    for (int ky = 0; ky < cv->kh; ky++) {
+        const int iy = oy * s - cv->pad + ky;
+        if (iy < 0 || iy >= in->h)
+            continue;
+        const float *row = in_img + (int64_t)iy * in->w * ps;
+        const float *wrow = hp->w + (size_t)ky * kw * cin * hp->width;
+        if (interior && ps == cin) {
+            for (int p = 0; p < PX; p++)
+                src[p] = row + (ix0 + (p < np ? p : np - 1) * s) * ps;
+            run_fma(acc, src, wrow, hp->width, kw * cin);
+            continue;
+        }
+        for (int kx = 0; kx < kw; kx++)
+            for (int c0 = 0; c0 < cin; c0 += RF_PACK_ZERO_RUN) {
+                const int len = cin - c0 < RF_PACK_ZERO_RUN ? cin - c0 : RF_PACK_ZERO_RUN;
+                for (int p = 0; p < PX; p++) {
+                    const int ix = ix0 + (p < np ? p : np - 1) * s + kx;
+                    src[p] = ix >= 0 && ix < in->w ? row + ix * ps + c0 : zeros;
+                }
+                run_fma(acc, src, wrow + ((size_t)kx * cin + c0) * hp->width, hp->width, len);
+            }
+    }
+    store_tile(acc, o, hp, a->act);
+}
+
+/* Panels whose weights together stay within about half the L2 cache. */
+static int panels_per_block(const conv_args *a)
+{
+    const int64_t n = 256 * 1024 / (int64_t)sizeof(float) / a->panel_floats;
+    return n < 1 ? 1 : (int)n;
+}
+
+static float *pixel_ptr(const rf_tensor *t, int img, int y, int x)
+{
+    return t->data + img * t->nstride + ((int64_t)y * t->w + x) * t->pstride;
+}
+
+static void conv_pointwise(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out, *in = a->in;
+    const int s = a->cv->stride;
+    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int pb = panels_per_block(a);
+    const int64_t q0 = (int64_t)row0 * out->w, q1 = (int64_t)row1 * out->w;
+    for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
+        const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
+        /* the pixel the next tile starts at, walked without divisions */
+        int img = row0 / out->h, y = row0 % out->h, x = 0;
+        for (int64_t q = q0; q < q1; q += PX) {
+            const float *src[PX];
+            tile_out o;
+            o.np = q1 - q < PX ? (int)(q1 - q) : PX;
+            for (int p = 0; p < o.np; p++) {
+                src[p] = pixel_ptr(in, img, y * s, x * s);
+                o.dst[p] = pixel_ptr(out, img, y, x);
+                o.res[p] = a->res ? pixel_ptr(a->res, img, y, x) : NULL;
+                if (++x == out->w) {
+                    x = 0;
+                    if (++y == out->h) {
+                        y = 0;
+                        img++;
+                    }
+                }
+            }
+            for (int p = o.np; p < PX; p++)
+                src[p] = src[o.np - 1];
+            half_panel hp;
+            for (int pan = pan0; pan < pan1; pan++)
+                for (int h = 0; h < 2 && half_of(a, pan, h, &hp); h++)
+                    pointwise_tile(a, src, &o, &hp);
+        }
+    }
+}
+
+static void conv_spatial(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int pb = panels_per_block(a);
+    for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
+        const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
+        for (int r = row0; r < row1; r++) {
+            const int img = r / out->h, oy = r % out->h;
+            const float *in_img = a->in->data + img * a->in->nstride;
+            for (int x0 = 0; x0 < out->w; x0 += PX) {
+                tile_out o;
+                o.np = out->w - x0 < PX ? out->w - x0 : PX;
+                for (int p = 0; p < o.np; p++) {
+                    o.dst[p] = pixel_ptr(out, img, oy, x0 + p);
+                    o.res[p] = a->res ? pixel_ptr(a->res, img, oy, x0 + p) : NULL;
+                }
+                half_panel hp;
+                for (int pan = pan0; pan < pan1; pan++)
+                    for (int h = 0; h < 2 && half_of(a, pan, h, &hp); h++)
+                        spatial_tile(a, in_img, oy, x0, &o, &hp);
+            }
+        }
+    }
+}
+
+/* Depthwise: 8 channels at a time, taps outside the input skipped. */
+static void conv_depthwise(const conv_args *a, int row0, int row1)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in, *out = a->out;
+    const int c = cv->cout, s = cv->stride;
+    const int cp = (c + 15) & ~15;
+    const float *wp = a->w;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        const float *in_img = in->data + img * in->nstride;
+        for (int c0 = 0; c0 < c; c0 += 8) {
+            const __m256i m = lanes(c - c0);
+            const __m256 bias = _mm256_maskload_ps(cv->bias + c0, m);
+            for (int ox = 0; ox < out->w; ox++) {
+                __m256 acc = bias;
+                for (int ky = 0; ky < cv->kh; ky++) {
+                    const int iy = oy * s - cv->pad + ky;
+                    if (iy < 0 || iy >= in->h)
+                        continue;
+                    for (int kx = 0; kx < cv->kw; kx++) {
+                        const int ix = ox * s - cv->pad + kx;
+                        if (ix < 0 || ix >= in->w)
+                            continue;
+                        const float *ip = in_img + ((int64_t)iy * in->w + ix) * in->pstride + c0;
+                        const float *w = wp + (size_t)(ky * cv->kw + kx) * cp + c0;
+                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(ip, m), _mm256_load_ps(w), acc);
+                    }
+                }
+                if (a->res)
+                    acc = _mm256_add_ps(acc,
+                                        _mm256_maskload_ps(pixel_ptr(a->res, img, oy, ox) + c0, m));
+                _mm256_maskstore_ps(pixel_ptr(out, img, oy, ox) + c0, m, activate(acc, a->act));
+            }
+        }
+    }
+}
+
+/* Winograd F(4x4, 3x3), as in kernels_avx512.c (see there for the scheme): transforms 8
+ * channels at a time, the 36 GEMMs in tiles of 6 Winograd tiles x 16 channels. */
+
+#define WINO_N 36
+#define WINO_MAX_TILES (16 * PX)
+
+typedef struct {
+    int img, ty, tx;
+} wino_tile;
+
+/* B^T d for d = 6 points along one axis (points 0, 1, -1, 2, -2, infinity). */
+INLINE void wino_bt(const __m256 d[6], __m256 r[6])
+{
+    const __m256 four = _mm256_set1_ps(4.0f), m4 = _mm256_set1_ps(-4.0f),
+                 m5 = _mm256_set1_ps(-5.0f), two = _mm256_set1_ps(2.0f);
+    const __m256 a = _mm256_fmadd_ps(m4, d[2], d[4]), b = _mm256_fmadd_ps(m4, d[1], d[3]);
+    const __m256 c = _mm256_sub_ps(d[4], d[2]), e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+    r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fmadd_ps(m5, d[2], d[4]));
+    r[1] = _mm256_add_ps(a, b);
+    r[2] = _mm256_sub_ps(a, b);
+    r[3] = _mm256_add_ps(c, e);
+    r[4] = _mm256_sub_ps(c, e);
+    r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fmadd_ps(m5, d[3], d[5]));
+}
+
+/* A^T m: 6 transformed points back to 4 outputs along one axis. */
+INLINE void wino_at(const __m256 m[6], __m256 y[4])
+{
+    const __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
+    const __m256 r = _mm256_add_ps(m[3], m[4]), u = _mm256_sub_ps(m[3], m[4]);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r);
+    y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), u, q);
+    y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), r, p);
+    y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), u, q), m[5]);
+}
+
+/* V[xi][slot] = B^T d B of tile t for all input channels; inputs outside the image are 0. */
+static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t plane,
+                       int slot, int cstride)
+{
+    const rf_tensor *in = a->in;
+    const int cin = a->cv->cin, y0 = 4 * t->ty - 1, x0 = 4 * t->tx - 1;
+    const float *img = in->data + t->img * in->nstride;
+    const float *px[6][6];
+    int ok[6][6];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+            const int iy = y0 + i, ix = x0 + j;
+            ok[i][j] = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
+            px[i][j] = ok[i][j] ? img + ((int64_t)iy * in->w + ix) * in->pstride : img;
+        }
+    const __m256i none = _mm256_setzero_si256();
+    for (int c0 = 0; c0 < cin; c0 += 8) {
+        const __m256i m = lanes(cin - c0);
+        __m256 tmp[6][6];
+        for (int i = 0; i < 6; i++) {
+            __m256 d[6];
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++)
+                d[j] = _mm256_maskload_ps(px[i][j] + c0, ok[i][j] ? m : none);
+            wino_bt(d, tmp[i]);
+        }
+        float *dst = v + (int64_t)slot * cstride + c0;
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++) {
+            __m256 col[6], r[6];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                col[i] = tmp[i][j];
+            wino_bt(col, r);
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                _mm256_store_ps(dst + (i * 6 + j) * plane, r[i]);
+        }
+    }
+}
+
+/* M[xi][slots] = V[xi][slots] x U[xi] for slots [s0, s0 + n), n <= PX, one half panel. */
+static void wino_gemm_tile(const conv_args *a, const float *v, float *mm, int64_t vplane,
+                           int64_t mplane, int xi, int s0, int n, int cstride_in,
+                           int cstride_out, const half_panel *hp)
+{
+    const float *src[PX];
+    for (int p = 0; p < PX; p++)
+        src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in;
+    __m256 acc[PX][2];
+#pragma GCC unroll 6
+    for (int p = 0; p < PX; p++)
+        acc[p][0] = acc[p][1] = _mm256_setzero_ps();
+    const int cin = a->cv->cin;
+    run_fma(acc, src, hp->w + (size_t)xi * cin * hp->width, hp->width, cin);
+    float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + hp->c0;
+#pragma GCC unroll 6
+    for (int p = 0; p < PX; p++) {
+        if (p >= n)
+            break;
+        _mm256_store_ps(dst + (int64_t)p * cstride_out, acc[p][0]);
+        _mm256_store_ps(dst + (int64_t)p * cstride_out + 8, acc[p][1]);
+    }
+}
+
+/* Y = A^T M A of tile t + bias (+ residual), activated, stored where the tile's pixels lie
+ * inside the output and inside rows [row0, row1). */
+static void wino_output(const conv_args *a, const wino_tile *t, const float *mm, int64_t plane,
+                        int slot, int cstride, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cout = a->cv->cout;
+    const int cols = out->w - 4 * t->tx < 4 ? out->w - 4 * t->tx : 4;
+    int rows = 0, first = 0;
+    for (int i = 0; i < 4; i++) {
+        const int oy = 4 * t->ty + i, r = t->img * out->h + oy;
+        if (oy < out->h && r >= row0 && r < row1) {
+            if (!rows)
+                first = i;
+            rows++;
+        }
+    }
+    for (int c0 = 0; c0 < cout; c0 += 8) {
+        const __m256i m = lanes(cout - c0);
+        const float *src = mm + (int64_t)slot * cstride + c0;
+        __m256 tmp[4][6];
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++) {
+            __m256 col[6], y[4];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                col[i] = _mm256_load_ps(src + (i * 6 + j) * plane);
+            wino_at(col, y);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                tmp[i][j] = y[i];
+        }
+        const __m256 bias = _mm256_maskload_ps(a->cv->bias + c0, m);
+        for (int i = first; i < first + rows; i++) {
+            __m256 y[4];
+            wino_at(tmp[i], y);
+            const int oy = 4 * t->ty + i;
+            for (int j = 0; j < cols; j++) {
+                const int ox = 4 * t->tx + j;
+                __m256 v = _mm256_add_ps(y[j], bias);
+                if (a->res)
+                    v = _mm256_add_ps(v, _mm256_maskload_ps(
+                                             pixel_ptr(a->res, t->img, oy, ox) + c0, m));
+                _mm256_maskstore_ps(pixel_ptr(out, t->img, oy, ox) + c0, m,
+                                    activate(v, a->act));
+            }
+        }
+    }
+}
+
+/* Tiles per block: V and M of a block within about 3/4 of a 1 MB L2 cache. */
+static int wino_block_tiles(int cin_pad, int cout_pad)
+{
+    const int64_t budget = 768 * 1024 / (int64_t)sizeof(float);
+    int64_t n = budget / ((int64_t)WINO_N * (cin_pad + cout_pad)) / PX * PX;
+    return n < PX ? PX : n > WINO_MAX_TILES ? WINO_MAX_TILES : (int)n;
+}
+
+static void conv_winograd(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cin_pad = (a->cv->cin + 15) & ~15;
+    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int cout_pad = npanels * RF_PACK_PANEL;
+    const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
+    const int tb = wino_block_tiles(cin_pad, cout_pad);
+    const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    float *v = aligned_alloc(64, (size_t)(vplane + mplane) * WINO_N * sizeof(float));
+    if (!v) {
+        rf_conv_reference(a->cv, a->in, a->res, a->act, out, row0, row1);
+        return;
+    }
+    float *mm = v + vplane * WINO_N;
+    int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0;
+    wino_tile tiles[WINO_MAX_TILES];
+    for (;;) {
+        int n = 0;
+        while (n < tb && img < out->n && img * out->h + 4 * ty < row1) {
+            tiles[n++] = (wino_tile){img, ty, tx};
+            if (++tx == tw) {
+                tx = 0;
+                if (++ty == th) {
+                    ty = 0;
+                    img++;
+                }
+            }
+        }
+        if (!n)
+            break;
+        for (int k = 0; k < n; k++)
+            wino_input(a, &tiles[k], v, vplane, k, cin_pad);
+        half_panel hp;
+        for (int xi = 0; xi < WINO_N; xi++)
+            for (int s0 = 0; s0 < n; s0 += PX)
+                for (int pan = 0; pan < npanels; pan++)
+                    for (int h = 0; h < 2 && half_of(a, pan, h, &hp); h++)
+                        wino_gemm_tile(a, v, mm, vplane, mplane, xi, s0,
+                                       n - s0 < PX ? n - s0 : PX, cin_pad, cout_pad, &hp);
+        for (int k = 0; k < n; k++)
+            wino_output(a, &tiles[k], mm, mplane, k, cout_pad, row0, row1);
+    }
+    free(v);
+}
+
+void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
+                  rf_act act, const rf_tensor *out, int row0, int row1)
+{
+    const rf_packed *pk = conv->packed;
+    conv_args a = {conv, in, residual, out, act, pk->w, rf_pack_panel_floats(conv)};
+    if (pk->layout == RF_PACK_DEPTHWISE)
+        conv_depthwise(&a, row0, row1);
+    else if (pk->layout == RF_PACK_WINOGRAD)
+        conv_winograd(&a, row0, row1);
+    else if (conv->kh == 1 && conv->kw == 1 && conv->pad == 0)
+        conv_pointwise(&a, row0, row1);
+    else
+        conv_spatial(&a, row0, row1);
+}

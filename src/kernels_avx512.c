@@ -1,0 +1,592 @@
+/* kernels_avx512.c - AVX-512 convolution: register tiles of 12 output pixels x 32 channels over
+ * NHWC tensors and panel-packed weights, and depthwise 3x3 vectorised over channels. */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define PX 12 /* output pixels per tile: 12 x 2 accumulators leave registers for weights */
+
+/* Reads of padding (and of tile pixels past the row end) point here. */
+static const float zeros[RF_PACK_ZERO_RUN];
+
+/* The per-layer constants a tile needs. */
+typedef struct {
+    const rf_conv *cv;
+    const rf_tensor *in, *res, *out;
+    rf_act act;
+    const float *w;       /* packed weights */
+    int64_t panel_floats; /* weights of one full panel */
+} conv_args;
+
+/* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np. */
+typedef struct {
+    float *dst[PX];
+    const float *res[PX];
+    int np;
+} tile_out;
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* acc[p][b] += src[p][k] * w[k][16b..16b+15] for k < len; w rows are 16 * B floats. */
+INLINE void run_fma(__m512 acc[PX][2], int B, const float *const src[PX], const float *w,
+                    int len)
+{
+    for (int k = 0; k < len; k++) {
+        const __m512 w0 = _mm512_load_ps(w + (size_t)k * 16 * B);
+        const __m512 w1 = B > 1 ? _mm512_load_ps(w + (size_t)k * 16 * B + 16) : w0;
+#pragma GCC unroll 12
+        for (int p = 0; p < PX; p++) {
+            const __m512 x = _mm512_set1_ps(src[p][k]);
+            acc[p][0] = _mm512_fmadd_ps(x, w0, acc[p][0]);
+            if (B > 1)
+                acc[p][1] = _mm512_fmadd_ps(x, w1, acc[p][1]);
+        }
+    }
+}
+
+INLINE __m512 activate(__m512 v, rf_act act)
+{
+    if (act.kind == RF_ACT_RELU)
+        return _mm512_max_ps(v, _mm512_setzero_ps());
+    if (act.kind == RF_ACT_LEAKY)
+        return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
+                                  _mm512_set1_ps(act.slope));
+    return v;
+}
+
+INLINE void init_acc(__m512 acc[PX][2], int B, const float *bias, const __mmask16 m[2])
+{
+    for (int b = 0; b < B; b++) {
+        const __m512 v = _mm512_maskz_loadu_ps(m[b], bias + 16 * b);
+#pragma GCC unroll 12
+        for (int p = 0; p < PX; p++)
+            acc[p][b] = v;
+    }
+}
+
+INLINE void store_pixel(const __m512 acc[2], int B, float *dst, const float *res,
+                        const __mmask16 m[2], rf_act act)
+{
+    for (int b = 0; b < B; b++) {
+        __m512 v = acc[b];
+        if (res)
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[b], res + 16 * b));
+        _mm512_mask_storeu_ps(dst + 16 * b, m[b], activate(v, act));
+    }
+}
+
+/* Channels c0.. of the tile's pixels: + residual, activation, masked store. A full tile is
+ * stored straight from registers. */
+INLINE void store_tile(__m512 acc[PX][2], int B, const tile_out *o, int c0, const __mmask16 m[2],
+                       rf_act act)
+{
+    if (o->np == PX) {
+#pragma GCC unroll 12
+        for (int p = 0; p < PX; p++)
+            store_pixel(acc[p], B, o->dst[p] + c0, o->res[p] ? o->res[p] + c0 : NULL, m, act);
+        return;
+    }
+    for (int p = 0; p < o->np; p++)
+        store_pixel(acc[p], B, o->dst[p] + c0, o->res[p] ? o->res[p] + c0 : NULL, m, act);
+}
+
+/* Channel masks of panel `panel`: how many of its 32 channels exist. */
+static void panel_masks(int cout, int panel, __mmask16 m[2])
+{
+    const int n = cout - panel * RF_PACK_PANEL;
+    m[0] = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+    m[1] = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+}
+
+/* One tile of a 1x1 convolution: every pixel has its own input pointer. */
+INLINE void pointwise_tile(int B, const conv_args *a, const float *const src[PX],
+                           const tile_out *o, int panel)
+{
+    __mmask16 m[2];
+    panel_masks(a->cv->cout, panel, m);
+    __m512 acc[PX][2];
+    init_acc(acc, B, a->cv->bias + panel * RF_PACK_PANEL, m);
+    run_fma(acc, B, src, a->w + panel * a->panel_floats, a->cv->cin);
+    store_tile(acc, B, o, panel * RF_PACK_PANEL, m, a->act);
+}
+
+/* One tile of pixels x0 .. x0 + o->np - 1 of output line oy of image `in_img`: taps outside the
+ * input read zeros; when every tap of a kernel row is inside and pixels are dense, the kw taps
+ * of that row are one contiguous run of kw * cin floats in both input and weights. */
+INLINE void spatial_tile(int B, const conv_args *a, const float *in_img, int oy, int x0,
+                         const tile_out *o, int panel)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    const int s = cv->stride, cin = cv->cin, kw = cv->kw, np = o->np;
+    const int64_t ps = in->pstride;
+    const int ix0 = x0 * s - cv->pad;
+    const int interior = ix0 >= 0 && ix0 + (np - 1) * s + kw <= in->w;
+    const float *wpanel = a->w + panel * a->panel_floats;
+    __mmask16 m[2];
+    panel_masks(cv->cout, panel, m);
+    __m512 acc[PX][2];
+    init_acc(acc, B, cv->bias + panel * RF_PACK_PANEL, m);
+    const float *src[PX];
+    for (int ky = 0; ky < cv->kh; ky++) {
+        const int iy = oy * s - cv->pad + ky;
+        if (iy < 0 || iy >= in->h)
+            continue;
+        const float *row = in_img + (int64_t)iy * in->w * ps;
+        const float *wrow = wpanel + (size_t)ky * kw * cin * 16 * B;
+        if (interior && ps == cin) {
+            for (int p = 0; p < PX; p++)
+                src[p] = row + (ix0 + (p < np ? p : np - 1) * s) * ps;
+            run_fma(acc, B, src, wrow, kw * cin);
+            continue;
+        }
+        for (int kx = 0; kx < kw; kx++)
+            for (int c0 = 0; c0 < cin; c0 += RF_PACK_ZERO_RUN) {
+                const int len = cin - c0 < RF_PACK_ZERO_RUN ? cin - c0 : RF_PACK_ZERO_RUN;
+                for (int p = 0; p < PX; p++) {
+                    const int ix = ix0 + (p < np ? p : np - 1) * s + kx;
+                    src[p] = ix >= 0 && ix < in->w ? row + ix * ps + c0 : zeros;
+                }
+                run_fma(acc, B, src, wrow + ((size_t)kx * cin + c0) * 16 * B, len);
+            }
+    }
+    store_tile(acc, B, o, panel * RF_PACK_PANEL, m, a->act);
+}
+
+/* Panels whose weights together stay within about half the L2 cache, so a block of panels is
+ * read from memory once per task while every pixel tile of the task passes over it. */
+static int panels_per_block(const conv_args *a)
+{
+    const int64_t budget = 256 * 1024 / (int64_t)sizeof(float);
+    const int64_t n = budget / a->panel_floats;
+    return n < 1 ? 1 : (int)n;
+}
+
+static float *pixel_ptr(const rf_tensor *t, int img, int y, int x)
+{
+    return t->data + img * t->nstride + ((int64_t)y * t->w + x) * t->pstride;
+}
+
+/* 1x1 convolutions (any stride) as a GEMM over the pixels of rows [row0, row1), taken 12 at a
+ * time across line and image ends. */
+static void conv_pointwise(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out, *in = a->in;
+    const int s = a->cv->stride;
+    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int pb = panels_per_block(a);
+    const int64_t q0 = (int64_t)row0 * out->w, q1 = (int64_t)row1 * out->w;
+    for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
+        const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
+        /* the pixel the next tile starts at, walked without divisions */
+        int img = row0 / out->h, y = row0 % out->h, x = 0;
+        for (int64_t q = q0; q < q1; q += PX) {
+            const float *src[PX];
+            tile_out o;
+            o.np = q1 - q < PX ? (int)(q1 - q) : PX;
+            for (int p = 0; p < o.np; p++) {
+                src[p] = pixel_ptr(in, img, y * s, x * s);
+                o.dst[p] = pixel_ptr(out, img, y, x);
+                o.res[p] = a->res ? pixel_ptr(a->res, img, y, x) : NULL;
+                if (++x == out->w) {
+                    x = 0;
+                    if (++y == out->h) {
+                        y = 0;
+                        img++;
+                    }
+                }
+            }
+            for (int p = o.np; p < PX; p++)
+                src[p] = src[o.np - 1];
+            for (int pan = pan0; pan < pan1; pan++) {
+                if (a->cv->cout - pan * RF_PACK_PANEL > 16)
+                    pointwise_tile(2, a, src, &o, pan);
+                else
+                    pointwise_tile(1, a, src, &o, pan);
+            }
+        }
+    }
+}
+
+/* kh x kw convolutions: tiles of 12 pixels along each output line. */
+static void conv_spatial(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int pb = panels_per_block(a);
+    for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
+        const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
+        for (int r = row0; r < row1; r++) {
+            const int img = r / out->h, oy = r % out->h;
+            const float *in_img = a->in->data + img * a->in->nstride;
+            for (int x0 = 0; x0 < out->w; x0 += PX) {
+                tile_out o;
+                o.np = out->w - x0 < PX ? out->w - x0 : PX;
+                for (int p = 0; p < o.np; p++) {
+                    o.dst[p] = pixel_ptr(out, img, oy, x0 + p);
+                    o.res[p] = a->res ? pixel_ptr(a->res, img, oy, x0 + p) : NULL;
+                }
+                for (int pan = pan0; pan < pan1; pan++) {
+                    if (a->cv->cout - pan * RF_PACK_PANEL > 16)
+                        spatial_tile(2, a, in_img, oy, x0, &o, pan);
+                    else
+                        spatial_tile(1, a, in_img, oy, x0, &o, pan);
+                }
+            }
+        }
+    }
+}
+
+/* acc + residual, activation, store: the end of a depthwise output vector. */
+INLINE void dw_store(__m512 acc, const conv_args *a, int img, int oy, int ox, int c0,
+                     __mmask16 m)
+{
+    if (a->res)
+        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, pixel_ptr(a->res, img, oy, ox) + c0));
+    _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox) + c0, m, activate(acc, a->act));
+}
+
+/* Output pixel ox of a depthwise line, taps outside the input skipped (borders, other sizes). */
+static void dw_pixel(const conv_args *a, const float *in_img, int img, int oy, int ox, int c0,
+                     __mmask16 m)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    const int cp = (cv->cout + 15) & ~15;
+    __m512 acc = _mm512_maskz_loadu_ps(m, cv->bias + c0);
+    for (int ky = 0; ky < cv->kh; ky++) {
+        const int iy = oy * cv->stride - cv->pad + ky;
+        if (iy < 0 || iy >= in->h)
+            continue;
+        for (int kx = 0; kx < cv->kw; kx++) {
+            const int ix = ox * cv->stride - cv->pad + kx;
+            if (ix < 0 || ix >= in->w)
+                continue;
+            const float *ip = in_img + ((int64_t)iy * in->w + ix) * in->pstride + c0;
+            const float *wp = a->w + (size_t)(ky * cv->kw + kx) * cp + c0;
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ip), _mm512_load_ps(wp), acc);
+        }
+    }
+    dw_store(acc, a, img, oy, ox, c0, m);
+}
+
+#define DW_PX 4 /* interior pixels per step: independent FMA chains */
+
+/* Pixels [x0, x1) of a 3x3 depthwise line whose taps all lie inside the input row range
+ * `rows` (NULL rows are padding): the nine weights of the 16 channels stay in registers. */
+static void dw3x3_interior(const conv_args *a, const float *const rows[3], int img, int oy,
+                           int x0, int x1, int c0, __mmask16 m)
+{
+    const rf_conv *cv = a->cv;
+    const int s = cv->stride, cp = (cv->cout + 15) & ~15;
+    const int64_t ps = a->in->pstride;
+    const __m512 bias = _mm512_maskz_loadu_ps(m, cv->bias + c0);
+    __m512 w[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+        w[t] = _mm512_load_ps(a->w + (size_t)t * cp + c0);
+    int ox = x0;
+    for (; ox + DW_PX <= x1; ox += DW_PX) {
+        __m512 acc[DW_PX];
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++)
+            acc[j] = bias;
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++) {
+            if (!rows[ky])
+                continue;
+#pragma GCC unroll 4
+            for (int j = 0; j < DW_PX; j++) {
+                const float *ip = rows[ky] + (int64_t)((ox + j) * s - cv->pad) * ps + c0;
+#pragma GCC unroll 3
+                for (int kx = 0; kx < 3; kx++)
+                    acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ip + kx * ps),
+                                             w[ky * 3 + kx], acc[j]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++)
+            dw_store(acc[j], a, img, oy, ox + j, c0, m);
+    }
+    for (; ox < x1; ox++) {
+        __m512 acc = bias;
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++) {
+            if (!rows[ky])
+                continue;
+            const float *ip = rows[ky] + (int64_t)(ox * s - cv->pad) * ps + c0;
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ip + kx * ps), w[ky * 3 + kx],
+                                      acc);
+        }
+        dw_store(acc, a, img, oy, ox, c0, m);
+    }
+}
+
+/* Depthwise: 16 channels at a time along each output line; 3x3 interiors in registers, the
+ * border pixels (and other kernel sizes) tap by tap. */
+static void conv_depthwise(const conv_args *a, int row0, int row1)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in, *out = a->out;
+    const int c = cv->cout, s = cv->stride;
+    /* interior [x0, x1): every kx tap inside the input row */
+    const int last = in->w - cv->kw + cv->pad;
+    int x0 = (cv->pad + s - 1) / s, x1 = last < 0 ? 0 : last / s + 1;
+    x0 = x0 < out->w ? x0 : out->w;
+    x1 = x1 < out->w ? x1 : out->w;
+    if (cv->kh != 3 || cv->kw != 3 || x1 < x0)
+        x1 = x0;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        const float *in_img = in->data + img * in->nstride;
+        const float *rows[3] = {NULL, NULL, NULL};
+        for (int ky = 0; ky < 3 && ky < cv->kh; ky++) {
+            const int iy = oy * s - cv->pad + ky;
+            if (iy >= 0 && iy < in->h)
+                rows[ky] = in_img + (int64_t)iy * in->w * in->pstride;
+        }
+        for (int c0 = 0; c0 < c; c0 += 16) {
+            const __mmask16 m = c - c0 >= 16 ? 0xffff : (__mmask16)((1u << (c - c0)) - 1);
+            for (int ox = 0; ox < x0; ox++)
+                dw_pixel(a, in_img, img, oy, ox, c0, m);
+            if (x0 < x1)
+                dw3x3_interior(a, rows, img, oy, x0, x1, c0, m);
+            for (int ox = x1; ox < out->w; ox++)
+                dw_pixel(a, in_img, img, oy, ox, c0, m);
+        }
+    }
+}
+
+/* Winograd F(4x4, 3x3): each 4x4 block of output pixels ("tile") is computed from the 6x6
+ * input patch around it as Y = A^T [sum over cin of (G g G^T) . (B^T d B)] A. The 36
+ * element-wise products summed over input channels are 36 GEMMs (tiles x cin by cin x cout),
+ * run with the same register tiles as the direct convolution, 12 tiles at a time; the
+ * transforms run 16 channels at a time. Tiles go in blocks whose transformed inputs V and
+ * products M stay in the L2 cache: [36][tiles of the block][channels] each. */
+
+#define WINO_N 36
+
+typedef struct {
+    int img, ty, tx;
+} wino_tile;
+
+/* B^T d for d = 6 points along one axis (points 0, 1, -1, 2, -2, infinity). */
+INLINE void wino_bt(const __m512 d[6], __m512 r[6])
+{
+    const __m512 four = _mm512_set1_ps(4.0f), m4 = _mm512_set1_ps(-4.0f),
+                 m5 = _mm512_set1_ps(-5.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 a = _mm512_fmadd_ps(m4, d[2], d[4]), b = _mm512_fmadd_ps(m4, d[1], d[3]);
+    const __m512 c = _mm512_sub_ps(d[4], d[2]), e = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fmadd_ps(m5, d[2], d[4]));
+    r[1] = _mm512_add_ps(a, b);
+    r[2] = _mm512_sub_ps(a, b);
+    r[3] = _mm512_add_ps(c, e);
+    r[4] = _mm512_sub_ps(c, e);
+    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fmadd_ps(m5, d[3], d[5]));
+}
+
+/* A^T m: 6 transformed points back to 4 outputs along one axis. */
+INLINE void wino_at(const __m512 m[6], __m512 y[4])
+{
+    const __m512 p = _mm512_add_ps(m[1], m[2]), q = _mm512_sub_ps(m[1], m[2]);
+    const __m512 r = _mm512_add_ps(m[3], m[4]), u = _mm512_sub_ps(m[3], m[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], p), r);
+    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), u, q);
+    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), r, p);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), u, q), m[5]);
+}
+
+/* V[xi][slot] = B^T d B of tile t for all input channels; inputs outside the image are 0. */
+static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t plane,
+                       int slot, int cstride)
+{
+    const rf_tensor *in = a->in;
+    const int cin = a->cv->cin, y0 = 4 * t->ty - 1, x0 = 4 * t->tx - 1;
+    const float *img = in->data + t->img * in->nstride;
+    const float *px[6][6];
+    __mmask16 ok[6][6];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+            const int iy = y0 + i, ix = x0 + j;
+            const int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
+            ok[i][j] = inside ? 0xffff : 0;
+            px[i][j] = inside ? img + ((int64_t)iy * in->w + ix) * in->pstride : img;
+        }
+    for (int c0 = 0; c0 < cin; c0 += 16) {
+        const __mmask16 m = cin - c0 >= 16 ? 0xffff : (__mmask16)((1u << (cin - c0)) - 1);
+        __m512 tmp[6][6];
+        for (int i = 0; i < 6; i++) {
+            __m512 d[6];
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++)
+                d[j] = _mm512_maskz_loadu_ps(m & ok[i][j], px[i][j] + c0);
+            wino_bt(d, tmp[i]);
+        }
+        float *dst = v + (int64_t)slot * cstride + c0;
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++) {
+            __m512 col[6], r[6];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                col[i] = tmp[i][j];
+            wino_bt(col, r);
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                _mm512_store_ps(dst + (i * 6 + j) * plane, r[i]);
+        }
+    }
+}
+
+/* M[xi][slots] = V[xi][slots] x U[xi] for slots [s0, s0 + n), n <= PX, all panels. */
+INLINE void wino_gemm_tile(int B, const conv_args *a, const float *v, float *mm, int64_t vplane,
+                           int64_t mplane, int xi, int s0, int n, int cstride_in,
+                           int cstride_out, int panel)
+{
+    const float *src[PX];
+    for (int p = 0; p < PX; p++)
+        src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in;
+    __m512 acc[PX][2];
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; p++)
+        acc[p][0] = acc[p][1] = _mm512_setzero_ps();
+    const int cin = a->cv->cin;
+    run_fma(acc, B, src, a->w + panel * a->panel_floats + (size_t)xi * cin * 16 * B, cin);
+    float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + panel * RF_PACK_PANEL;
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; p++) {
+        if (p >= n)
+            break;
+        for (int b = 0; b < B; b++)
+            _mm512_store_ps(dst + (int64_t)p * cstride_out + 16 * b, acc[p][b]);
+    }
+}
+
+/* Y = A^T M A of tile t + bias (+ residual), activated, stored where the tile's pixels lie
+ * inside the output and inside rows [row0, row1). */
+static void wino_output(const conv_args *a, const wino_tile *t, const float *mm, int64_t plane,
+                        int slot, int cstride, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cout = a->cv->cout;
+    int rows = 0, cols = out->w - 4 * t->tx < 4 ? out->w - 4 * t->tx : 4;
+    int first = 0;
+    for (int i = 0; i < 4; i++) {
+        const int oy = 4 * t->ty + i, r = t->img * out->h + oy;
+        if (oy < out->h && r >= row0 && r < row1) {
+            if (!rows)
+                first = i;
+            rows++;
+        }
+    }
+    for (int c0 = 0; c0 < cout; c0 += 16) {
+        const __mmask16 m = cout - c0 >= 16 ? 0xffff : (__mmask16)((1u << (cout - c0)) - 1);
+        const float *src = mm + (int64_t)slot * cstride + c0;
+        __m512 tmp[4][6];
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++) {
+            __m512 col[6], y[4];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                col[i] = _mm512_load_ps(src + (i * 6 + j) * plane);
+            wino_at(col, y);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                tmp[i][j] = y[i];
+        }
+        const __m512 bias = _mm512_maskz_loadu_ps(m, a->cv->bias + c0);
+        for (int i = first; i < first + rows; i++) {
+            __m512 y[4];
+            wino_at(tmp[i], y);
+            const int oy = 4 * t->ty + i;
+            for (int j = 0; j < cols; j++) {
+                const int ox = 4 * t->tx + j;
+                __m512 v = _mm512_add_ps(y[j], bias);
+                if (a->res)
+                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(
+                                             m, pixel_ptr(a->res, t->img, oy, ox) + c0));
+                _mm512_mask_storeu_ps(pixel_ptr(out, t->img, oy, ox) + c0, m,
+                                      activate(v, a->act));
+            }
+        }
+    }
+}
+
+/* Tiles per block: V and M of a block within about 3/4 of the L2 cache, 12 at least. */
+static int wino_block_tiles(int cin_pad, int cout_pad)
+{
+    const int64_t budget = 768 * 1024 / (int64_t)sizeof(float);
+    int64_t n = budget / ((int64_t)WINO_N * (cin_pad + cout_pad)) / PX * PX;
+    return n < PX ? PX : n > 8 * PX ? 8 * PX : (int)n;
+}
+
+/* Rows [row0, row1) through the tiles whose 4 rows meet them (a tile row at either end may
+ * be shared with the neighbouring call, which stores the other rows). */
+static void conv_winograd(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cin_pad = (a->cv->cin + 15) & ~15;
+    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int cout_pad = npanels * RF_PACK_PANEL;
+    const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
+    const int tb = wino_block_tiles(cin_pad, cout_pad);
+    const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    float *v = aligned_alloc(64, (size_t)(vplane + mplane) * WINO_N * sizeof(float));
+    if (!v) {
+        rf_conv_reference(a->cv, a->in, a->res, a->act, out, row0, row1);
+        return;
+    }
+    float *mm = v + vplane * WINO_N;
+    /* the tile rows in order: image, tile row; then tiles across */
+    int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0;
+    wino_tile tiles[8 * PX];
+    for (;;) {
+        int n = 0;
+        while (n < tb && img < out->n && img * out->h + 4 * ty < row1) {
+            tiles[n++] = (wino_tile){img, ty, tx};
+            if (++tx == tw) {
+                tx = 0;
+                if (++ty == th) {
+                    ty = 0;
+                    img++;
+                }
+            }
+        }
+        if (!n)
+            break;
+        for (int k = 0; k < n; k++)
+            wino_input(a, &tiles[k], v, vplane, k, cin_pad);
+        for (int xi = 0; xi < WINO_N; xi++)
+            for (int s0 = 0; s0 < n; s0 += PX) {
+                const int cnt = n - s0 < PX ? n - s0 : PX;
+                for (int pan = 0; pan < npanels; pan++) {
+                    if (a->cv->cout - pan * RF_PACK_PANEL > 16)
+                        wino_gemm_tile(2, a, v, mm, vplane, mplane, xi, s0, cnt, cin_pad,
+                                       cout_pad, pan);
+                    else
+                        wino_gemm_tile(1, a, v, mm, vplane, mplane, xi, s0, cnt, cin_pad,
+                                       cout_pad, pan);
+                }
+            }
+        for (int k = 0; k < n; k++)
+            wino_output(a, &tiles[k], mm, mplane, k, cout_pad, row0, row1);
+    }
+    free(v);
+}
+
+void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
+                    rf_act act, const rf_tensor *out, int row0, int row1)
+{
+    const rf_packed *pk = conv->packed;
+    conv_args a = {conv, in, residual, out, act, pk->w, rf_pack_panel_floats(conv)};
+    if (pk->layout == RF_PACK_DEPTHWISE)
+        conv_depthwise(&a, row0, row1);
+    else if (pk->layout == RF_PACK_WINOGRAD)
+        conv_winograd(&a, row0, row1);
+    else if (conv->kh == 1 && conv->kw == 1 && conv->pad == 0)
+        conv_pointwise(&a, row0, row1);
+    else
+        conv_spatial(&a, row0, row1);
+}

@@ -1,0 +1,294 @@
+/* test_kernels.c - every SIMD kernel set the CPU has against the reference convolution, over
+ * the layer shapes of both backbones plus odd sizes, strides, slices, residuals, activations;
+ * and the reference itself against a plain double-precision convolution (runs everywhere). */
+#include "kernels.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
+
+/* Deterministic uniform numbers in [-1, 1). */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float urand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / (1 << 23))) - 1.0f;
+}
+
+typedef struct {
+    const char *what;
+    int n, h, w, cin, cout, k, stride, depthwise;
+    int in_extra, out_extra, out_c0; /* input pixel padding; output slice of a wider tensor */
+    int residual;
+    rf_act act;
+} conv_case;
+
+static const conv_case cases[] = {
+    /* ResNet50 */
+    {"r50 stem 7x7/2", 1, 23, 19, 3, 64, 7, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 stem 7x7/2 tiny", 1, 5, 7, 3, 64, 7, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 1x1 64->64", 2, 9, 13, 64, 64, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 1x1 64->256 residual", 1, 7, 11, 64, 256, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}},
+    {"r50 1x1 256->128", 1, 6, 5, 256, 128, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 1x1/2 256->512 downsample", 2, 9, 7, 256, 512, 1, 2, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    {"r50 1x1/2 1024->2048 downsample", 1, 4, 3, 1024, 2048, 1, 2, 0, 0, 0, 0, 0,
+     {RF_ACT_NONE, 0}},
+    {"r50 1x1 2048->512", 1, 3, 2, 2048, 512, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 1x1 512->2048 residual", 1, 2, 3, 512, 2048, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}},
+    {"r50 3x3 64", 1, 13, 17, 64, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 3x3/2 128", 2, 11, 10, 128, 128, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 3x3 256", 1, 6, 7, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 3x3/2 512", 1, 5, 6, 512, 512, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 3x3 512", 1, 3, 4, 512, 512, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 fpn 1x1 1024->256", 1, 5, 5, 1024, 256, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 fpn 3x3 256", 1, 9, 8, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 ssh 3x3 256->128 slice", 1, 7, 9, 256, 128, 3, 1, 0, 0, 128, 0, 0, {RF_ACT_RELU, 0}},
+    {"r50 ssh 3x3 256->64 slice", 1, 7, 9, 256, 64, 3, 1, 0, 0, 192, 128, 0, {RF_ACT_RELU, 0}},
+    {"r50 ssh 3x3 64->64 slice", 2, 7, 9, 64, 64, 3, 1, 0, 0, 192, 192, 0, {RF_ACT_RELU, 0}},
+    {"r50 head 1x1 256->4", 2, 5, 6, 256, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    {"r50 head 1x1 256->8", 1, 5, 6, 256, 8, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    {"r50 head 1x1 256->20", 2, 5, 6, 256, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    /* MobileNet0.25 */
+    {"mnet stem 3x3/2 3->8", 1, 21, 18, 3, 8, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet dw 3x3 8", 1, 11, 10, 8, 8, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet dw 3x3/2 16", 2, 11, 10, 16, 16, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet dw 3x3 32", 1, 6, 9, 32, 32, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"mnet dw 3x3/2 64", 1, 9, 9, 64, 64, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet dw 3x3 256 residual", 1, 4, 5, 256, 256, 3, 1, 1, 0, 0, 0, 1, {RF_ACT_NONE, 0}},
+    {"mnet dw 3x3 20 odd", 1, 5, 7, 20, 20, 3, 1, 1, 3, 5, 2, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"dw 3x3 1 wide", 2, 6, 1, 24, 24, 3, 1, 1, 0, 0, 0, 1, {RF_ACT_RELU, 0}},
+    {"dw 3x3/2 2 wide", 1, 7, 2, 16, 16, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"dw 5x5 taps", 1, 9, 11, 40, 40, 5, 1, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet pw 1x1 8->16", 1, 13, 11, 8, 16, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet pw 1x1 32->64", 1, 9, 9, 32, 64, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet pw 1x1 128->256", 1, 4, 6, 128, 256, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet fpn 3x3 64", 1, 10, 10, 64, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet ssh 3x3 64->32 slice", 1, 10, 10, 64, 32, 3, 1, 0, 0, 32, 0, 0, {RF_ACT_RELU, 0}},
+    {"mnet ssh 3x3 64->16", 1, 10, 10, 64, 16, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
+    {"mnet ssh 3x3 16->16 slice", 1, 10, 10, 16, 16, 3, 1, 0, 0, 48, 48, 0, {RF_ACT_RELU, 0}},
+    {"mnet head 1x1 64->4", 1, 10, 10, 64, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    {"mnet head 1x1 64->20", 1, 10, 10, 64, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    /* odd sizes and layouts */
+    {"1x1 image 3x3", 1, 1, 1, 32, 48, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"1x1 image 3x3/2", 2, 1, 1, 16, 16, 3, 2, 0, 0, 0, 0, 1, {RF_ACT_LEAKY, 0.1f}},
+    {"1x1 image 1x1", 1, 1, 1, 40, 36, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}},
+    {"5x7 3x3 odd channels", 1, 5, 7, 24, 40, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_LEAKY, 0.1f}},
+    {"577 high 3x3/2", 1, 577, 3, 16, 24, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"577 high 3x3", 1, 577, 2, 8, 16, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}},
+    {"wide 3x3 slice in", 1, 3, 41, 48, 80, 3, 1, 0, 7, 0, 0, 0, {RF_ACT_RELU, 0}},
+    {"3x3/2 padded input", 2, 9, 27, 64, 96, 3, 2, 0, 5, 0, 0, 1, {RF_ACT_RELU, 0}},
+    {"5x5 taps", 1, 8, 9, 12, 20, 5, 1, 0, 0, 3, 1, 0, {RF_ACT_LEAKY, 0.2f}},
+    {"1x1 in slice out slice", 2, 5, 8, 96, 112, 1, 1, 0, 11, 16, 8, 1, {RF_ACT_RELU, 0}},
+    {"3x3 cin over zero run", 1, 3, 3, 1100, 32, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* Per-output error allowed, relative to |bias| + |residual| + sum |x * w|: float sums of up to
+ * ~10^4 terms in different orders (and with or without FMA) drift by about sqrt(n) * 2^-24 of
+ * that, under 1e-5; one term missing or counted twice moves an output by ~1/n of it, 1e-4 or
+ * more here. */
+#define REL_TOL 3e-5
+
+static const float SENTINEL = 12345.0f;
+
+typedef struct {
+    rf_conv cv;
+    rf_tensor in, out, res;
+    float *in_buf, *out_buf, *res_buf;
+    size_t out_floats;
+    double *exact, *mag; /* per output element of the slice, [n][oh][ow][cout] */
+} conv_setup;
+
+static float *make_tensor(rf_tensor *t, size_t *floats, int n, int h, int w, int c, int pstride,
+                          int gap)
+{
+    const int64_t nstride = (int64_t)h * w * pstride + gap;
+    *floats = (size_t)(n * nstride);
+    float *buf = malloc(*floats * sizeof(float));
+    *t = (rf_tensor){.data = buf, .n = n, .h = h, .w = w, .c = c, .pstride = pstride,
+                     .nstride = nstride, .arena_offset = -1};
+    return buf;
+}
+
+static const float *px(const rf_tensor *t, int i, int y, int x)
+{
+    return t->data + i * t->nstride + ((int64_t)y * t->w + x) * t->pstride;
+}
+
+/* The convolution in double, plus the magnitude the tolerance scales with. */
+static void naive_conv(conv_setup *s, const conv_case *k)
+{
+    const rf_conv *cv = &s->cv;
+    const rf_tensor *in = &s->in, *out = &s->out;
+    size_t o = 0;
+    for (int i = 0; i < out->n; i++)
+        for (int oy = 0; oy < out->h; oy++)
+            for (int ox = 0; ox < out->w; ox++)
+                for (int co = 0; co < cv->cout; co++, o++) {
+                    double v = cv->bias[co], m = fabs(cv->bias[co]);
+                    for (int ky = 0; ky < cv->kh; ky++)
+                        for (int kx = 0; kx < cv->kw; kx++) {
+                            const int iy = oy * cv->stride - cv->pad + ky;
+                            const int ix = ox * cv->stride - cv->pad + kx;
+                            if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
+                                continue;
+                            const float *ip = px(in, i, iy, ix);
+                            const int t = ky * cv->kw + kx;
+                            if (k->depthwise) {
+                                const double p = (double)ip[co] * cv->weight[t * cv->cout + co];
+                                v += p;
+                                m += fabs(p);
+                                continue;
+                            }
+                            for (int ci = 0; ci < cv->cin; ci++) {
+                                const double p =
+                                    (double)ip[ci] *
+                                    cv->weight[((size_t)t * cv->cin + ci) * cv->cout + co];
+                                v += p;
+                                m += fabs(p);
+                            }
+                        }
+                    if (k->residual) {
+                        v += px(&s->res, i, oy, ox)[co];
+                        m += fabs(px(&s->res, i, oy, ox)[co]);
+                    }
+                    if (k->act.kind == RF_ACT_RELU && v < 0)
+                        v = 0;
+                    if (k->act.kind == RF_ACT_LEAKY && v < 0)
+                        v *= k->act.slope;
+                    s->exact[o] = v;
+                    s->mag[o] = m;
+                }
+}
+
+/* Weights scaled by 1 / sqrt(fan in) so sums stay near 1 whatever the layer. */
+static void setup(const conv_case *k, conv_setup *s)
+{
+    const int taps = k->k * k->k, fan_in = taps * (k->depthwise ? 1 : k->cin);
+    s->cv = (rf_conv){.cin = k->cin, .cout = k->cout, .kh = k->k, .kw = k->k,
+                      .stride = k->stride, .pad = k->k / 2, .groups = k->depthwise ? k->cin : 1};
+    const size_t wn = (size_t)taps * (k->depthwise ? 1 : (size_t)k->cin) * k->cout;
+    s->cv.weight = malloc(wn * sizeof(float));
+    s->cv.bias = malloc((size_t)k->cout * sizeof(float));
+    const float scale = 1.0f / sqrtf((float)fan_in);
+    for (size_t i = 0; i < wn; i++)
+        s->cv.weight[i] = urand() * scale;
+    for (int i = 0; i < k->cout; i++)
+        s->cv.bias[i] = urand() * 0.5f;
+    size_t floats;
+    s->in_buf = make_tensor(&s->in, &floats, k->n, k->h, k->w, k->cin, k->cin + k->in_extra, 3);
+    for (size_t i = 0; i < floats; i++)
+        s->in_buf[i] = urand();
+    const int oh = rf_conv_out_size(k->h, k->k, k->stride, k->k / 2);
+    const int ow = rf_conv_out_size(k->w, k->k, k->stride, k->k / 2);
+    s->out_buf = make_tensor(&s->out, &s->out_floats, k->n, oh, ow, k->cout,
+                             k->cout + k->out_extra, 7);
+    s->out.data += k->out_c0;
+    s->res_buf = NULL;
+    if (k->residual) {
+        s->res_buf = make_tensor(&s->res, &floats, k->n, oh, ow, k->cout, k->cout + 2, 1);
+        for (size_t i = 0; i < floats; i++)
+            s->res_buf[i] = urand();
+    }
+    const size_t nout = (size_t)k->n * oh * ow * k->cout;
+    s->exact = malloc(nout * sizeof(double));
+    s->mag = malloc(nout * sizeof(double));
+    naive_conv(s, k);
+}
+
+static void teardown(conv_setup *s)
+{
+    free(s->cv.weight);
+    free(s->cv.bias);
+    free(s->cv.packed);
+    free(s->in_buf);
+    free(s->out_buf);
+    free(s->res_buf);
+    free(s->exact);
+    free(s->mag);
+}
+
+/* Runs conv over the output rows in three pieces (as threads would) and checks every element:
+ * within tolerance inside the slice, untouched outside. Returns the worst relative error. */
+static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_set *ks)
+{
+    for (size_t i = 0; i < s->out_floats; i++)
+        s->out_buf[i] = SENTINEL;
+    const int rows = s->out.n * s->out.h;
+    int cut1 = (int)((urand() + 1.0f) * 0.5f * rows), cut2 = (int)((urand() + 1.0f) * 0.5f * rows);
+    if (cut1 > cut2) {
+        const int t = cut1;
+        cut1 = cut2;
+        cut2 = t;
+    }
+    const rf_tensor *res = k->residual ? &s->res : NULL;
+    ks->conv(&s->cv, &s->in, res, k->act, &s->out, 0, cut1);
+    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut1, cut2);
+    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut2, rows);
+    double worst = 0;
+    size_t o = 0;
+    for (int i = 0; i < s->out.n; i++)
+        for (int y = 0; y < s->out.h; y++)
+            for (int x = 0; x < s->out.w; x++)
+                for (int c = 0; c < s->cv.cout; c++, o++) {
+                    const double e = fabs(px(&s->out, i, y, x)[c] - s->exact[o]) /
+                                     (s->mag[o] > 1e-3 ? s->mag[o] : 1e-3);
+                    worst = e > worst || e != e ? e : worst;
+                }
+    /* nothing outside the slice (other channels, gaps between images) was written */
+    size_t written = 0;
+    for (size_t i = 0; i < s->out_floats; i++)
+        written += s->out_buf[i] != SENTINEL;
+    CHECK(written == o, "%s %s: %zu elements written for %zu outputs", ks->name, k->what,
+          written, o);
+    CHECK(worst <= REL_TOL, "%s %s: relative error %.3g > %g", ks->name, k->what, worst,
+          REL_TOL);
+    return worst;
+}
+
+static void test_case(const conv_case *k)
+{
+    static const rf_kernels sets[] = {RF_KERNELS_REFERENCE, RF_KERNELS_AVX2, RF_KERNELS_AVX512};
+    conv_setup s;
+    setup(k, &s);
+    printf("  %-34s", k->what);
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        const rf_kernel_set *ks = rf_kernels_select(sets[i]);
+        if (!ks) {
+            printf("  %s -", rf_kernels_name(sets[i]));
+            continue;
+        }
+        if (ks->pack)
+            CHECK(ks->pack(&s.cv) == 0, "%s: pack", ks->name);
+        printf("  %s %.2g", ks->name, run_and_check(k, &s, ks));
+    }
+    printf("\n");
+    teardown(&s);
+}
+
+static void test_select(void)
+{
+    const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE);
+    const rf_kernel_set *best = rf_kernels_select(RF_KERNELS_AUTO);
+    CHECK(ref && ref->id == RF_KERNELS_REFERENCE && !ref->pack, "reference set");
+    CHECK(best != NULL, "auto set");
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    CHECK(!rf_kernels_select(RF_KERNELS_AVX512) == !avx512, "avx512 offered iff supported");
+    CHECK(!rf_kernels_select(RF_KERNELS_AVX2) == !avx2, "avx2 offered iff supported");
+    CHECK(best->id == (avx512 ? RF_KERNELS_AVX512 : avx2 ? RF_KERNELS_AVX2 : RF_KERNELS_REFERENCE),
+          "auto picks the widest: %s", best->name);
+    printf("  auto kernels here: %s\n", best->name);
+}
+
+int main(void)
+{
+    test_select();
+    printf("  worst error / (|bias| + |res| + sum |x w|) per case and kernel set:\n");
+    for (int i = 0; i < NCASES; i++)
+        test_case(&cases[i]);
+    return test_summary();
+}

@@ -1,0 +1,366 @@
+/* test_native.c - native model files: round trips give the .pth's outputs; corrupt files fail cleanly. */
+#include "model.h"
+#include "retinaface.h"
+#include "retinaface_tools.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char tmpdir[] = "/tmp/rf_test_native_XXXXXX";
+
+typedef struct {
+    float *cls, *box, *ldm;
+    int64_t anchors;
+} outputs;
+
+static void outputs_free(outputs *o)
+{
+    free(o->cls);
+    free(o->box);
+    free(o->ldm);
+}
+
+static float *copy(const float *src, size_t n)
+{
+    float *d = malloc(n * sizeof *d);
+    if (d)
+        memcpy(d, src, n * sizeof *d);
+    return d;
+}
+
+/* A deterministic input in the range of a mean-subtracted image. */
+static float *make_input(int batch, int h, int w)
+{
+    const size_t n = (size_t)batch * 3 * h * w;
+    float *x = malloc(n * sizeof *x);
+    uint32_t s = 12345;
+    for (size_t i = 0; x && i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)(s >> 8) / (float)(1 << 24) * 255.0f - 120.0f;
+    }
+    return x;
+}
+
+static int run(const rf_model *m, rf_kernels kernels, const float *input, int batch, int h, int w,
+               outputs *o)
+{
+    rf_context *ctx;
+    rf_error err;
+    rf_context_options opt = rf_context_options_default();
+    opt.kernels = kernels;
+    if (rf_context_create(m, &opt, &ctx, &err) != RF_OK ||
+        rf_forward(ctx, input, batch, h, w, &err) != RF_OK) {
+        fprintf(stderr, "forward: %s\n", err.message);
+        return -1;
+    }
+    rf_outputs r;
+    rf_context_outputs(ctx, &r, &err);
+    const size_t a = (size_t)(batch * r.anchors);
+    o->anchors = r.anchors;
+    o->cls = copy(r.cls_prob, a * 2);
+    o->box = copy(r.bbox_pred, a * 4);
+    o->ldm = copy(r.landmark_pred, a * 10);
+    rf_context_free(ctx);
+    return o->cls && o->box && o->ldm ? 0 : -1;
+}
+
+static double max_abs(const float *a, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i]));
+    return m;
+}
+
+/* Max |a - b| relative to the largest |b|: the raw regressions of a random input are large. */
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double d = 0;
+    for (size_t i = 0; i < n; i++)
+        d = fmax(d, fabs((double)a[i] - b[i]));
+    return d / fmax(max_abs(b, n), 1e-30);
+}
+
+/* Outputs of `m` against those of the reference model: identical when tol is 0, else within
+ * tol relative to each output's largest value. */
+static void compare(const char *what, const rf_model *m, rf_kernels kernels, const outputs *ref,
+                    const float *input, int h, int w, double tol)
+{
+    outputs o = {0};
+    CHECK(run(m, kernels, input, 1, h, w, &o) == 0, "%s: forward", what);
+    if (o.cls) {
+        const size_t a = (size_t)ref->anchors;
+        const double d = fmax(max_diff(o.cls, ref->cls, 2 * a),
+                              fmax(max_diff(o.box, ref->box, 4 * a),
+                                   max_diff(o.ldm, ref->ldm, 10 * a)));
+        if (tol == 0)
+            CHECK(!memcmp(o.cls, ref->cls, 8 * a) && !memcmp(o.box, ref->box, 16 * a) &&
+                      !memcmp(o.ldm, ref->ldm, 40 * a),
+                  "%s: outputs differ (max %g)", what, d);
+        else
+            CHECK(d <= tol, "%s: max |diff| %g > %g", what, d, tol);
+        printf("%s: max relative |diff| vs .pth %.3g\n", what, d);
+    }
+    outputs_free(&o);
+}
+
+static unsigned char *read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+static void write_all(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, size, f);
+        fclose(f);
+    }
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Recomputes the header checksum, so that a test reaches the checks behind it. */
+static void fix_crc(unsigned char *buf)
+{
+    const uint32_t layers = buf[28] | buf[29] << 8 | buf[30] << 16 | (uint32_t)buf[31] << 24;
+    const size_t end = 64 + (size_t)(layers < 1000 ? layers : 0) * 64;
+    memset(buf + 12, 0, 4);
+    const uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)end);
+    for (int i = 0; i < 4; i++)
+        buf[12 + i] = (unsigned char)(crc >> (8 * i));
+}
+
+/* Loading from memory and from a file must both fail with RF_E_FORMAT, and say so. */
+static void expect_bad(const char *what, const unsigned char *buf, size_t size)
+{
+    rf_model *m = (rf_model *)1;
+    rf_error err;
+    rf_status st = rf_model_load_memory(buf, size, RF_ANCHORS_RETINAFACE, &m, &err);
+    CHECK(st == RF_E_FORMAT && m == NULL, "%s (memory): status %s, '%s'", what,
+          rf_status_name(st), err.message);
+    char path[256];
+    snprintf(path, sizeof path, "%s/bad.rfn", tmpdir);
+    write_all(path, buf, size);
+    m = (rf_model *)1;
+    st = rf_model_load(path, RF_ANCHORS_RETINAFACE, &m, &err);
+    /* below 8 bytes there is no magic left, and the checkpoint loader reports the file */
+    CHECK(st != RF_OK && m == NULL && (size < 8 || st == RF_E_FORMAT), "%s (file): status %s, '%s'",
+          what, rf_status_name(st), err.message);
+}
+
+static void corruption(const char *native)
+{
+    size_t size;
+    unsigned char *good = read_all(native, &size);
+    CHECK(good != NULL, "read %s", native);
+    if (!good)
+        return;
+    unsigned char *buf = malloc(size + 64);
+    const size_t table_end = 64 + 64 * (size_t)good[28];
+    const size_t cuts[] = {0, 7, 8, 63, 64, table_end - 1, table_end, get64(good + 32),
+                           size / 2, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "truncated to %zu bytes", cuts[i]);
+        expect_bad(what, good, cuts[i]);
+    }
+    memcpy(buf, good, size);
+    memset(buf + size, 0, 64);
+    expect_bad("64 bytes appended", buf, size + 64);
+
+    /* every byte of the header and table flipped, one at a time */
+    int all_failed = 1;
+    for (size_t i = 8; i < table_end; i++) {
+        memcpy(buf, good, table_end);
+        buf[i] ^= 0x5a;
+        rf_model *m = NULL;
+        rf_error err;
+        if (rf_model_load_memory(buf, size, RF_ANCHORS_RETINAFACE, &m, &err) != RF_E_FORMAT) {
+            all_failed = 0;
+            fprintf(stderr, "byte %zu flipped: %s\n", i, err.message);
+            rf_model_free(m);
+        }
+    }
+    CHECK(all_failed, "every flipped header byte is refused");
+
+    /* consistent checksum, wrong content: the checks behind it */
+    struct { const char *what; size_t at; uint64_t value; int wide; } edits[] = {
+        {"weights beyond the end", 64 + 64 * 3 + 32, size, 1},
+        {"weights at a huge offset", 64 + 64 * 3 + 32, UINT64_MAX - 63, 1},
+        {"misaligned weights", 64 + 64 * 3 + 32, get64(good + 64 + 64 * 3 + 32) + 4, 1},
+        {"wrong weight count", 64 + 64 * 3 + 40, 7, 1},
+        {"wrong bias count", 64 + 64 * 5 + 56, 1u << 30, 1},
+        {"wrong cin", 64 + 64 * 2, 9, 0},
+        {"wrong stride", 64 + 64 * 2 + 16, 3, 0},
+        {"version 2", 8, 2, 0},
+        {"backbone 7", 16, 7, 0},
+        {"storage 9", 24, 9, 0},
+        {"no layers", 28, 0, 0},
+        {"one layer less", 28, good[28] - 1u, 0},
+        {"data inside the table", 32, 64, 1},
+        {"parameter count", 48, 12345, 1},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        memcpy(buf, good, size);
+        if (edits[i].wide)
+            put64(buf + edits[i].at, edits[i].value);
+        else
+            for (int k = 0; k < 4; k++)
+                buf[edits[i].at + k] = (unsigned char)(edits[i].value >> (8 * k));
+        fix_crc(buf);
+        expect_bad(edits[i].what, buf, size);
+    }
+
+    /* random garbage behind a valid magic */
+    uint32_t s = 99;
+    for (int round = 0; round < 200; round++) {
+        memcpy(buf, good, size);
+        for (int k = 0; k < 16; k++) {
+            s = s * 1664525u + 1013904223u;
+            buf[8 + (s >> 8) % (table_end - 8)] = (unsigned char)(s >> 24);
+        }
+        if (round & 1)
+            fix_crc(buf);
+        rf_model *m = NULL;
+        rf_error err;
+        if (rf_model_load_memory(buf, size, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK)
+            rf_model_free(m); /* an edit may only touch padding; loading is then fine */
+    }
+    free(buf);
+    free(good);
+}
+
+/* Every stored value within half a unit in the last place of the storage format (11 or 8
+ * significant bits) of the original, checked on the layers at both ends of the network. */
+static void check_rounding(const char *what, const rf_model *m, const rf_model *ref, int bits)
+{
+    const rf_conv *a[4] = {&m->stem, &m->fpn_lateral[0], &m->head_box[1], &m->head_ldm[2]};
+    const rf_conv *b[4] = {&ref->stem, &ref->fpn_lateral[0], &ref->head_box[1], &ref->head_ldm[2]};
+    double worst = 0;
+    for (int i = 0; i < 4; i++) {
+        const size_t n = (size_t)a[i]->kh * a[i]->kw * a[i]->cin * a[i]->cout / a[i]->groups;
+        for (size_t j = 0; j < n + (size_t)a[i]->cout; j++) {
+            const float x = j < n ? a[i]->weight[j] : a[i]->bias[j - n];
+            const float y = j < n ? b[i]->weight[j] : b[i]->bias[j - n];
+            /* below 2^-14 half precision turns subnormal: an absolute step of 2^-25 */
+            const double ulp = fmax(ldexp(fabs((double)y), -bits), ldexp(1.0, -25));
+            worst = fmax(worst, fabs((double)x - y) / ulp);
+        }
+    }
+    CHECK(worst <= 1.0, "%s: a weight is %g half-ulps off", what, 2 * worst);
+}
+
+/* pth -> native (each storage) -> loaded again: outputs as the .pth's. */
+static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int h, int w,
+                       const char **f32_out)
+{
+    static char f32_path[256];
+    rf_error err;
+    rf_model *ref;
+    char path[256];
+    CHECK(rf_model_load(test_data_path(pth), anchors, &ref, &err) == RF_OK, "%s", err.message);
+    if (!ref)
+        return;
+    float *input = make_input(1, h, w);
+    /* the .pth's outputs with the reference kernels and with the fastest (packed weights) */
+    outputs want = {0}, want_auto = {0};
+    CHECK(run(ref, RF_KERNELS_REFERENCE, input, 1, h, w, &want) == 0, "%s: forward", tag);
+    CHECK(run(ref, RF_KERNELS_AUTO, input, 1, h, w, &want_auto) == 0, "%s: forward", tag);
+    const rf_storage storages[3] = {RF_STORAGE_F32, RF_STORAGE_F16, RF_STORAGE_BF16};
+    const double tol[3] = {0, 5e-2, 0.3}; /* loose: a random input through random weights */
+    const int bits[3] = {0, 11, 8};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s_%s.rfn", tmpdir, tag, rf_storage_name(storages[i]));
+        CHECK(rf_model_save_native(ref, path, storages[i], &err) == RF_OK, "%s", err.message);
+        rf_model *m = NULL;
+        /* the file's own preset wins over the argument */
+        rf_anchors other = anchors == RF_ANCHORS_FACE1MB ? RF_ANCHORS_RETINAFACE
+                                                         : RF_ANCHORS_FACE1MB;
+        CHECK(rf_model_load(path, other, &m, &err) == RF_OK, "%s", err.message);
+        if (!m)
+            continue;
+        CHECK(rf_model_backbone(m) == rf_model_backbone(ref) && rf_model_anchors(m) == anchors &&
+                  rf_model_parameters(m) == rf_model_parameters(ref),
+              "%s: model description", path);
+        char what[128];
+        snprintf(what, sizeof what, "%s %s", tag, rf_storage_name(storages[i]));
+        compare(what, m, RF_KERNELS_REFERENCE, &want, input, h, w, tol[i]);
+        if (!bits[i]) {
+            snprintf(what, sizeof what, "%s f32, fastest kernels", tag);
+            compare(what, m, RF_KERNELS_AUTO, &want_auto, input, h, w, 0);
+        }
+        if (bits[i])
+            check_rounding(what, m, ref, bits[i]);
+        rf_model_free(m);
+        if (storages[i] == RF_STORAGE_F32) {
+            size_t size;
+            unsigned char *bytes = read_all(path, &size);
+            CHECK(bytes && rf_model_load_memory(bytes, size, anchors, &m, &err) == RF_OK, "%s",
+                  err.message);
+            free(bytes); /* the model must not depend on the buffer */
+            snprintf(what, sizeof what, "%s f32 from memory", tag);
+            if (m)
+                compare(what, m, RF_KERNELS_AUTO, &want_auto, input, h, w, 0);
+            rf_model_free(m);
+            snprintf(f32_path, sizeof f32_path, "%s", path);
+            if (f32_out)
+                *f32_out = f32_path;
+        }
+    }
+    outputs_free(&want);
+    outputs_free(&want_auto);
+    free(input);
+    rf_model_free(ref);
+}
+
+int main(void)
+{
+    require_test_data("test_native");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    const char *mnet = NULL;
+    round_trip("models/mobilenet0.25_Final.pth", RF_ANCHORS_RETINAFACE, "mnet", 120, 96, &mnet);
+    round_trip("models/mobilenet0.25_face1mb.pth", RF_ANCHORS_FACE1MB, "face1mb", 64, 80, NULL);
+    round_trip("models/resnet50_synthetic.pth", RF_ANCHORS_RETINAFACE, "r50", 64, 96, NULL);
+    if (mnet)
+        corruption(mnet);
+
+    rf_error err;
+    CHECK(rf_model_save_native(NULL, "x", RF_STORAGE_F32, &err) == RF_E_ARG, "null model");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return test_summary();
+}
