@@ -56,6 +56,15 @@ static int add_path(path_list *l, const char *p)
     return 0;
 }
 
+/* Frees the list and passes status through, for the many early returns of the command. */
+static int free_paths(path_list *l, int status)
+{
+    for (int i = 0; i < l->count; i++)
+        free(l->items[i]);
+    free(l->items);
+    return status;
+}
+
 static int has_image_ext(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -206,57 +215,57 @@ int cmd_detect(int argc, char **argv)
         const char *a = argv[i];
         int r = cli_model_option(argc, argv, &i, "detect", &mo);
         if (r < 0)
-            return CLI_EXIT_USAGE;
+            return free_paths(&inputs, CLI_EXIT_USAGE);
         if (r > 0)
             continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help(stdout);
-            return CLI_EXIT_OK;
+            return free_paths(&inputs, CLI_EXIT_OK);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (!strncmp(a, "--threshold", 11) && (a[11] == 0 || a[11] == '=')) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_float("detect", "--threshold", v, 0.0f, 1.0f, &threshold))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (!strncmp(a, "--nms", 5) && (a[5] == 0 || a[5] == '=')) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_float("detect", "--nms", v, 0.0f, 1.0f, &params.nms_threshold))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (!strncmp(a, "--top-k", 7) && (a[7] == 0 || a[7] == '=')) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--top-k", v, 0, 1 << 30, &params.pre_nms_top_k))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (!strncmp(a, "--keep-top-k", 12) && (a[12] == 0 || a[12] == '=')) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--keep-top-k", v, 0, 1 << 30, &params.keep_top_k))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (!strncmp(a, "--batch", 7) && (a[7] == 0 || a[7] == '=')) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--batch", v, 1, 1024, &batch_max))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (!strncmp(a, "--json", 6) && (a[6] == 0 || a[6] == '=')) {
             if (!(json = cli_option_value(argc, argv, &i, "detect")))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (!strncmp(a, "--draw", 6) && (a[6] == 0 || a[6] == '=')) {
             if (!(draw = cli_option_value(argc, argv, &i, "detect")))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (!strncmp(a, "--dump-tensors", 14) && (a[14] == 0 || a[14] == '=')) {
             if (!(dump = cli_option_value(argc, argv, &i, "detect")))
-                return CLI_EXIT_USAGE;
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "retinaface detect: unknown option '%s' (see --help)\n", a);
-            return CLI_EXIT_USAGE;
+            return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (collect_inputs(a, &inputs)) {
-            return CLI_EXIT_FAILURE;
+            return free_paths(&inputs, CLI_EXIT_FAILURE);
         }
     }
     if (!mo.model) {
         fprintf(stderr, "retinaface detect: no model given (use -m FILE; see --help)\n");
-        return CLI_EXIT_USAGE;
+        return free_paths(&inputs, CLI_EXIT_USAGE);
     }
     if (inputs.count == 0) {
         fprintf(stderr, "retinaface detect: no images given (see --help)\n");
-        return CLI_EXIT_USAGE;
+        return free_paths(&inputs, CLI_EXIT_USAGE);
     }
     /* Candidates at the report threshold already give the same faces above it: greedy NMS
      * only lets a better-scoring box suppress another. */
@@ -265,7 +274,7 @@ int cmd_detect(int argc, char **argv)
     rf_model *model;
     rf_context *ctx;
     if (cli_open("detect", &mo, &model, &ctx))
-        return CLI_EXIT_FAILURE;
+        return free_paths(&inputs, CLI_EXIT_FAILURE);
     FILE *jf = NULL;
     /* The drawing folder first: a JSON file opened before it failed would be left half written. */
     if (draw && !(inputs.count == 1 && has_image_ext(draw)) && make_dir(draw)) {
@@ -367,10 +376,7 @@ free_batch:
 out:
     if (jf && jf != stdout)
         fclose(jf);
-    for (int i = 0; i < inputs.count; i++)
-        free(inputs.items[i]);
-    free(inputs.items);
     rf_context_free(ctx);
     rf_model_free(model);
-    return status;
+    return free_paths(&inputs, status);
 }

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, isatty, fileno, mkdir, stat */
 #include "cli.h"
 #include "retinaface_eval.h"
+#include "retinaface_tools.h"
 
 #include <errno.h>
 #include <math.h>
@@ -182,7 +183,7 @@ static double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void format_duration(char *buf, size_t size, double s)
@@ -631,7 +632,9 @@ static int run_detection(const eval_options *o, eval_state *e)
                         "%s/<event>/<name>.jpg)\n", images_dir, images_dir);
         return -1;
     }
-    if (rf_model_load(o->model.model, o->model.anchors, &e->model, &err) != RF_OK) {
+    char model_path[4096]; /* a known model name means its file in the download cache */
+    if (rf_model_resolve(o->model.model, model_path, sizeof model_path, NULL, &err) != RF_OK ||
+        rf_model_load(model_path, o->model.anchors, &e->model, &err) != RF_OK) {
         fprintf(stderr, "retinaface eval: %s\n", err.message);
         return -1;
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh - installs what the build needs, builds, and runs every test: release, then ASan+UBSan.
+# test.sh - installs what the build needs, builds, and runs every test: release, ASan+UBSan, then TSan.
 # Usage: bash scripts/test.sh            (RETINAFACE_TESTDATA=DIR to point at shared/ elsewhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +18,9 @@ cmake --build build-asan -j"$jobs"
 # reference kernels; the sanitizer run covers the MobileNet cases, which use every op.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 RF_GOLDEN_CASES="mnet face1mb" \
    ctest --output-on-failure)
+
+echo "== ThreadSanitizer build of the concurrency test"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_TSAN=ON >/dev/null
+cmake --build build-tsan -j"$jobs" --target test_threads
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest -R '^test_threads$' \
+   --output-on-failure)

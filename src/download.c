@@ -68,28 +68,6 @@ rf_status rf_cache_dir(char *buf, size_t size, rf_error *err)
     return rf_ok(err);
 }
 
-/* mkdir -p */
-static rf_status make_dirs(const char *dir, rf_error *err)
-{
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path)
-        return rf_fail(err, RF_E_LIMIT, "%s: path too long", dir);
-    for (char *p = path + 1;; p++) {
-        const char c = *p;
-        if (c != '/' && c != '\0')
-            continue;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return rf_fail(err, RF_E_IO, "%s: cannot create directory: %s", path, strerror(errno));
-        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-            return rf_fail(err, RF_E_IO, "%s: not a directory", path);
-        if (c == '\0')
-            return RF_OK;
-        *p = c;
-    }
-}
-
 rf_status rf_sha256_file(const char *path, char hex[65], rf_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -143,6 +121,38 @@ rf_download_options rf_download_options_default(void)
     return (rf_download_options){.tries = 4, .retry_delay_s = 1.0, .stall_timeout_s = 60};
 }
 
+#ifndef RF_HAVE_CURL
+rf_status rf_download(const char *name, const char *dir, const rf_download_options *opt,
+                      char *path, size_t path_size, rf_error *err)
+{
+    (void)dir, (void)opt, (void)path, (void)path_size;
+    return rf_fail(err, RF_E_UNSUPPORTED, "cannot download %s: built without libcurl",
+                   name ? name : "(null)");
+}
+#else
+/* ------------------------------------------------------------------------------ downloads */
+/* mkdir -p */
+static rf_status make_dirs(const char *dir, rf_error *err)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path)
+        return rf_fail(err, RF_E_LIMIT, "%s: path too long", dir);
+    for (char *p = path + 1;; p++) {
+        const char c = *p;
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return rf_fail(err, RF_E_IO, "%s: cannot create directory: %s", path, strerror(errno));
+        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            return rf_fail(err, RF_E_IO, "%s: not a directory", path);
+        if (c == '\0')
+            return RF_OK;
+        *p = c;
+    }
+}
+
 /* Size (when size >= 0) and sha256 of path against the expected ones; RF_E_FORMAT, naming
  * both, when they differ. */
 static rf_status verify(const char *path, int64_t size, const char *sha256, rf_error *err)
@@ -162,16 +172,6 @@ static rf_status verify(const char *path, int64_t size, const char *sha256, rf_e
     return rf_ok(err);
 }
 
-#ifndef RF_HAVE_CURL
-rf_status rf_download(const char *name, const char *dir, const rf_download_options *opt,
-                      char *path, size_t path_size, rf_error *err)
-{
-    (void)dir, (void)opt, (void)path, (void)path_size;
-    return rf_fail(err, RF_E_UNSUPPORTED, "cannot download %s: built without libcurl",
-                   name ? name : "(null)");
-}
-#else
-/* ------------------------------------------------------------------------------ transfers */
 #define HTML_MAX (2 << 20)  /* a confirmation page; anything larger is not one */
 #define CONFIRM_STEPS 3     /* confirmation pages answered in a row */
 
@@ -624,7 +624,7 @@ rf_status rf_download(const char *name, const char *dir, const rf_download_optio
         return rf_fail(err, RF_E_NETWORK, "%s: cannot initialise libcurl", name);
     const char *const *urls = opt.url ? (const char *const[]){opt.url, NULL} : k->urls;
     outcome out = ATTEMPT_NEXT_URL;
-    for (int i = 0; urls[i] && out == ATTEMPT_NEXT_URL; i++) {
+    for (int i = 0; urls[i] && out != ATTEMPT_DONE && out != ATTEMPT_FATAL; i++) {
         if (i > 0)
             note(&opt, "%s; trying %s", err->message, urls[i]);
         out = from_url(urls[i], part, path, size, sha256, &opt, err);

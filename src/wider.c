@@ -142,7 +142,7 @@ static rf_status load_boxes(const rf_mat_array *m, const char *path, rf_wider_im
         return rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
     for (int r = 0; r < k; r++)
         for (int c = 0; c < 4; c++) {
-            double v = m->values[r + (size_t)c * k]; /* column-major */
+            double v = m->values[(size_t)r + (size_t)c * (size_t)k]; /* column-major */
             if (!isfinite(v))
                 return rf_fail(err, RF_E_FORMAT, "%s: face %d of %s/%s is not finite", path, r + 1,
                                img->event, img->name);
