@@ -290,7 +290,7 @@ int cmd_detect(int argc, char **argv)
         cli_json_string(jf, mo.model);
         fprintf(jf, ", \"backbone\": \"%s\", \"anchors\": \"%s\", \"threshold\": %.9g, "
                     "\"images\": [", rf_backbone_name(rf_model_backbone(model)),
-                rf_anchors_name(mo.anchors), threshold);
+                rf_anchors_name(rf_model_anchors(model)), threshold);
     }
     const int per_pass = mo.policy.mode == RF_INPUT_STRETCH ? batch_max : 1;
     const int passes = (inputs.count + per_pass - 1) / per_pass;

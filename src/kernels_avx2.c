@@ -241,40 +241,110 @@ static void conv_spatial(const conv_args *a, int row0, int row1)
     }
 }
 
-/* Depthwise: 8 channels at a time, taps outside the input skipped. */
+/* acc + residual, activation, store: the end of a depthwise output vector. */
+INLINE void dw_store(__m256 acc, const conv_args *a, int img, int oy, int ox, int c0, __m256i m)
+{
+    if (a->res)
+        acc = _mm256_add_ps(acc, _mm256_maskload_ps(pixel_ptr(a->res, img, oy, ox) + c0, m));
+    _mm256_maskstore_ps(pixel_ptr(a->out, img, oy, ox) + c0, m, activate(acc, a->act));
+}
+
+/* Output pixel ox of a depthwise line, taps outside the input skipped (borders, other sizes). */
+static void dw_pixel(const conv_args *a, const float *in_img, int img, int oy, int ox, int c0,
+                     __m256i m)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    const int cp = (cv->cout + 15) & ~15;
+    __m256 acc = _mm256_maskload_ps(cv->bias + c0, m);
+    for (int ky = 0; ky < cv->kh; ky++) {
+        const int iy = oy * cv->stride - cv->pad + ky;
+        if (iy < 0 || iy >= in->h)
+            continue;
+        for (int kx = 0; kx < cv->kw; kx++) {
+            const int ix = ox * cv->stride - cv->pad + kx;
+            if (ix < 0 || ix >= in->w)
+                continue;
+            const float *ip = in_img + ((int64_t)iy * in->w + ix) * in->pstride + c0;
+            const float *wp = a->w + (size_t)(ky * cv->kw + kx) * cp + c0;
+            acc = _mm256_fmadd_ps(_mm256_maskload_ps(ip, m), _mm256_load_ps(wp), acc);
+        }
+    }
+    dw_store(acc, a, img, oy, ox, c0, m);
+}
+
+#define DW_PX 2 /* interior pixels per step: independent FMA chains within 16 registers */
+
+/* Pixels [x0, x1) of a 3x3 depthwise line whose taps all lie inside the input row range
+ * `rows` (NULL rows are padding): the nine weights of the 8 channels stay in registers. */
+static void dw3x3_interior(const conv_args *a, const float *const rows[3], int img, int oy,
+                           int x0, int x1, int c0, __m256i m)
+{
+    const rf_conv *cv = a->cv;
+    const int s = cv->stride, cp = (cv->cout + 15) & ~15;
+    const int64_t ps = a->in->pstride;
+    const __m256 bias = _mm256_maskload_ps(cv->bias + c0, m);
+    __m256 w[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+        w[t] = _mm256_load_ps(a->w + (size_t)t * cp + c0);
+    for (int ox = x0; ox < x1; ox += DW_PX) {
+        const int n = x1 - ox < DW_PX ? x1 - ox : DW_PX;
+        __m256 acc[DW_PX];
+#pragma GCC unroll 2
+        for (int j = 0; j < DW_PX; j++)
+            acc[j] = bias;
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++) {
+            if (!rows[ky])
+                continue;
+#pragma GCC unroll 2
+            for (int j = 0; j < DW_PX; j++) {
+                /* a step past x1 recomputes its last pixel rather than read past the row */
+                const int x = ox + (j < n ? j : n - 1);
+                const float *ip = rows[ky] + (int64_t)(x * s - cv->pad) * ps + c0;
+#pragma GCC unroll 3
+                for (int kx = 0; kx < 3; kx++)
+                    acc[j] = _mm256_fmadd_ps(_mm256_maskload_ps(ip + kx * ps, m),
+                                             w[ky * 3 + kx], acc[j]);
+            }
+        }
+        for (int j = 0; j < n; j++)
+            dw_store(acc[j], a, img, oy, ox + j, c0, m);
+    }
+}
+
+/* Depthwise: 8 channels at a time along each output line; 3x3 interiors in registers, the
+ * border pixels (and other kernel sizes) tap by tap. */
 static void conv_depthwise(const conv_args *a, int row0, int row1)
 {
     const rf_conv *cv = a->cv;
     const rf_tensor *in = a->in, *out = a->out;
     const int c = cv->cout, s = cv->stride;
-    const int cp = (c + 15) & ~15;
-    const float *wp = a->w;
+    /* interior [x0, x1): every kx tap inside the input row */
+    const int last = in->w - cv->kw + cv->pad;
+    int x0 = (cv->pad + s - 1) / s, x1 = last < 0 ? 0 : last / s + 1;
+    x0 = x0 < out->w ? x0 : out->w;
+    x1 = x1 < out->w ? x1 : out->w;
+    if (cv->kh != 3 || cv->kw != 3 || x1 < x0)
+        x1 = x0;
     for (int r = row0; r < row1; r++) {
         const int img = r / out->h, oy = r % out->h;
         const float *in_img = in->data + img * in->nstride;
+        const float *rows[3] = {NULL, NULL, NULL};
+        for (int ky = 0; ky < 3 && ky < cv->kh; ky++) {
+            const int iy = oy * s - cv->pad + ky;
+            if (iy >= 0 && iy < in->h)
+                rows[ky] = in_img + (int64_t)iy * in->w * in->pstride;
+        }
         for (int c0 = 0; c0 < c; c0 += 8) {
             const __m256i m = lanes(c - c0);
-            const __m256 bias = _mm256_maskload_ps(cv->bias + c0, m);
-            for (int ox = 0; ox < out->w; ox++) {
-                __m256 acc = bias;
-                for (int ky = 0; ky < cv->kh; ky++) {
-                    const int iy = oy * s - cv->pad + ky;
-                    if (iy < 0 || iy >= in->h)
-                        continue;
-                    for (int kx = 0; kx < cv->kw; kx++) {
-                        const int ix = ox * s - cv->pad + kx;
-                        if (ix < 0 || ix >= in->w)
-                            continue;
-                        const float *ip = in_img + ((int64_t)iy * in->w + ix) * in->pstride + c0;
-                        const float *w = wp + (size_t)(ky * cv->kw + kx) * cp + c0;
-                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(ip, m), _mm256_load_ps(w), acc);
-                    }
-                }
-                if (a->res)
-                    acc = _mm256_add_ps(acc,
-                                        _mm256_maskload_ps(pixel_ptr(a->res, img, oy, ox) + c0, m));
-                _mm256_maskstore_ps(pixel_ptr(out, img, oy, ox) + c0, m, activate(acc, a->act));
-            }
+            for (int ox = 0; ox < x0; ox++)
+                dw_pixel(a, in_img, img, oy, ox, c0, m);
+            if (x0 < x1)
+                dw3x3_interior(a, rows, img, oy, x0, x1, c0, m);
+            for (int ox = x1; ox < out->w; ox++)
+                dw_pixel(a, in_img, img, oy, ox, c0, m);
         }
     }
 }

@@ -286,8 +286,8 @@ static void dw3x3_interior(const conv_args *a, const float *const rows[3], int i
 #pragma GCC unroll 9
     for (int t = 0; t < 9; t++)
         w[t] = _mm512_load_ps(a->w + (size_t)t * cp + c0);
-    int ox = x0;
-    for (; ox + DW_PX <= x1; ox += DW_PX) {
+    for (int ox = x0; ox < x1; ox += DW_PX) {
+        const int n = x1 - ox < DW_PX ? x1 - ox : DW_PX;
         __m512 acc[DW_PX];
 #pragma GCC unroll 4
         for (int j = 0; j < DW_PX; j++)
@@ -298,30 +298,17 @@ static void dw3x3_interior(const conv_args *a, const float *const rows[3], int i
                 continue;
 #pragma GCC unroll 4
             for (int j = 0; j < DW_PX; j++) {
-                const float *ip = rows[ky] + (int64_t)((ox + j) * s - cv->pad) * ps + c0;
+                /* a step past x1 recomputes its last pixel rather than read past the row */
+                const int x = ox + (j < n ? j : n - 1);
+                const float *ip = rows[ky] + (int64_t)(x * s - cv->pad) * ps + c0;
 #pragma GCC unroll 3
                 for (int kx = 0; kx < 3; kx++)
                     acc[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ip + kx * ps),
                                              w[ky * 3 + kx], acc[j]);
             }
         }
-#pragma GCC unroll 4
-        for (int j = 0; j < DW_PX; j++)
+        for (int j = 0; j < n; j++)
             dw_store(acc[j], a, img, oy, ox + j, c0, m);
-    }
-    for (; ox < x1; ox++) {
-        __m512 acc = bias;
-#pragma GCC unroll 3
-        for (int ky = 0; ky < 3; ky++) {
-            if (!rows[ky])
-                continue;
-            const float *ip = rows[ky] + (int64_t)(ox * s - cv->pad) * ps + c0;
-#pragma GCC unroll 3
-            for (int kx = 0; kx < 3; kx++)
-                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, ip + kx * ps), w[ky * 3 + kx],
-                                      acc);
-        }
-        dw_store(acc, a, img, oy, ox, c0, m);
     }
 }
 
