@@ -32,6 +32,8 @@ void cli_model_options_help(FILE *f);
 /* Loads the model and creates one context; prints the error and returns nonzero on failure. */
 int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_context **ctx);
 
+/* Whether arg is option `name`, alone or (long options) as "--name=value". */
+int cli_is_option(const char *arg, const char *name);
 /* Takes the value of option argv[*i] (from "--opt=value" or the next argument). */
 const char *cli_option_value(int argc, char **argv, int *i, const char *cmd);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);

@@ -78,22 +78,22 @@ int cmd_bench(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help(stdout);
             return CLI_EXIT_OK;
-        } else if (!strncmp(a, "--runs", 6) && (a[6] == 0 || a[6] == '=')) {
+        } else if (cli_is_option(a, "--runs")) {
             if (!(v = cli_option_value(argc, argv, &i, "bench")) ||
                 cli_parse_int("bench", "--runs", v, 1, 100000, &runs))
                 return CLI_EXIT_USAGE;
-        } else if (!strncmp(a, "--warmup", 8) && (a[8] == 0 || a[8] == '=')) {
+        } else if (cli_is_option(a, "--warmup")) {
             if (!(v = cli_option_value(argc, argv, &i, "bench")) ||
                 cli_parse_int("bench", "--warmup", v, 0, 100000, &warmup))
                 return CLI_EXIT_USAGE;
-        } else if (!strncmp(a, "--batch", 7) && (a[7] == 0 || a[7] == '=')) {
+        } else if (cli_is_option(a, "--batch")) {
             if (!(v = cli_option_value(argc, argv, &i, "bench")) ||
                 cli_parse_int("bench", "--batch", v, 1, 256, &batch))
                 return CLI_EXIT_USAGE;
-        } else if (!strncmp(a, "--json", 6) && (a[6] == 0 || a[6] == '=')) {
+        } else if (cli_is_option(a, "--json")) {
             if (!(json = cli_option_value(argc, argv, &i, "bench")))
                 return CLI_EXIT_USAGE;
-        } else if (!strncmp(a, "--image", 7) && (a[7] == 0 || a[7] == '=')) {
+        } else if (cli_is_option(a, "--image")) {
             if (!(image = cli_option_value(argc, argv, &i, "bench")))
                 return CLI_EXIT_USAGE;
         } else {

@@ -39,11 +39,10 @@ int cmd_convert(int argc, char **argv)
     rf_anchors anchors = RF_ANCHORS_RETINAFACE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-#define OPT(s) (!strncmp(a, s, strlen(s)) && (a[strlen(s)] == 0 || a[strlen(s)] == '='))
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help(stdout);
             return CLI_EXIT_OK;
-        } else if (OPT("--format")) {
+        } else if (cli_is_option(a, "--format")) {
             if (!(format = cli_option_value(argc, argv, &i, "convert")))
                 return CLI_EXIT_USAGE;
             if (strcmp(format, "native") && strcmp(format, "onnx")) {
@@ -51,7 +50,7 @@ int cmd_convert(int argc, char **argv)
                         format);
                 return CLI_EXIT_USAGE;
             }
-        } else if (OPT("--storage")) {
+        } else if (cli_is_option(a, "--storage")) {
             if (!(v = cli_option_value(argc, argv, &i, "convert")))
                 return CLI_EXIT_USAGE;
             if (rf_storage_parse(v, &storage) != RF_OK) {
@@ -59,7 +58,7 @@ int cmd_convert(int argc, char **argv)
                         v);
                 return CLI_EXIT_USAGE;
             }
-        } else if (OPT("--anchors")) {
+        } else if (cli_is_option(a, "--anchors")) {
             if (!(v = cli_option_value(argc, argv, &i, "convert")))
                 return CLI_EXIT_USAGE;
             if (rf_anchors_parse(v, &anchors) != RF_OK) {
@@ -78,7 +77,6 @@ int cmd_convert(int argc, char **argv)
             fprintf(stderr, "retinaface convert: one input and one output (got '%s' too)\n", a);
             return CLI_EXIT_USAGE;
         }
-#undef OPT
     }
     if (!in || !out) {
         fprintf(stderr, "retinaface convert: give IN and OUT (see --help)\n");

@@ -223,33 +223,33 @@ int cmd_detect(int argc, char **argv)
             return free_paths(&inputs, CLI_EXIT_OK);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if (!strncmp(a, "--threshold", 11) && (a[11] == 0 || a[11] == '=')) {
+        } else if (cli_is_option(a, "--threshold")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_float("detect", "--threshold", v, 0.0f, 1.0f, &threshold))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (!strncmp(a, "--nms", 5) && (a[5] == 0 || a[5] == '=')) {
+        } else if (cli_is_option(a, "--nms")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_float("detect", "--nms", v, 0.0f, 1.0f, &params.nms_threshold))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (!strncmp(a, "--top-k", 7) && (a[7] == 0 || a[7] == '=')) {
+        } else if (cli_is_option(a, "--top-k")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--top-k", v, 0, 1 << 30, &params.pre_nms_top_k))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (!strncmp(a, "--keep-top-k", 12) && (a[12] == 0 || a[12] == '=')) {
+        } else if (cli_is_option(a, "--keep-top-k")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--keep-top-k", v, 0, 1 << 30, &params.keep_top_k))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (!strncmp(a, "--batch", 7) && (a[7] == 0 || a[7] == '=')) {
+        } else if (cli_is_option(a, "--batch")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--batch", v, 1, 1024, &batch_max))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (!strncmp(a, "--json", 6) && (a[6] == 0 || a[6] == '=')) {
+        } else if (cli_is_option(a, "--json")) {
             if (!(json = cli_option_value(argc, argv, &i, "detect")))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (!strncmp(a, "--draw", 6) && (a[6] == 0 || a[6] == '=')) {
+        } else if (cli_is_option(a, "--draw")) {
             if (!(draw = cli_option_value(argc, argv, &i, "detect")))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (!strncmp(a, "--dump-tensors", 14) && (a[14] == 0 || a[14] == '=')) {
+        } else if (cli_is_option(a, "--dump-tensors")) {
             if (!(dump = cli_option_value(argc, argv, &i, "detect")))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (a[0] == '-' && a[1] != '\0') {

@@ -103,7 +103,6 @@ int cmd_download(int argc, char **argv)
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-#define OPT(s) (!strncmp(a, s, strlen(s)) && (a[strlen(s)] == 0 || a[strlen(s)] == '='))
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help(stdout);
             return CLI_EXIT_OK;
@@ -111,26 +110,26 @@ int cmd_download(int argc, char **argv)
             return list();
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if (OPT("--dir")) {
+        } else if (cli_is_option(a, "--dir")) {
             if (!(dir = cli_option_value(argc, argv, &i, "download")))
                 return CLI_EXIT_USAGE;
-        } else if (OPT("--url")) {
+        } else if (cli_is_option(a, "--url")) {
             if (!(opt.url = cli_option_value(argc, argv, &i, "download")))
                 return CLI_EXIT_USAGE;
-        } else if (OPT("--sha256")) {
+        } else if (cli_is_option(a, "--sha256")) {
             if (!(opt.sha256 = cli_option_value(argc, argv, &i, "download")))
                 return CLI_EXIT_USAGE;
-        } else if (OPT("--tries")) {
+        } else if (cli_is_option(a, "--tries")) {
             if (!(v = cli_option_value(argc, argv, &i, "download")) ||
                 cli_parse_int("download", "--tries", v, 1, 100, &opt.tries))
                 return CLI_EXIT_USAGE;
-        } else if (OPT("--retry-delay")) {
+        } else if (cli_is_option(a, "--retry-delay")) {
             float s;
             if (!(v = cli_option_value(argc, argv, &i, "download")) ||
                 cli_parse_float("download", "--retry-delay", v, 0.0f, 3600.0f, &s))
                 return CLI_EXIT_USAGE;
             opt.retry_delay_s = s;
-        } else if (OPT("--timeout")) {
+        } else if (cli_is_option(a, "--timeout")) {
             int s;
             if (!(v = cli_option_value(argc, argv, &i, "download")) ||
                 cli_parse_int("download", "--timeout", v, 1, 86400, &s))
@@ -146,7 +145,6 @@ int cmd_download(int argc, char **argv)
         } else {
             name = a;
         }
-#undef OPT
     }
     if (!name) {
         fprintf(stderr, "retinaface download: no model named (see --help or --list)\n");

@@ -81,33 +81,32 @@ static int parse_args(int argc, char **argv, eval_options *o)
             return -1;
         if (r > 0)
             continue;
-#define OPT(name) (strcmp(a, name) == 0 || (strncmp(a, name "=", sizeof name) == 0))
 #define VALUE() if (!(v = cli_option_value(argc, argv, &i, CMD))) return -1
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 1;
-        } else if (OPT("--gt")) {
+        } else if (cli_is_option(a, "--gt")) {
             VALUE();
             o->gt_dir = v;
-        } else if (OPT("--images")) {
+        } else if (cli_is_option(a, "--images")) {
             VALUE();
             o->images_dir = v;
-        } else if (OPT("--predictions")) {
+        } else if (cli_is_option(a, "--predictions")) {
             VALUE();
             o->predictions = v;
-        } else if (OPT("--omz-predictions")) {
+        } else if (cli_is_option(a, "--omz-predictions")) {
             VALUE();
             o->omz_predictions = v;
-        } else if (OPT("--out")) {
+        } else if (cli_is_option(a, "--out")) {
             VALUE();
             o->out_dir = v;
-        } else if (OPT("--json")) {
+        } else if (cli_is_option(a, "--json")) {
             VALUE();
             o->json = v;
-        } else if (OPT("--limit")) {
+        } else if (cli_is_option(a, "--limit")) {
             VALUE();
             if (cli_parse_int(CMD, "--limit", v, 1, 1 << 30, &o->limit)) return -1;
-        } else if (OPT("--protocol")) {
+        } else if (cli_is_option(a, "--protocol")) {
             VALUE();
             if (!strcmp(v, "wider") || !strcmp(v, "official")) o->protocols = PROTO_WIDER;
             else if (!strcmp(v, "omz")) o->protocols = PROTO_OMZ;
@@ -116,11 +115,11 @@ static int parse_args(int argc, char **argv, eval_options *o)
                 fprintf(stderr, "retinaface eval: --protocol: '%s' is not wider, omz or both\n", v);
                 return -1;
             }
-        } else if (OPT("--score-threshold")) {
+        } else if (cli_is_option(a, "--score-threshold")) {
             VALUE();
             if (cli_parse_float(CMD, "--score-threshold", v, 0, 1, &o->score_threshold))
                 return -1;
-        } else if (OPT("--nms-threshold")) {
+        } else if (cli_is_option(a, "--nms-threshold")) {
             VALUE();
             if (cli_parse_float(CMD, "--nms-threshold", v, 0, 1, &o->nms_threshold)) return -1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -129,7 +128,6 @@ static int parse_args(int argc, char **argv, eval_options *o)
             fprintf(stderr, "retinaface eval: unknown option '%s' (see --help)\n", a);
             return -1;
         }
-#undef OPT
 #undef VALUE
     }
     if (!o->gt_dir) {

@@ -29,8 +29,7 @@ const char *cli_option_value(int argc, char **argv, int *i, const char *cmd)
     return argv[++*i];
 }
 
-/* Whether argv[i] is option `name`, alone or as "--name=value". */
-static int is_option(const char *arg, const char *name)
+int cli_is_option(const char *arg, const char *name)
 {
     size_t n = strlen(name);
     return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || (arg[n] == '=' && name[1] == '-'));
@@ -86,36 +85,36 @@ bad:
 int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_options *o)
 {
     const char *a = argv[*i], *v;
-    if (is_option(a, "-m") || is_option(a, "--model")) {
+    if (cli_is_option(a, "-m") || cli_is_option(a, "--model")) {
         if (!(v = cli_option_value(argc, argv, i, cmd))) return -1;
         o->model = v;
-    } else if (is_option(a, "--anchors")) {
+    } else if (cli_is_option(a, "--anchors")) {
         if (!(v = cli_option_value(argc, argv, i, cmd))) return -1;
         if (rf_anchors_parse(v, &o->anchors) != RF_OK) {
             fprintf(stderr, "retinaface %s: --anchors: '%s' is not retinaface or face1mb\n", cmd,
                     v);
             return -1;
         }
-    } else if (is_option(a, "--input-size")) {
+    } else if (cli_is_option(a, "--input-size")) {
         int w, h;
         if (!(v = cli_option_value(argc, argv, i, cmd)) || parse_size(cmd, v, &w, &h)) return -1;
         o->policy = rf_input_policy_stretch(w, h);
         o->policy_given++;
-    } else if (is_option(a, "--long-side")) {
+    } else if (cli_is_option(a, "--long-side")) {
         int n;
         if (!(v = cli_option_value(argc, argv, i, cmd)) ||
             cli_parse_int(cmd, "--long-side", v, 32, 16384, &n))
             return -1;
         o->policy = rf_input_policy_long_side(n);
         o->policy_given++;
-    } else if (is_option(a, "--original-size")) {
+    } else if (cli_is_option(a, "--original-size")) {
         o->policy = rf_input_policy_original();
         o->policy_given++;
-    } else if (is_option(a, "--threads")) {
+    } else if (cli_is_option(a, "--threads")) {
         if (!(v = cli_option_value(argc, argv, i, cmd)) ||
             cli_parse_int(cmd, "--threads", v, 1, 256, &o->threads))
             return -1;
-    } else if (is_option(a, "--kernels")) {
+    } else if (cli_is_option(a, "--kernels")) {
         if (!(v = cli_option_value(argc, argv, i, cmd))) return -1;
         if (rf_kernels_parse(v, &o->kernels) != RF_OK) {
             fprintf(stderr,

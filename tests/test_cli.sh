@@ -5,31 +5,7 @@ set -u
 bin=$1
 src=$2
 data=${RETINAFACE_TESTDATA:-$src/../shared}
-py=/usr/bin/python3  # Debian's, with python3-numpy from scripts/install-deps.sh
-[ -x "$py" ] || py=python3
-passed=0
-failed=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-check() { # check DESCRIPTION EXPECTED_STATUS COMMAND...
-  local what=$1 want=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what: exit $got, expected $want"
-    sed 's/^/  | /' "$tmp/err" | head -5
-  fi
-}
-expect() { # expect DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
-}
+. "$src/tests/lib.sh"
 
 check "top-level help" 0 "$bin" --help
 check "version" 0 "$bin" version
@@ -119,5 +95,4 @@ PY
 import json,sys; d=json.load(open(sys.argv[1]))
 assert d["input"]==[1,3,128,160] and d["median_ms"]>0 and d["peak_rss_mb"]>0 and d["threads"]==1' "$tmp/out"
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -11,29 +11,7 @@ if [ ! -d "$wf/val/images" ] || [ ! -f "$model" ]; then
   echo "SKIP test_eval_cli: $wf/val/images or $model not found (set RETINAFACE_TESTDATA)"
   exit 77
 fi
-passed=0
-failed=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-check() { # check DESCRIPTION EXPECTED_STATUS COMMAND...
-  local what=$1 want=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -eq "$want" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $what: exit $got, expected $want"
-    sed 's/^/  | /' "$tmp/err" | head -5
-  fi
-}
-expect() { # expect DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
-}
+. "$src/tests/lib.sh"
 
 check "eval --help" 0 "$bin" eval --help
 expect "help names --predictions and --protocol" grep -q -- "--predictions.*" "$tmp/out"
@@ -118,5 +96,4 @@ expect "says none was found" grep -q "no WIDER val image found" "$tmp/err"
 check "no result files" 1 "$bin" eval --predictions "$tmp/empty" --gt "$wf"
 check "missing model" 1 "$bin" eval -m "$tmp/none.pth" --gt "$wf" --limit 1
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
