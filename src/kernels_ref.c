@@ -14,21 +14,30 @@ static inline float activate(float v, rf_act act)
     return v;
 }
 
-static void store_pixel(const float *acc, int cout, const float *residual, rf_act act, float *dst)
+/* acc += the contribution of one input pixel through one kernel tap. */
+static void accumulate_tap(const rf_conv *cv, const float *ip, const float *wp, float *acc)
 {
-    for (int co = 0; co < cout; co++) {
-        float v = acc[co];
-        if (residual)
-            v += residual[co];
-        dst[co] = activate(v, act);
+    const int cout = cv->cout;
+    if (cv->groups == 1) {
+        for (int ci = 0; ci < cv->cin; ci++) {
+            const float v = ip[ci];
+            const float *wrow = wp + (size_t)ci * cout;
+            for (int co = 0; co < cout; co++)
+                acc[co] += v * wrow[co];
+        }
+    } else {
+        for (int c = 0; c < cout; c++)
+            acc[c] += ip[c] * wp[c];
     }
 }
 
-static void conv_dense(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
+void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
                        const rf_tensor *out, int row0, int row1)
 {
     float acc[REF_MAX_COUT];
-    const int cin = cv->cin, cout = cv->cout;
+    const int cout = cv->cout;
+    /* floats per tap: [cin][cout] dense, [c] depthwise */
+    const size_t tap = cv->groups == 1 ? (size_t)cv->cin * cout : (size_t)cout;
     for (int r = row0; r < row1; r++) {
         const int img = r / out->h, oy = r % out->h;
         const float *ibase = in->data + img * in->nstride;
@@ -42,60 +51,15 @@ static void conv_dense(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
                     const int ix = ox * cv->stride - cv->pad + kx;
                     if (ix < 0 || ix >= in->w)
                         continue;
-                    const float *ip = ibase + ((int64_t)iy * in->w + ix) * in->pstride;
-                    const float *wp = cv->weight + (size_t)(ky * cv->kw + kx) * cin * cout;
-                    for (int ci = 0; ci < cin; ci++) {
-                        const float v = ip[ci];
-                        const float *wrow = wp + (size_t)ci * cout;
-                        for (int co = 0; co < cout; co++)
-                            acc[co] += v * wrow[co];
-                    }
+                    accumulate_tap(cv, ibase + ((int64_t)iy * in->w + ix) * in->pstride,
+                                   cv->weight + (size_t)(ky * cv->kw + kx) * tap, acc);
                 }
             }
             const int64_t pix = (int64_t)oy * out->w + ox;
-            store_pixel(acc, cout,
-                        res ? res->data + img * res->nstride + pix * res->pstride : NULL, act,
-                        out->data + img * out->nstride + pix * out->pstride);
+            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
+            float *dst = out->data + img * out->nstride + pix * out->pstride;
+            for (int co = 0; co < cout; co++)
+                dst[co] = activate(rp ? acc[co] + rp[co] : acc[co], act);
         }
     }
-}
-
-static void conv_depthwise(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res,
-                           rf_act act, const rf_tensor *out, int row0, int row1)
-{
-    float acc[REF_MAX_COUT];
-    const int c = cv->cout;
-    for (int r = row0; r < row1; r++) {
-        const int img = r / out->h, oy = r % out->h;
-        const float *ibase = in->data + img * in->nstride;
-        for (int ox = 0; ox < out->w; ox++) {
-            memcpy(acc, cv->bias, sizeof(float) * (size_t)c);
-            for (int ky = 0; ky < cv->kh; ky++) {
-                const int iy = oy * cv->stride - cv->pad + ky;
-                if (iy < 0 || iy >= in->h)
-                    continue;
-                for (int kx = 0; kx < cv->kw; kx++) {
-                    const int ix = ox * cv->stride - cv->pad + kx;
-                    if (ix < 0 || ix >= in->w)
-                        continue;
-                    const float *ip = ibase + ((int64_t)iy * in->w + ix) * in->pstride;
-                    const float *wp = cv->weight + (size_t)(ky * cv->kw + kx) * c;
-                    for (int ch = 0; ch < c; ch++)
-                        acc[ch] += ip[ch] * wp[ch];
-                }
-            }
-            const int64_t pix = (int64_t)oy * out->w + ox;
-            store_pixel(acc, c, res ? res->data + img * res->nstride + pix * res->pstride : NULL,
-                        act, out->data + img * out->nstride + pix * out->pstride);
-        }
-    }
-}
-
-void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                       rf_act act, const rf_tensor *out, int row0, int row1)
-{
-    if (conv->groups == 1)
-        conv_dense(conv, in, residual, act, out, row0, row1);
-    else
-        conv_depthwise(conv, in, residual, act, out, row0, row1);
 }
