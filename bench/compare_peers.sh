@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# compare_peers.sh - ours vs ONNX Runtime on the same model, input and thread count, in one run.
+# Usage: bash bench/compare_peers.sh [mnet|r50|both] [THREADS...]
+#   env: ROUNDS (3), RUNS (15), WARMUP (3), RETINAFACE_TESTDATA (../shared), BIN (build/retinaface)
+# Installs the peer kit once (shared/peers/setup.sh: ONNX Runtime for node, PyTorch to export),
+# alternates the two programs ROUNDS times, and prints the median of each side's medians and
+# the ratio ours / ORT. Nothing else heavy should run meanwhile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+which=${1:-both}
+shift || true
+threads=("$@")
+[ ${#threads[@]} -gt 0 ] || threads=(1 2)
+data=$(cd "${RETINAFACE_TESTDATA:-../shared}" && pwd)
+peers=$data/peers
+bin=${BIN:-build/retinaface}
+rounds=${ROUNDS:-3} runs=${RUNS:-15} warmup=${WARMUP:-3}
+py=/usr/bin/python3
+
+[ -x "$bin" ] || { echo "compare_peers: $bin not built (cmake --build build)" >&2; exit 1; }
+SMOKE=0 bash "$peers/setup.sh" >/dev/null
+cache=${RETINAFACE_PEERS_CACHE:-/tmp/retinaface-peers}
+ort="node $(cd "$peers" && pwd)/bench_ort.js"
+
+field() { "$py" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])[sys.argv[1]])' "$1"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-14s %7s %12s %12s %8s\n' model threads "ours ms" "ORT ms" ratio
+for case in mnet r50; do
+  [ "$which" = both ] || [ "$which" = "$case" ] || continue
+  if [ $case = mnet ]; then g=$data/golden/mnet_640 m=$data/models/mobilenet0.25_Final.pth
+  else g=$data/golden/r50_640 m=$data/models/resnet50_synthetic.pth; fi
+  onnx=$(RETINAFACE_PEERS_CACHE=$cache "$py" "$peers/export_onnx.py" --golden "$g" | tail -1)
+  for t in "${threads[@]}"; do
+    ours=() theirs=()
+    for _ in $(seq "$rounds"); do
+      theirs+=("$( (cd "$cache" && $ort --onnx "$onnx" --golden "$g" --threads "$t" \
+                   --runs "$runs" --warmup "$warmup" --json) | field median_ms)")
+      ours+=("$("$bin" bench -m "$m" --image "$g/input.png" --input-size 640x640 --threads "$t" \
+                 --runs "$runs" --warmup "$warmup" --json - | field median_ms)")
+    done
+    o=$(median "${ours[@]}") r=$(median "${theirs[@]}")
+    printf '%-14s %7s %12.2f %12.2f %8.3f\n' "$case 640x640" "$t" "$o" "$r" \
+      "$(awk -v a="$o" -v b="$r" 'BEGIN {print a / b}')"
+  done
+done
