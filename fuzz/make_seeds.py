@@ -61,7 +61,9 @@ def zips(out):
             z.comment = comment
             for name, data in (("a/data.pkl", b"\x80\x02}q\x00."), ("a/data/0", bytes(range(64))),
                                ("a/empty", b"")):
-                with z.open(name, "w", force_zip64=zip64) as f:
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = compress
+                with z.open(info, "w", force_zip64=zip64) as f:
                     f.write(data)
         return buf.getvalue()
 
@@ -115,6 +117,34 @@ def mats(out):
         packed = zlib.compress(cell)
         packed = struct.pack(e + "II", MI["compressed"], len(packed)) + packed  # never padded
         write(out, "matfile", "compressed_%s.mat" % tag, mat_file(e, [packed, dbl]))
+
+
+def wider_mats(out):
+    """The official ground truth's layout: a val file (events, files, boxes) and a setting file
+    (per image, the 1-based indices of the faces it keeps), joined as fuzz_wider_mat reads them."""
+    for e, tag in (("<", "le"), (">", "be")):
+        def text(s):
+            raw = s.encode("utf-16-le" if e == "<" else "utf-16-be")
+            return matrix(e, MX["char"], (1, len(s)), b"", element(e, MI["uint16"], raw))
+
+        def cell(name, dims, items):
+            return matrix(e, MX["cell"], dims, name, b"".join(items))
+
+        def doubles(rows, cols, values):
+            return matrix(e, MX["double"], (rows, cols), b"",
+                          element(e, MI["double"], struct.pack(e + "%dd" % len(values), *values)))
+
+        boxes = [doubles(2, 4, [10, 50, 20, 60, 5, 5, 30, 30]), doubles(0, 0, [])]
+        val = mat_file(e, [
+            cell(b"event_list", (2, 1), [text("0--Parade"), text("1--Handshaking")]),
+            cell(b"file_list", (2, 1), [cell(b"", (1, 1), [text("0_Parade_1")]),
+                                        cell(b"", (1, 1), [text("1_Handshaking_2")])]),
+            cell(b"face_bbx_list", (2, 1), [cell(b"", (1, 1), [boxes[0]]),
+                                            cell(b"", (1, 1), [boxes[1]])]),
+        ])
+        setting = mat_file(e, [cell(b"gt_list", (2, 1), [cell(b"", (1, 1), [doubles(2, 1, [1, 2])]),
+                                                         cell(b"", (1, 1), [doubles(0, 0, [])])])])
+        write(out, "wider_mat", "official_%s.bin" % tag, struct.pack("<I", len(val)) + val + setting)
 
 
 # ------------------------------------------------------------------------------ WIDER text
@@ -182,6 +212,7 @@ def main():
     checkpoints(out)
     zips(out)
     mats(out)
+    wider_mats(out)
     wider(out)
     pngs(out)
 

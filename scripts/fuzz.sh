@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # fuzz.sh - builds the libFuzzer targets (clang, ASan+UBSan) and runs each for a given time.
 # Usage: bash scripts/fuzz.sh [-j PARALLEL] SECONDS [TARGET...]
-#   TARGET: checkpoint pickle zip image matfile wider_gt (default: all of fuzz/fuzz_*.c).
+#   TARGET: checkpoint pickle zip image matfile wider_mat wider_gt (default: all fuzz/fuzz_*.c).
 #   Seeds: fuzz/corpus/TARGET plus real files from ../shared (RETINAFACE_TESTDATA) when present.
-#   What a run finds stays in build-fuzz/corpus/TARGET; crashes go to build-fuzz/crashes/TARGET.
+#   What a run finds stays in build-fuzz/corpus/TARGET; its crashes go to build-fuzz/crashes/TARGET.
 #   Exit status 1 if any target crashed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,8 @@ build=build-fuzz
 
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_FUZZ=ON -DRF_SANITIZE=ON \
   >/dev/null
-cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+# The command too: it converts the real checkpoint into native-format seeds.
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" retinaface_cli >/dev/null
 
 # Real files, copied into a per-run seed folder (the repository keeps only the small seeds).
 # Inputs longer than a target's max_len would be cut short, so that bounds what is used.
@@ -40,7 +41,11 @@ add_real_seeds() { # add_real_seeds TARGET DIR
   case $t in
     checkpoint)
       cp "$data"/models/mobilenet0.25_Final.pth "$data"/models/mobilenet0.25_Final_zip.pth \
-        "$dir"/ 2>/dev/null || true ;;
+        "$dir"/ 2>/dev/null || true
+      for storage in f32 f16; do
+        "$build"/retinaface convert "$data"/models/mobilenet0.25_Final.pth \
+          "$dir/native_$storage.rfm" --storage "$storage" >/dev/null 2>&1 || true
+      done ;;
     zip)
       cp "$data"/models/mobilenet0.25_Final_zip.pth "$dir"/ 2>/dev/null || true ;;
     pickle)
@@ -59,6 +64,16 @@ PY
         head -20 | xargs -r cp -t "$dir"/ ;;
     matfile)
       cp "$data"/data/widerface/ground_truth/*.mat "$dir"/ 2>/dev/null || true ;;
+    wider_mat)
+      python3 - "$data"/data/widerface/ground_truth "$dir" <<'PY' || true
+import struct, sys
+gt, out = sys.argv[1], sys.argv[2]
+val = open(gt + "/wider_face_val.mat", "rb").read()
+for s in ("easy", "hard"):
+    rest = open("%s/wider_%s_val.mat" % (gt, s), "rb").read()
+    open("%s/real_val_%s.bin" % (out, s), "wb").write(struct.pack("<I", len(val)) + val + rest)
+PY
+      ;;
     wider_gt)
       cp "$data"/data/widerface/val_subset.txt "$dir"/ 2>/dev/null || true
       head -n 2000 "$data"/data/widerface/wider_face_val_bbx_gt.txt >"$dir"/real_gt_head.txt \
@@ -70,6 +85,7 @@ max_len() {
   case $1 in
     checkpoint | zip) echo 2000000 ;;
     matfile) echo 500000 ;;
+    wider_mat) echo 1000000 ;;
     image) echo 131072 ;;
     *) echo 65536 ;;
   esac
@@ -78,7 +94,7 @@ max_len() {
 run_target() { # run_target TARGET -> writes $build/fuzz-TARGET.log
   local t=$1
   local seeds=$build/seeds/$t corpus=$build/corpus/$t crashes=$build/crashes/$t
-  rm -rf "$seeds"
+  rm -rf "$seeds" "$crashes" # crashes are this run's; copy older ones away to keep them
   mkdir -p "$seeds" "$corpus" "$crashes"
   cp fuzz/corpus/"$t"/* "$seeds"/ 2>/dev/null || true
   add_real_seeds "$t" "$seeds"
@@ -108,14 +124,14 @@ for t in "${targets[@]}"; do
   log=$build/fuzz-$t.log
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  last=$(grep -aE '^#[0-9]+' "$log" | tail -1 || true) # none when the first input crashed
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
   found=$(find "$build/crashes/$t" -type f | wc -l)
   printf '%-12s %10s %8s %8s %8s %8s %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" \
     "${ft:-?}" "${corp:-?}" "$found"
-  if [ "$found" -gt 0 ] || grep -qE 'ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error' "$log"; then
+  if [ "$found" -gt 0 ] || grep -qaE 'ERROR: (AddressSanitizer|libFuzzer|LeakSanitizer)|runtime error' "$log"; then
     status=1
     echo "  see $log and $build/crashes/$t/"
   fi

@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
     -b) bin=$2; shift 2 ;;
     -n) count=$2; shift 2 ;;
     --) shift; break ;;
-    *) sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 data=${RETINAFACE_TESTDATA:-$PWD/../shared}

@@ -12,15 +12,15 @@ static int use_winograd(const rf_conv *conv)
            conv->pad == 1 && conv->cin >= 16 && conv->cout >= 16;
 }
 
-/* G g G^T of F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity: the 3x3
+/* G g G^T of F(4x4, 3x3) with interpolation points 0, 1, -1, 1/2, -2 and infinity: the 3x3
  * kernel g (tap stride `stride` floats) to 6x6, in double so the packed floats are rounded once. */
 static void winograd_kernel(const float *g, size_t stride, double u[36])
 {
-    static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    static const double G[6][3] = {{1, 0, 0},
+                                   {1.0 / 3, 1.0 / 3, 1.0 / 3},
+                                   {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+                                   {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+                                   {1.0 / 15, -2.0 / 15, 4.0 / 15},
                                    {0, 0, 1}};
     double t[6][3];
     for (int i = 0; i < 6; i++)

@@ -1,13 +1,14 @@
-/* kernels_avx2.c - AVX2+FMA convolution: register tiles of 6 output pixels x 16 channels over
- * NHWC tensors and the panel-packed weights of kernels.h, and depthwise over channels. */
+/* kernels_avx2.c - AVX2+FMA convolutions over NHWC tensors and the packed weights of kernels.h:
+ * register tiles of 5 output pixels x 16 channels (1x1 as a GEMM, kh x kw without im2col),
+ * Winograd F(4x4, 3x3) for stride-1 3x3, depthwise 3x3 vectorised over channels. */
 #include "kernels.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
 
-#define PX 6 /* output pixels per tile: 6 x 2 accumulators + 2 weights + 1 input of 16 ymm */
+#define PX 5 /* output pixels per tile: 5 x 2 accumulators + 2 weights + 1 input, no spills */
 
-/* Reads of padding (and of tile pixels past the row end) point here. */
+/* Taps in the zero padding read from here. */
 static const float zeros[RF_PACK_ZERO_RUN];
 
 typedef struct {
@@ -36,19 +37,37 @@ typedef struct {
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* acc[p][b] += src[p][k] * w[k][8b..8b+7] for k < len; w rows are `width` floats. With pf, the
+ * same stretch of pf[p] is fetched into the cache for the next tile; the sums live in a local
+ * copy (both as in kernels_avx512.c). */
 INLINE void run_fma(__m256 acc[PX][2], const float *const src[PX], const float *w, int width,
-                    int len)
+                    int len, const float *const *pf)
 {
-    for (int k = 0; k < len; k++) {
-        const __m256 w0 = _mm256_load_ps(w + (size_t)k * width);
-        const __m256 w1 = _mm256_load_ps(w + (size_t)k * width + 8);
-#pragma GCC unroll 6
-        for (int p = 0; p < PX; p++) {
-            const __m256 x = _mm256_broadcast_ss(src[p] + k);
-            acc[p][0] = _mm256_fmadd_ps(x, w0, acc[p][0]);
-            acc[p][1] = _mm256_fmadd_ps(x, w1, acc[p][1]);
+    __m256 r[PX][2];
+#pragma GCC unroll 5
+    for (int p = 0; p < PX; p++)
+        r[p][0] = acc[p][0], r[p][1] = acc[p][1];
+    for (int k0 = 0; k0 < len; k0 += 16) {
+        const int k1 = k0 + 16 < len ? k0 + 16 : len;
+        if (pf) {
+#pragma GCC unroll 5
+            for (int p = 0; p < PX; p++)
+                _mm_prefetch((const char *)(pf[p] + k0), _MM_HINT_T0);
+        }
+        for (int k = k0; k < k1; k++) {
+            const __m256 w0 = _mm256_load_ps(w + (size_t)k * width);
+            const __m256 w1 = _mm256_load_ps(w + (size_t)k * width + 8);
+#pragma GCC unroll 5
+            for (int p = 0; p < PX; p++) {
+                const __m256 x = _mm256_broadcast_ss(src[p] + k);
+                r[p][0] = _mm256_fmadd_ps(x, w0, r[p][0]);
+                r[p][1] = _mm256_fmadd_ps(x, w1, r[p][1]);
+            }
         }
     }
+#pragma GCC unroll 5
+    for (int p = 0; p < PX; p++)
+        acc[p][0] = r[p][0], acc[p][1] = r[p][1];
 }
 
 INLINE __m256 activate(__m256 v, rf_act act)
@@ -85,9 +104,10 @@ static int half_of(const conv_args *a, int panel, int h, half_panel *hp)
 
 INLINE void init_acc(__m256 acc[PX][2], const float *bias, const half_panel *hp)
 {
+#pragma GCC unroll 2
     for (int b = 0; b < 2; b++) {
         const __m256 v = _mm256_maskload_ps(bias + hp->c0 + 8 * b, hp->m[b]);
-#pragma GCC unroll 6
+#pragma GCC unroll 5
         for (int p = 0; p < PX; p++)
             acc[p][b] = v;
     }
@@ -96,6 +116,7 @@ INLINE void init_acc(__m256 acc[PX][2], const float *bias, const half_panel *hp)
 INLINE void store_pixel(const __m256 acc[2], float *dst, const float *res, const half_panel *hp,
                         rf_act act)
 {
+#pragma GCC unroll 2
     for (int b = 0; b < 2; b++) {
         const int c = hp->c0 + 8 * b;
         __m256 v = acc[b];
@@ -105,25 +126,22 @@ INLINE void store_pixel(const __m256 acc[2], float *dst, const float *res, const
     }
 }
 
-/* + residual, activation, masked store; a full tile straight from registers. */
+/* + residual, activation, masked store; constant indices (p < np tested per pixel) keep acc
+ * in registers. */
 INLINE void store_tile(__m256 acc[PX][2], const tile_out *o, const half_panel *hp, rf_act act)
 {
-    if (o->np == PX) {
-#pragma GCC unroll 6
-        for (int p = 0; p < PX; p++)
+#pragma GCC unroll 5
+    for (int p = 0; p < PX; p++)
+        if (p < o->np)
             store_pixel(acc[p], o->dst[p], o->res[p], hp, act);
-        return;
-    }
-    for (int p = 0; p < o->np; p++)
-        store_pixel(acc[p], o->dst[p], o->res[p], hp, act);
 }
 
 static void pointwise_tile(const conv_args *a, const float *const src[PX], const tile_out *o,
-                           const half_panel *hp)
+                           const half_panel *hp, const float *const *pf)
 {
     __m256 acc[PX][2];
     init_acc(acc, a->cv->bias, hp);
-    run_fma(acc, src, hp->w, hp->width, a->cv->cin);
+    run_fma(acc, src, hp->w, hp->width, a->cv->cin, pf);
     store_tile(acc, o, hp, a->act);
 }
 
@@ -150,7 +168,7 @@ static void spatial_tile(const conv_args *a, const float *in_img, int oy, int x0
         if (interior && ps == cin) {
             for (int p = 0; p < PX; p++)
                 src[p] = row + (ix0 + (p < np ? p : np - 1) * s) * ps;
-            run_fma(acc, src, wrow, hp->width, kw * cin);
+            run_fma(acc, src, wrow, hp->width, kw * cin, NULL);
             continue;
         }
         for (int kx = 0; kx < kw; kx++)
@@ -160,7 +178,8 @@ static void spatial_tile(const conv_args *a, const float *in_img, int oy, int x0
                     const int ix = ix0 + (p < np ? p : np - 1) * s + kx;
                     src[p] = ix >= 0 && ix < in->w ? row + ix * ps + c0 : zeros;
                 }
-                run_fma(acc, src, wrow + ((size_t)kx * cin + c0) * hp->width, hp->width, len);
+                run_fma(acc, src, wrow + ((size_t)kx * cin + c0) * hp->width, hp->width, len,
+                        NULL);
             }
     }
     store_tile(acc, o, hp, a->act);
@@ -178,6 +197,14 @@ static float *pixel_ptr(const rf_tensor *t, int img, int y, int x)
     return t->data + img * t->nstride + ((int64_t)y * t->w + x) * t->pstride;
 }
 
+/* A pointwise tile: its pixels' inputs and outputs. */
+typedef struct {
+    const float *src[PX];
+    tile_out o;
+} pw_tile;
+
+/* 1x1 convolutions as a GEMM over the pixels of rows [row0, row1), 6 at a time across line
+ * and image ends; the next tile's inputs and outputs are prefetched while one runs. */
 static void conv_pointwise(const conv_args *a, int row0, int row1)
 {
     const rf_tensor *out = a->out, *in = a->in;
@@ -189,14 +216,16 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
         const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
         /* the pixel the next tile starts at, walked without divisions */
         int img = row0 / out->h, y = row0 % out->h, x = 0;
-        for (int64_t q = q0; q < q1; q += PX) {
-            const float *src[PX];
-            tile_out o;
-            o.np = q1 - q < PX ? (int)(q1 - q) : PX;
-            for (int p = 0; p < o.np; p++) {
-                src[p] = pixel_ptr(in, img, y * s, x * s);
-                o.dst[p] = pixel_ptr(out, img, y, x);
-                o.res[p] = a->res ? pixel_ptr(a->res, img, y, x) : NULL;
+        pw_tile t[2];
+        int cur = 0;
+        /* one step past the end: the last tile runs with no next one */
+        for (int64_t q = q0; q < q1 + PX; q += PX, cur ^= 1) {
+            pw_tile *nx = &t[cur ^ 1];
+            nx->o.np = q >= q1 ? 0 : q1 - q < PX ? (int)(q1 - q) : PX;
+            for (int p = 0; p < nx->o.np; p++) {
+                nx->src[p] = pixel_ptr(in, img, y * s, x * s);
+                nx->o.dst[p] = pixel_ptr(out, img, y, x);
+                nx->o.res[p] = a->res ? pixel_ptr(a->res, img, y, x) : NULL;
                 if (++x == out->w) {
                     x = 0;
                     if (++y == out->h) {
@@ -205,12 +234,19 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
                     }
                 }
             }
-            for (int p = o.np; p < PX; p++)
-                src[p] = src[o.np - 1];
+            for (int p = nx->o.np; p < PX && nx->o.np; p++)
+                nx->src[p] = nx->src[nx->o.np - 1];
+            if (q == q0)
+                continue;
+            const pw_tile *c = &t[cur];
             half_panel hp;
             for (int pan = pan0; pan < pan1; pan++)
-                for (int h = 0; h < 2 && half_of(a, pan, h, &hp); h++)
-                    pointwise_tile(a, src, &o, &hp);
+                for (int h = 0; h < 2 && half_of(a, pan, h, &hp); h++) {
+                    for (int p = 0; p < nx->o.np; p++)
+                        __builtin_prefetch(nx->o.dst[p] + hp.c0, 1, 3);
+                    pointwise_tile(a, c->src, &c->o, &hp,
+                                   nx->o.np && pan == pan0 && h == 0 ? nx->src : NULL);
+                }
         }
     }
 }
@@ -309,8 +345,10 @@ static void dw3x3_interior(const conv_args *a, const float *const rows[3], int i
                                              w[ky * 3 + kx], acc[j]);
             }
         }
-        for (int j = 0; j < n; j++)
-            dw_store(acc[j], a, img, oy, ox + j, c0, m);
+#pragma GCC unroll 2
+        for (int j = 0; j < DW_PX; j++)
+            if (j < n)
+                dw_store(acc[j], a, img, oy, ox + j, c0, m);
     }
 }
 
@@ -359,30 +397,31 @@ typedef struct {
     int img, ty, tx;
 } wino_tile;
 
-/* B^T d for d = 6 points along one axis (points 0, 1, -1, 2, -2, infinity). */
+/* B^T d for d = 6 points along one axis (interpolation points 0, 1, -1, 1/2, -2 and
+ * infinity: about half the float32 error of the usual 0, 1, -1, 2, -2). */
 INLINE void wino_bt(const __m256 d[6], __m256 r[6])
 {
-    const __m256 four = _mm256_set1_ps(4.0f), m4 = _mm256_set1_ps(-4.0f),
-                 m5 = _mm256_set1_ps(-5.0f), two = _mm256_set1_ps(2.0f);
-    const __m256 a = _mm256_fmadd_ps(m4, d[2], d[4]), b = _mm256_fmadd_ps(m4, d[1], d[3]);
-    const __m256 c = _mm256_sub_ps(d[4], d[2]), e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
-    r[0] = _mm256_fmadd_ps(four, d[0], _mm256_fmadd_ps(m5, d[2], d[4]));
-    r[1] = _mm256_add_ps(a, b);
-    r[2] = _mm256_sub_ps(a, b);
-    r[3] = _mm256_add_ps(c, e);
-    r[4] = _mm256_sub_ps(c, e);
-    r[5] = _mm256_fmadd_ps(four, d[1], _mm256_fmadd_ps(m5, d[3], d[5]));
+    const __m256 e = _mm256_sub_ps(d[3], d[1]), c = _mm256_sub_ps(d[4], d[2]);
+    const __m256 m2 = _mm256_set1_ps(-2.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 h3 = _mm256_set1_ps(1.5f), h5 = _mm256_set1_ps(2.5f);
+    r[0] = _mm256_fmadd_ps(h3, e, _mm256_fmadd_ps(m2, d[2], _mm256_add_ps(d[0], d[4])));
+    r[1] = _mm256_fmadd_ps(h5, d[3], _mm256_fmadd_ps(half, d[2], _mm256_sub_ps(d[4], d[1])));
+    r[2] = _mm256_fmadd_ps(half, d[3], _mm256_fnmadd_ps(h5, d[2], _mm256_add_ps(d[4], d[1])));
+    r[3] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), e, c);
+    r[4] = _mm256_fnmadd_ps(half, e, c);
+    r[5] = _mm256_fmadd_ps(h3, c, _mm256_fmadd_ps(m2, d[3], _mm256_add_ps(d[1], d[5])));
 }
 
 /* A^T m: 6 transformed points back to 4 outputs along one axis. */
 INLINE void wino_at(const __m256 m[6], __m256 y[4])
 {
     const __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
-    const __m256 r = _mm256_add_ps(m[3], m[4]), u = _mm256_sub_ps(m[3], m[4]);
-    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r);
-    y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.0f), u, q);
-    y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), r, p);
-    y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.0f), u, q), m[5]);
+    const __m256 h = _mm256_set1_ps(0.5f), q4 = _mm256_set1_ps(0.25f), e8 = _mm256_set1_ps(0.125f);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), _mm256_add_ps(m[3], m[4]));
+    y[1] = _mm256_fmadd_ps(h, m[3], _mm256_fmadd_ps(_mm256_set1_ps(-2.0f), m[4], q));
+    y[2] = _mm256_fmadd_ps(q4, m[3], _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m[4], p));
+    y[3] = _mm256_fmadd_ps(e8, m[3],
+                          _mm256_fmadd_ps(_mm256_set1_ps(-8.0f), m[4], _mm256_add_ps(q, m[5])));
 }
 
 /* V[xi][slot] = B^T d B of tile t for all input channels; inputs outside the image are 0. */
@@ -435,13 +474,13 @@ static void wino_gemm_tile(const conv_args *a, const float *v, float *mm, int64_
     for (int p = 0; p < PX; p++)
         src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in;
     __m256 acc[PX][2];
-#pragma GCC unroll 6
+#pragma GCC unroll 5
     for (int p = 0; p < PX; p++)
         acc[p][0] = acc[p][1] = _mm256_setzero_ps();
     const int cin = a->cv->cin;
-    run_fma(acc, src, hp->w + (size_t)xi * cin * hp->width, hp->width, cin);
+    run_fma(acc, src, hp->w + (size_t)xi * cin * hp->width, hp->width, cin, NULL);
     float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + hp->c0;
-#pragma GCC unroll 6
+#pragma GCC unroll 5
     for (int p = 0; p < PX; p++) {
         if (p >= n)
             break;
@@ -517,6 +556,7 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
     const int tb = wino_block_tiles(cin_pad, cout_pad);
     const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    /* no scratch in the kernel interface; see kernels_avx512.c */
     float *v = aligned_alloc(64, (size_t)(vplane + mplane) * WINO_N * sizeof(float));
     if (!v) {
         rf_conv_reference(a->cv, a->in, a->res, a->act, out, row0, row1);

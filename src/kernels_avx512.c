@@ -1,5 +1,6 @@
-/* kernels_avx512.c - AVX-512 convolution: register tiles of 12 output pixels x 32 channels over
- * NHWC tensors and panel-packed weights, and depthwise 3x3 vectorised over channels. */
+/* kernels_avx512.c - AVX-512 convolutions over NHWC tensors and the packed weights of kernels.h:
+ * register tiles of 12 output pixels x 32 channels (1x1 as a GEMM, kh x kw without im2col),
+ * Winograd F(4x4, 3x3) for stride-1 3x3, depthwise 3x3 vectorised over channels. */
 #include "kernels.h"
 
 #include <immintrin.h>
@@ -7,7 +8,7 @@
 
 #define PX 12 /* output pixels per tile: 12 x 2 accumulators leave registers for weights */
 
-/* Reads of padding (and of tile pixels past the row end) point here. */
+/* Taps in the zero padding read from here. */
 static const float zeros[RF_PACK_ZERO_RUN];
 
 /* The per-layer constants a tile needs. */
@@ -28,20 +29,65 @@ typedef struct {
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* acc[p][b] += src[p][k] * w[k][16b..16b+15] for k < len; w rows are 16 * B floats. */
-INLINE void run_fma(__m512 acc[PX][2], int B, const float *const src[PX], const float *w,
-                    int len)
+/* A register tile holds PX pixels of B = 2 (32 channels), 1 (16) or 0 (at most 8, in the low
+ * halves: CPUs that split 512-bit FMAs in two do twice as many 256-bit ones, so 8 useful lanes
+ * cost half a 512-bit FMA). PANEL_W: floats per weight row of such a panel; NVEC: vectors. */
+#define PANEL_W(B) ((B) == 2 ? 32 : 16)
+#define NVEC(B) ((B) ? (B) : 1)
+
+/* The tile width for a panel with n channels. */
+static int tile_b(int n)
 {
-    for (int k = 0; k < len; k++) {
-        const __m512 w0 = _mm512_load_ps(w + (size_t)k * 16 * B);
-        const __m512 w1 = B > 1 ? _mm512_load_ps(w + (size_t)k * 16 * B + 16) : w0;
+    return n > 16 ? 2 : n > 8 ? 1 : 0;
+}
+
+/* acc[p][b] += src[p][k] * w[k][16b..16b+15] for k < len; w rows are PANEL_W(B) floats. With
+ * pf, the same stretch of pf[p] is fetched into the cache for the tile after this one: dozens
+ * of scattered pixel streams are more than the hardware prefetchers follow. The sums live in
+ * a local copy: vector types may alias the floats read, so sums the compiler keeps in memory
+ * (when the caller's array does not fit its analysis) would be stored on every step. */
+INLINE void run_fma(__m512 acc[PX][2], int B, const float *const src[PX], const float *w,
+                    int len, const float *const *pf)
+{
+    __m512 r[PX][2];
 #pragma GCC unroll 12
-        for (int p = 0; p < PX; p++) {
-            const __m512 x = _mm512_set1_ps(src[p][k]);
-            acc[p][0] = _mm512_fmadd_ps(x, w0, acc[p][0]);
-            if (B > 1)
-                acc[p][1] = _mm512_fmadd_ps(x, w1, acc[p][1]);
+    for (int p = 0; p < PX; p++)
+        r[p][0] = acc[p][0], r[p][1] = B > 1 ? acc[p][1] : r[p][0];
+    for (int k0 = 0; k0 < len; k0 += 16) {
+        const int k1 = k0 + 16 < len ? k0 + 16 : len;
+        if (pf) {
+#pragma GCC unroll 12
+            for (int p = 0; p < PX; p++)
+                _mm_prefetch((const char *)(pf[p] + k0), _MM_HINT_T0);
         }
+        for (int k = k0; k < k1; k++) {
+            const float *wk = w + (size_t)k * PANEL_W(B);
+            if (B == 0) {
+                const __m256 w0 = _mm256_load_ps(wk);
+#pragma GCC unroll 12
+                for (int p = 0; p < PX; p++) {
+                    const __m256 x = _mm256_set1_ps(src[p][k]);
+                    r[p][0] = _mm512_castps256_ps512(
+                        _mm256_fmadd_ps(x, w0, _mm512_castps512_ps256(r[p][0])));
+                }
+                continue;
+            }
+            const __m512 w0 = _mm512_load_ps(wk);
+            const __m512 w1 = B > 1 ? _mm512_load_ps(wk + 16) : w0;
+#pragma GCC unroll 12
+            for (int p = 0; p < PX; p++) {
+                const __m512 x = _mm512_set1_ps(src[p][k]);
+                r[p][0] = _mm512_fmadd_ps(x, w0, r[p][0]);
+                if (B > 1)
+                    r[p][1] = _mm512_fmadd_ps(x, w1, r[p][1]);
+            }
+        }
+    }
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; p++) {
+        acc[p][0] = r[p][0];
+        if (B > 1)
+            acc[p][1] = r[p][1];
     }
 }
 
@@ -57,7 +103,7 @@ INLINE __m512 activate(__m512 v, rf_act act)
 
 INLINE void init_acc(__m512 acc[PX][2], int B, const float *bias, const __mmask16 m[2])
 {
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < NVEC(B); b++) {
         const __m512 v = _mm512_maskz_loadu_ps(m[b], bias + 16 * b);
 #pragma GCC unroll 12
         for (int p = 0; p < PX; p++)
@@ -68,7 +114,7 @@ INLINE void init_acc(__m512 acc[PX][2], int B, const float *bias, const __mmask1
 INLINE void store_pixel(const __m512 acc[2], int B, float *dst, const float *res,
                         const __mmask16 m[2], rf_act act)
 {
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < NVEC(B); b++) {
         __m512 v = acc[b];
         if (res)
             v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[b], res + 16 * b));
@@ -76,19 +122,15 @@ INLINE void store_pixel(const __m512 acc[2], int B, float *dst, const float *res
     }
 }
 
-/* Channels c0.. of the tile's pixels: + residual, activation, masked store. A full tile is
- * stored straight from registers. */
+/* Channels c0.. of the tile's pixels: + residual, activation, masked store. Constant indices
+ * (p < np tested per pixel) keep acc in registers. */
 INLINE void store_tile(__m512 acc[PX][2], int B, const tile_out *o, int c0, const __mmask16 m[2],
                        rf_act act)
 {
-    if (o->np == PX) {
 #pragma GCC unroll 12
-        for (int p = 0; p < PX; p++)
+    for (int p = 0; p < PX; p++)
+        if (p < o->np)
             store_pixel(acc[p], B, o->dst[p] + c0, o->res[p] ? o->res[p] + c0 : NULL, m, act);
-        return;
-    }
-    for (int p = 0; p < o->np; p++)
-        store_pixel(acc[p], B, o->dst[p] + c0, o->res[p] ? o->res[p] + c0 : NULL, m, act);
 }
 
 /* Channel masks of panel `panel`: how many of its 32 channels exist. */
@@ -99,59 +141,83 @@ static void panel_masks(int cout, int panel, __mmask16 m[2])
     m[1] = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
 }
 
-/* One tile of a 1x1 convolution: every pixel has its own input pointer. */
+/* One tile of a 1x1 convolution: every pixel has its own input pointer; pf (or NULL) are the
+ * next tile's, to prefetch. */
 INLINE void pointwise_tile(int B, const conv_args *a, const float *const src[PX],
-                           const tile_out *o, int panel)
+                           const tile_out *o, int panel, const float *const *pf)
 {
     __mmask16 m[2];
     panel_masks(a->cv->cout, panel, m);
     __m512 acc[PX][2];
     init_acc(acc, B, a->cv->bias + panel * RF_PACK_PANEL, m);
-    run_fma(acc, B, src, a->w + panel * a->panel_floats, a->cv->cin);
+    run_fma(acc, B, src, a->w + panel * a->panel_floats, a->cv->cin, pf);
     store_tile(acc, B, o, panel * RF_PACK_PANEL, m, a->act);
 }
 
-/* One tile of pixels x0 .. x0 + o->np - 1 of output line oy of image `in_img`: taps outside the
- * input read zeros; when every tap of a kernel row is inside and pixels are dense, the kw taps
- * of that row are one contiguous run of kw * cin floats in both input and weights. */
-INLINE void spatial_tile(int B, const conv_args *a, const float *in_img, int oy, int x0,
-                         const tile_out *o, int panel)
+/* The output pixels of a tile, in raster order: a tile may run on into the next line or image
+ * (pixels past np repeat the last one). */
+typedef struct {
+    int img[PX], oy[PX], ox[PX];
+    tile_out o;
+} tile_px;
+
+/* One tile of a kh x kw convolution. Taps outside the input read zeros. When every pixel has
+ * all kw taps of a kernel row inside its input line and pixels are dense, those taps are one
+ * contiguous run of kw * cin floats, in the input as in the weights. Tiles within one output
+ * line (nearly all) share the input line of each kernel row. */
+INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
 {
     const rf_conv *cv = a->cv;
     const rf_tensor *in = a->in;
-    const int s = cv->stride, cin = cv->cin, kw = cv->kw, np = o->np;
+    const int s = cv->stride, cin = cv->cin, kw = cv->kw;
     const int64_t ps = in->pstride;
-    const int ix0 = x0 * s - cv->pad;
-    const int interior = ix0 >= 0 && ix0 + (np - 1) * s + kw <= in->w;
+    const int one_line = t->img[0] == t->img[PX - 1] && t->oy[0] == t->oy[PX - 1];
+    int interior = ps == cin;
+    int64_t ix0[PX];
+    for (int p = 0; p < PX; p++) {
+        ix0[p] = t->ox[p] * s - cv->pad;
+        interior &= ix0[p] >= 0 && ix0[p] + kw <= in->w;
+    }
     const float *wpanel = a->w + panel * a->panel_floats;
     __mmask16 m[2];
     panel_masks(cv->cout, panel, m);
     __m512 acc[PX][2];
     init_acc(acc, B, cv->bias + panel * RF_PACK_PANEL, m);
-    const float *src[PX];
+    const float *row[PX], *src[PX];
     for (int ky = 0; ky < cv->kh; ky++) {
-        const int iy = oy * s - cv->pad + ky;
-        if (iy < 0 || iy >= in->h)
+        int any = 0;
+        for (int p = 0; p < PX; p++) {
+            if (one_line && p) {
+                row[p] = row[0];
+                continue;
+            }
+            const int iy = t->oy[p] * s - cv->pad + ky;
+            row[p] = iy >= 0 && iy < in->h
+                         ? in->data + t->img[p] * in->nstride + (int64_t)iy * in->w * ps
+                         : NULL;
+            any |= row[p] != NULL;
+        }
+        if (!any)
             continue;
-        const float *row = in_img + (int64_t)iy * in->w * ps;
-        const float *wrow = wpanel + (size_t)ky * kw * cin * 16 * B;
-        if (interior && ps == cin) {
+        const float *wrow = wpanel + (size_t)ky * kw * cin * PANEL_W(B);
+        if (interior && one_line) {
             for (int p = 0; p < PX; p++)
-                src[p] = row + (ix0 + (p < np ? p : np - 1) * s) * ps;
-            run_fma(acc, B, src, wrow, kw * cin);
+                src[p] = row[0] + ix0[p] * ps;
+            run_fma(acc, B, src, wrow, kw * cin, NULL);
             continue;
         }
-        for (int kx = 0; kx < kw; kx++)
-            for (int c0 = 0; c0 < cin; c0 += RF_PACK_ZERO_RUN) {
-                const int len = cin - c0 < RF_PACK_ZERO_RUN ? cin - c0 : RF_PACK_ZERO_RUN;
+        const int runs = interior ? 1 : kw, len = interior ? kw * cin : cin;
+        for (int kx = 0; kx < runs; kx++)
+            for (int c0 = 0; c0 < len; c0 += RF_PACK_ZERO_RUN) {
+                const int n = len - c0 < RF_PACK_ZERO_RUN ? len - c0 : RF_PACK_ZERO_RUN;
                 for (int p = 0; p < PX; p++) {
-                    const int ix = ix0 + (p < np ? p : np - 1) * s + kx;
-                    src[p] = ix >= 0 && ix < in->w ? row + ix * ps + c0 : zeros;
+                    const int64_t ix = ix0[p] + kx;
+                    src[p] = row[p] && ix >= 0 && ix < in->w ? row[p] + ix * ps + c0 : zeros;
                 }
-                run_fma(acc, B, src, wrow + ((size_t)kx * cin + c0) * 16 * B, len);
+                run_fma(acc, B, src, wrow + ((size_t)kx * cin + c0) * PANEL_W(B), n, NULL);
             }
     }
-    store_tile(acc, B, o, panel * RF_PACK_PANEL, m, a->act);
+    store_tile(acc, B, &t->o, panel * RF_PACK_PANEL, m, a->act);
 }
 
 /* Panels whose weights together stay within about half the L2 cache, so a block of panels is
@@ -168,71 +234,142 @@ static float *pixel_ptr(const rf_tensor *t, int img, int y, int x)
     return t->data + img * t->nstride + ((int64_t)y * t->w + x) * t->pstride;
 }
 
+/* Fills t with the next (up to) PX output pixels of rows [.., row1) from the position
+ * (*img, *y, *x), which it advances; t->o.np = 0 past the end. */
+static void next_tile(const conv_args *a, int row1, int *img, int *y, int *x, tile_px *t)
+{
+    const rf_tensor *out = a->out;
+    int n = 0;
+    for (; n < PX && *img * out->h + *y < row1; n++) {
+        t->img[n] = *img;
+        t->oy[n] = *y;
+        t->ox[n] = *x;
+        t->o.dst[n] = pixel_ptr(out, *img, *y, *x);
+        t->o.res[n] = a->res ? pixel_ptr(a->res, *img, *y, *x) : NULL;
+        if (++*x == out->w) {
+            *x = 0;
+            if (++*y == out->h) {
+                *y = 0;
+                ++*img;
+            }
+        }
+    }
+    t->o.np = n;
+    for (int p = n; p < PX && n; p++) {
+        t->img[p] = t->img[n - 1];
+        t->oy[p] = t->oy[n - 1];
+        t->ox[p] = t->ox[n - 1];
+    }
+}
+
+/* 1x1 convolutions: where each pixel of t reads its input. */
+static void tile_inputs(const conv_args *a, const tile_px *t, const float *src[PX])
+{
+    const int s = a->cv->stride;
+    for (int p = 0; p < PX && t->o.np; p++)
+        src[p] = pixel_ptr(a->in, t->img[p], t->oy[p] * s, t->ox[p] * s);
+}
+
+/* Prefetches the outputs of tile t in panel `panel`: writes miss the cache as often as reads. */
+static void prefetch_outputs(const tile_px *t, int panel)
+{
+    for (int p = 0; p < t->o.np; p++) {
+        __builtin_prefetch(t->o.dst[p] + panel * RF_PACK_PANEL, 1, 3);
+        __builtin_prefetch(t->o.dst[p] + panel * RF_PACK_PANEL + 16, 1, 3);
+    }
+}
+
+/* Whether pixel q of the flattened batch sits at data + q * pstride (images back to back). */
+static int flat(const rf_tensor *t)
+{
+    return t->n == 1 || t->nstride == (int64_t)t->h * t->w * t->pstride;
+}
+
+/* Pixels [q, q1) of flat tensors, PX at most, for a stride-1 1x1 convolution: a few additions
+ * per pixel instead of the walk of next_tile, which matters when cin is small. */
+static void flat_tile(const conv_args *a, int64_t q, int64_t q1, const float *src[PX],
+                      tile_px *t)
+{
+    const int n = q >= q1 ? 0 : q1 - q < PX ? (int)(q1 - q) : PX;
+    t->o.np = n;
+    for (int p = 0; p < PX && n; p++) {
+        const int64_t qq = q + (p < n ? p : n - 1);
+        src[p] = a->in->data + qq * a->in->pstride;
+        t->o.dst[p] = a->out->data + qq * a->out->pstride;
+        t->o.res[p] = a->res ? a->res->data + qq * a->res->pstride : NULL;
+    }
+}
+
 /* 1x1 convolutions (any stride) as a GEMM over the pixels of rows [row0, row1), taken 12 at a
- * time across line and image ends. */
+ * time across line and image ends, over blocks of weight panels. While a tile runs, the next
+ * one's inputs and outputs are prefetched: a tile's scattered pixel streams are more than the
+ * hardware prefetchers follow. */
 static void conv_pointwise(const conv_args *a, int row0, int row1)
 {
-    const rf_tensor *out = a->out, *in = a->in;
-    const int s = a->cv->stride;
-    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const rf_conv *cv = a->cv;
+    const int npanels = (cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     const int pb = panels_per_block(a);
-    const int64_t q0 = (int64_t)row0 * out->w, q1 = (int64_t)row1 * out->w;
+    const int linear = cv->stride == 1 && flat(a->in) && flat(a->out) && (!a->res || flat(a->res));
+    const int64_t q1 = (int64_t)row1 * a->out->w;
     for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
         const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
-        /* the pixel the next tile starts at, walked without divisions */
-        int img = row0 / out->h, y = row0 % out->h, x = 0;
-        for (int64_t q = q0; q < q1; q += PX) {
-            const float *src[PX];
-            tile_out o;
-            o.np = q1 - q < PX ? (int)(q1 - q) : PX;
-            for (int p = 0; p < o.np; p++) {
-                src[p] = pixel_ptr(in, img, y * s, x * s);
-                o.dst[p] = pixel_ptr(out, img, y, x);
-                o.res[p] = a->res ? pixel_ptr(a->res, img, y, x) : NULL;
-                if (++x == out->w) {
-                    x = 0;
-                    if (++y == out->h) {
-                        y = 0;
-                        img++;
-                    }
-                }
+        int img = row0 / a->out->h, y = row0 % a->out->h, x = 0, cur = 0;
+        int64_t q = (int64_t)row0 * a->out->w;
+        tile_px t[2];
+        const float *src[2][PX];
+        for (int k = 0; k < 2; k++, q += PX) {
+            if (linear) {
+                flat_tile(a, q, q1, src[k], &t[k]);
+            } else {
+                next_tile(a, row1, &img, &y, &x, &t[k]);
+                tile_inputs(a, &t[k], src[k]);
             }
-            for (int p = o.np; p < PX; p++)
-                src[p] = src[o.np - 1];
+        }
+        for (; t[cur].o.np; cur ^= 1, q += PX) {
+            tile_px *nx = &t[cur ^ 1];
             for (int pan = pan0; pan < pan1; pan++) {
-                if (a->cv->cout - pan * RF_PACK_PANEL > 16)
-                    pointwise_tile(2, a, src, &o, pan);
+                prefetch_outputs(nx, pan);
+                const float *const *pf = nx->o.np && pan == pan0 ? src[cur ^ 1] : NULL;
+                const int b = tile_b(cv->cout - pan * RF_PACK_PANEL);
+                if (b == 2)
+                    pointwise_tile(2, a, src[cur], &t[cur].o, pan, pf);
+                else if (b == 1)
+                    pointwise_tile(1, a, src[cur], &t[cur].o, pan, pf);
                 else
-                    pointwise_tile(1, a, src, &o, pan);
+                    pointwise_tile(0, a, src[cur], &t[cur].o, pan, pf);
+            }
+            /* this tile is done: its slot takes the one after next */
+            if (linear) {
+                flat_tile(a, q, q1, src[cur], &t[cur]);
+            } else {
+                next_tile(a, row1, &img, &y, &x, &t[cur]);
+                tile_inputs(a, &t[cur], src[cur]);
             }
         }
     }
 }
 
-/* kh x kw convolutions: tiles of 12 pixels along each output line. */
+/* kh x kw convolutions: the same walk of 12-pixel tiles over blocks of panels. */
 static void conv_spatial(const conv_args *a, int row0, int row1)
 {
-    const rf_tensor *out = a->out;
-    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const rf_conv *cv = a->cv;
+    const int npanels = (cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     const int pb = panels_per_block(a);
     for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
         const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
-        for (int r = row0; r < row1; r++) {
-            const int img = r / out->h, oy = r % out->h;
-            const float *in_img = a->in->data + img * a->in->nstride;
-            for (int x0 = 0; x0 < out->w; x0 += PX) {
-                tile_out o;
-                o.np = out->w - x0 < PX ? out->w - x0 : PX;
-                for (int p = 0; p < o.np; p++) {
-                    o.dst[p] = pixel_ptr(out, img, oy, x0 + p);
-                    o.res[p] = a->res ? pixel_ptr(a->res, img, oy, x0 + p) : NULL;
-                }
-                for (int pan = pan0; pan < pan1; pan++) {
-                    if (a->cv->cout - pan * RF_PACK_PANEL > 16)
-                        spatial_tile(2, a, in_img, oy, x0, &o, pan);
-                    else
-                        spatial_tile(1, a, in_img, oy, x0, &o, pan);
-                }
+        int img = row0 / a->out->h, y = row0 % a->out->h, x = 0, cur = 0;
+        tile_px t[2];
+        for (next_tile(a, row1, &img, &y, &x, &t[0]); t[cur].o.np; cur ^= 1) {
+            next_tile(a, row1, &img, &y, &x, &t[cur ^ 1]);
+            for (int pan = pan0; pan < pan1; pan++) {
+                prefetch_outputs(&t[cur ^ 1], pan);
+                const int b = tile_b(cv->cout - pan * RF_PACK_PANEL);
+                if (b == 2)
+                    spatial_tile(2, a, &t[cur], pan);
+                else if (b == 1)
+                    spatial_tile(1, a, &t[cur], pan);
+                else
+                    spatial_tile(0, a, &t[cur], pan);
             }
         }
     }
@@ -307,13 +444,65 @@ static void dw3x3_interior(const conv_args *a, const float *const rows[3], int i
                                              w[ky * 3 + kx], acc[j]);
             }
         }
-        for (int j = 0; j < n; j++)
-            dw_store(acc[j], a, img, oy, ox + j, c0, m);
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++)
+            if (j < n)
+                dw_store(acc[j], a, img, oy, ox + j, c0, m);
     }
 }
 
-/* Depthwise: 16 channels at a time along each output line; 3x3 interiors in registers, the
- * border pixels (and other kernel sizes) tap by tap. */
+/* Two neighbouring output pixels of 8 channels (lanes 0-7: ox, 8-15: ox + 1): + residual,
+ * activation, store. */
+INLINE void dw_store_pair(__m512 acc, const conv_args *a, int img, int oy, int ox)
+{
+    /* pixel ox + 1 is reached as the upper lanes of a vector starting 8 floats before it */
+    if (a->res)
+        acc = _mm512_add_ps(
+            acc, _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(0x00ff, pixel_ptr(a->res, img, oy, ox)),
+                                      0xff00, pixel_ptr(a->res, img, oy, ox + 1) - 8));
+    acc = activate(acc, a->act);
+    _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox), 0x00ff, acc);
+    _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox + 1) - 8, 0xff00, acc);
+}
+
+/* Stride-1 3x3 lines of 8 channels with dense input pixels: a 16-float load holds two
+ * neighbouring pixels, so each load and FMA serves two outputs. Pixels [x0, x1) as in
+ * dw3x3_interior, in pairs; returns the first pixel left over. */
+static int dw3x3_pairs(const conv_args *a, const float *const rows[3], int img, int oy, int x0,
+                       int x1)
+{
+    const __m512 bias = _mm512_broadcast_f32x8(_mm256_loadu_ps(a->cv->bias));
+    __m512 w[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+        w[t] = _mm512_broadcast_f32x8(_mm256_load_ps(a->w + (size_t)t * 16));
+    int ox = x0;
+    for (; ox + 2 * DW_PX <= x1; ox += 2 * DW_PX) {
+        __m512 acc[DW_PX];
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++)
+            acc[j] = bias;
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++) {
+            if (!rows[ky])
+                continue;
+#pragma GCC unroll 4
+            for (int j = 0; j < DW_PX; j++) {
+                const float *ip = rows[ky] + (int64_t)(ox + 2 * j - 1) * 8;
+#pragma GCC unroll 3
+                for (int kx = 0; kx < 3; kx++)
+                    acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(ip + kx * 8), w[ky * 3 + kx], acc[j]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++)
+            dw_store_pair(acc[j], a, img, oy, ox + 2 * j);
+    }
+    return ox;
+}
+
+/* Depthwise: 16 channels at a time along each output line (8-channel stride-1 lines in pixel
+ * pairs); 3x3 interiors in registers, the border pixels (and other kernel sizes) tap by tap. */
 static void conv_depthwise(const conv_args *a, int row0, int row1)
 {
     const rf_conv *cv = a->cv;
@@ -326,6 +515,7 @@ static void conv_depthwise(const conv_args *a, int row0, int row1)
     x1 = x1 < out->w ? x1 : out->w;
     if (cv->kh != 3 || cv->kw != 3 || x1 < x0)
         x1 = x0;
+    const int pairs = c == 8 && s == 1 && in->pstride == 8;
     for (int r = row0; r < row1; r++) {
         const int img = r / out->h, oy = r % out->h;
         const float *in_img = in->data + img * in->nstride;
@@ -339,8 +529,9 @@ static void conv_depthwise(const conv_args *a, int row0, int row1)
             const __mmask16 m = c - c0 >= 16 ? 0xffff : (__mmask16)((1u << (c - c0)) - 1);
             for (int ox = 0; ox < x0; ox++)
                 dw_pixel(a, in_img, img, oy, ox, c0, m);
-            if (x0 < x1)
-                dw3x3_interior(a, rows, img, oy, x0, x1, c0, m);
+            const int xp = pairs ? dw3x3_pairs(a, rows, img, oy, x0, x1) : x0;
+            if (xp < x1)
+                dw3x3_interior(a, rows, img, oy, xp, x1, c0, m);
             for (int ox = x1; ox < out->w; ox++)
                 dw_pixel(a, in_img, img, oy, ox, c0, m);
         }
@@ -355,35 +546,37 @@ static void conv_depthwise(const conv_args *a, int row0, int row1)
  * products M stay in the L2 cache: [36][tiles of the block][channels] each. */
 
 #define WINO_N 36
+#define WINO_MAX_TILES (8 * PX)
 
 typedef struct {
     int img, ty, tx;
 } wino_tile;
 
-/* B^T d for d = 6 points along one axis (points 0, 1, -1, 2, -2, infinity). */
+/* B^T d for d = 6 points along one axis (interpolation points 0, 1, -1, 1/2, -2 and
+ * infinity: about half the float32 error of the usual 0, 1, -1, 2, -2). */
 INLINE void wino_bt(const __m512 d[6], __m512 r[6])
 {
-    const __m512 four = _mm512_set1_ps(4.0f), m4 = _mm512_set1_ps(-4.0f),
-                 m5 = _mm512_set1_ps(-5.0f), two = _mm512_set1_ps(2.0f);
-    const __m512 a = _mm512_fmadd_ps(m4, d[2], d[4]), b = _mm512_fmadd_ps(m4, d[1], d[3]);
-    const __m512 c = _mm512_sub_ps(d[4], d[2]), e = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
-    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fmadd_ps(m5, d[2], d[4]));
-    r[1] = _mm512_add_ps(a, b);
-    r[2] = _mm512_sub_ps(a, b);
-    r[3] = _mm512_add_ps(c, e);
-    r[4] = _mm512_sub_ps(c, e);
-    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fmadd_ps(m5, d[3], d[5]));
+    const __m512 e = _mm512_sub_ps(d[3], d[1]), c = _mm512_sub_ps(d[4], d[2]);
+    const __m512 m2 = _mm512_set1_ps(-2.0f), half = _mm512_set1_ps(0.5f);
+    const __m512 h3 = _mm512_set1_ps(1.5f), h5 = _mm512_set1_ps(2.5f);
+    r[0] = _mm512_fmadd_ps(h3, e, _mm512_fmadd_ps(m2, d[2], _mm512_add_ps(d[0], d[4])));
+    r[1] = _mm512_fmadd_ps(h5, d[3], _mm512_fmadd_ps(half, d[2], _mm512_sub_ps(d[4], d[1])));
+    r[2] = _mm512_fmadd_ps(half, d[3], _mm512_fnmadd_ps(h5, d[2], _mm512_add_ps(d[4], d[1])));
+    r[3] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), e, c);
+    r[4] = _mm512_fnmadd_ps(half, e, c);
+    r[5] = _mm512_fmadd_ps(h3, c, _mm512_fmadd_ps(m2, d[3], _mm512_add_ps(d[1], d[5])));
 }
 
 /* A^T m: 6 transformed points back to 4 outputs along one axis. */
 INLINE void wino_at(const __m512 m[6], __m512 y[4])
 {
     const __m512 p = _mm512_add_ps(m[1], m[2]), q = _mm512_sub_ps(m[1], m[2]);
-    const __m512 r = _mm512_add_ps(m[3], m[4]), u = _mm512_sub_ps(m[3], m[4]);
-    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], p), r);
-    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), u, q);
-    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), r, p);
-    y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), u, q), m[5]);
+    const __m512 h = _mm512_set1_ps(0.5f), q4 = _mm512_set1_ps(0.25f), e8 = _mm512_set1_ps(0.125f);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], p), _mm512_add_ps(m[3], m[4]));
+    y[1] = _mm512_fmadd_ps(h, m[3], _mm512_fmadd_ps(_mm512_set1_ps(-2.0f), m[4], q));
+    y[2] = _mm512_fmadd_ps(q4, m[3], _mm512_fmadd_ps(_mm512_set1_ps(4.0f), m[4], p));
+    y[3] = _mm512_fmadd_ps(e8, m[3],
+                          _mm512_fmadd_ps(_mm512_set1_ps(-8.0f), m[4], _mm512_add_ps(q, m[5])));
 }
 
 /* V[xi][slot] = B^T d B of tile t for all input channels; inputs outside the image are 0. */
@@ -440,13 +633,14 @@ INLINE void wino_gemm_tile(int B, const conv_args *a, const float *v, float *mm,
     for (int p = 0; p < PX; p++)
         acc[p][0] = acc[p][1] = _mm512_setzero_ps();
     const int cin = a->cv->cin;
-    run_fma(acc, B, src, a->w + panel * a->panel_floats + (size_t)xi * cin * 16 * B, cin);
+    run_fma(acc, B, src, a->w + panel * a->panel_floats + (size_t)xi * cin * PANEL_W(B), cin,
+            NULL);
     float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + panel * RF_PACK_PANEL;
 #pragma GCC unroll 12
     for (int p = 0; p < PX; p++) {
         if (p >= n)
             break;
-        for (int b = 0; b < B; b++)
+        for (int b = 0; b < NVEC(B); b++)
             _mm512_store_ps(dst + (int64_t)p * cstride_out + 16 * b, acc[p][b]);
     }
 }
@@ -506,7 +700,7 @@ static int wino_block_tiles(int cin_pad, int cout_pad)
 {
     const int64_t budget = 768 * 1024 / (int64_t)sizeof(float);
     int64_t n = budget / ((int64_t)WINO_N * (cin_pad + cout_pad)) / PX * PX;
-    return n < PX ? PX : n > 8 * PX ? 8 * PX : (int)n;
+    return n < PX ? PX : n > WINO_MAX_TILES ? WINO_MAX_TILES : (int)n;
 }
 
 /* Rows [row0, row1) through the tiles whose 4 rows meet them (a tile row at either end may
@@ -520,6 +714,8 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
     const int tb = wino_block_tiles(cin_pad, cout_pad);
     const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    /* the kernel interface has no scratch memory; after the first call glibc's malloc serves
+     * this size from the heap it keeps, without system calls or page faults */
     float *v = aligned_alloc(64, (size_t)(vplane + mplane) * WINO_N * sizeof(float));
     if (!v) {
         rf_conv_reference(a->cv, a->in, a->res, a->act, out, row0, row1);
@@ -528,7 +724,7 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     float *mm = v + vplane * WINO_N;
     /* the tile rows in order: image, tile row; then tiles across */
     int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0;
-    wino_tile tiles[8 * PX];
+    wino_tile tiles[WINO_MAX_TILES];
     for (;;) {
         int n = 0;
         while (n < tb && img < out->n && img * out->h + 4 * ty < row1) {

@@ -355,9 +355,16 @@ static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *pa
     }
     build(&b, m);
     for (int i = 0; b.status == RF_OK && i < ckpt->count; i++)
-        if (!b.used[i])
+        if (!b.used[i]) {
+            /* the name comes from the file: keep the message one printable line */
+            char shown[128];
+            size_t n = 0;
+            for (const char *c = ckpt->tensors[i].name; *c && n + 1 < sizeof shown; c++)
+                shown[n++] = *c >= 0x20 && *c < 0x7f ? *c : '?';
+            shown[n] = '\0';
             b.status = rf_fail(err, RF_E_MODEL, "%s: unexpected tensor '%s' for a %s RetinaFace",
-                               path, ckpt->tensors[i].name, rf_backbone_name(m->backbone));
+                               path, shown, rf_backbone_name(m->backbone));
+        }
     if (b.status == RF_OK) {
         size_t bytes = rf_mul_size(b.nfloats, sizeof(float));
         m->weights = bytes ? aligned_alloc(64, bytes) : NULL;
@@ -419,6 +426,9 @@ void rf_model_free(rf_model *m)
 {
     if (!m)
         return;
+    rf_conv *convs[RF_MODEL_MAX_CONVS];
+    for (int i = model_convs(m, convs) - 1; i >= 0; i--)
+        free(convs[i]->packed);
     if (m->mapping)
         munmap(m->mapping, m->mapping_size);
     free(m->weights);

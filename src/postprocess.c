@@ -100,13 +100,27 @@ static void scale_face(rf_face *f, float sx, float sy)
     }
 }
 
-/* IoU with `offset` added to widths and heights (1: the original's pixel convention). */
-static float iou(const float *a, const float *b, float area_a, float area_b, float offset)
+/* max / min of non-NaN floats; unlike fmaxf they compile to single instructions. */
+static inline float max_f(float a, float b) { return a > b ? a : b; }
+static inline float min_f(float a, float b) { return a < b ? a : b; }
+
+/* Boxes as columns, so the NMS inner loop runs over contiguous floats and vectorises. */
+typedef struct {
+    float *x1, *y1, *x2, *y2, *area;
+    unsigned char *alive;
+} box_columns;
+
+/* Clears alive[j] for every j in (i, n) whose IoU with box i exceeds the threshold; widths and
+ * heights get `offset` added (1: the original's pixel convention). */
+static void suppress(const box_columns *b, int64_t i, int64_t n, float offset, float threshold)
 {
-    const float iw = fmaxf(0.0f, fminf(a[2], b[2]) - fmaxf(a[0], b[0]) + offset);
-    const float ih = fmaxf(0.0f, fminf(a[3], b[3]) - fmaxf(a[1], b[1]) + offset);
-    const float inter = iw * ih;
-    return inter / (area_a + area_b - inter);
+    const float x1 = b->x1[i], y1 = b->y1[i], x2 = b->x2[i], y2 = b->y2[i], area = b->area[i];
+    for (int64_t j = i + 1; j < n; j++) {
+        const float iw = max_f(0.0f, min_f(x2, b->x2[j]) - max_f(x1, b->x1[j]) + offset);
+        const float ih = max_f(0.0f, min_f(y2, b->y2[j]) - max_f(y1, b->y1[j]) + offset);
+        const float inter = iw * ih;
+        b->alive[j] &= !(inter / (area + b->area[j] - inter) > threshold);
+    }
 }
 
 rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
@@ -139,11 +153,13 @@ rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
     if (params->pre_nms_top_k && count > params->pre_nms_top_k)
         count = params->pre_nms_top_k;
 
-    rf_face *dec = malloc(sizeof *dec * (size_t)(count ? count : 1));
-    float *area = malloc(sizeof *area * (size_t)(count ? count : 1));
-    unsigned char *dropped = calloc((size_t)(count ? count : 1), 1);
+    const size_t slots = (size_t)(count ? count : 1);
+    rf_face *dec = malloc(sizeof *dec * slots);
+    float *columns = malloc(sizeof(float) * 5 * slots);
+    box_columns cols = {columns, columns + slots, columns + 2 * slots, columns + 3 * slots,
+                        columns + 4 * slots, malloc(slots)};
     rf_status st = RF_OK;
-    if (!dec || !area || !dropped) {
+    if (!dec || !columns || !cols.alive) {
         st = rf_fail(err, RF_E_NOMEM, "out of memory for %lld candidates", (long long)count);
         goto done;
     }
@@ -153,10 +169,15 @@ rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
         if (!params->nms_in_network_pixels)
             scale_face(&dec[i], scale_x, scale_y);
         const float *b = dec[i].box;
-        area[i] = (b[2] - b[0] + params->nms_offset) * (b[3] - b[1] + params->nms_offset);
+        cols.x1[i] = b[0];
+        cols.y1[i] = b[1];
+        cols.x2[i] = b[2];
+        cols.y2[i] = b[3];
+        cols.area[i] = (b[2] - b[0] + params->nms_offset) * (b[3] - b[1] + params->nms_offset);
+        cols.alive[i] = 1;
     }
     for (int64_t i = 0; i < count; i++) {
-        if (dropped[i])
+        if (!cols.alive[i])
             continue;
         if (params->keep_top_k && faces->count == params->keep_top_k)
             break;
@@ -174,16 +195,13 @@ rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
         if (params->nms_in_network_pixels)
             scale_face(&f, scale_x, scale_y);
         faces->faces[faces->count++] = f;
-        for (int64_t j = i + 1; j < count; j++)
-            if (!dropped[j] && iou(dec[i].box, dec[j].box, area[i], area[j],
-                                   params->nms_offset) > params->nms_threshold)
-                dropped[j] = 1;
+        suppress(&cols, i, count, params->nms_offset, params->nms_threshold);
     }
 done:
     free(cand);
     free(dec);
-    free(area);
-    free(dropped);
+    free(columns);
+    free(cols.alive);
     if (st != RF_OK)
         faces->count = 0;
     return st == RF_OK ? rf_ok(err) : st;

@@ -8,10 +8,7 @@ set -u
 bin=$(realpath "$1")
 src=$(realpath "$2")
 data=${RETINAFACE_TESTDATA:-$src/../shared}
-passed=0
-failed=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$src/tests/lib.sh"
 limit_s=120
 # Sanitizer runtimes reserve terabytes of address space up front; bound memory in plain builds.
 if grep -qa -e __asan_init -e __tsan_init "$bin"; then
@@ -94,7 +91,7 @@ touch "$b/afile"
 
 # Checkpoints are made from the real MobileNet one when ../shared is there, else from a tiny
 # generated state dict (enough for every case that fails before the tensors are checked).
-python3 - "$src/tests" "$b" "$have_data" "$mnet" <<'PY' || { echo "FAIL: cannot generate inputs"; exit 1; }
+"$py" - "$src/tests" "$b" "$have_data" "$mnet" <<'PY' || { echo "FAIL: cannot generate inputs"; exit 1; }
 import collections, io, struct, sys, zipfile, zlib
 sys.path.insert(0, sys.argv[1])
 import torchsave as ts
@@ -141,6 +138,9 @@ if have_data:
     extra = collections.OrderedDict(state)
     extra["head.extra.weight"] = ts.float_tensor("extra", [1.0], (1,))
     put("extra_tensor.pth", ts.legacy_bytes(extra))
+    extra = collections.OrderedDict(state)
+    extra["two\nlines"] = ts.float_tensor("extra", [1.0], (1,))
+    put("newline_in_name.pth", ts.legacy_bytes(extra))
 
 # Images: PNGs written here; the JPEG cases start from a real photo.
 def chunk(kind, body):
@@ -212,12 +212,14 @@ else
     "$bin" detect -m "$b/wrong_dtype.pth" "$img"
   refused "tensor the network does not have" 1 extra_tensor.pth "unexpected tensor 'head.extra.weight'" \
     "$bin" detect -m "$b/extra_tensor.pth" "$img"
+  refused "tensor name holding a newline" 1 newline_in_name.pth "unexpected tensor 'two\?lines'" \
+    "$bin" detect -m "$b/newline_in_name.pth" "$img"
 
   # ---------------------------------------------------------------------------- images
   photo=$data/data/images/retinaface_curve_test.jpg
   head -c "$(($(stat -c %s "$photo") / 2))" "$photo" >"$b/truncated.jpg"
   # Scan data overwritten with bytes that are not valid Huffman codes.
-  python3 - "$photo" "$b/corrupt.jpg" <<'PY'
+  "$py" - "$photo" "$b/corrupt.jpg" <<'PY'
 import sys
 d = bytearray(open(sys.argv[1], "rb").read())
 sos = d.index(b"\xff\xda")
@@ -260,5 +262,4 @@ PY
     "$bin" detect -q -m "$mnet" --json "$tmp/outputs/r.json" --draw "$b/afile/drawn" "$g" "$b/rgba.png"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,6 +1,6 @@
-/* test_kernels.c - every SIMD kernel set the CPU has against the reference convolution, over
- * the layer shapes of both backbones plus odd sizes, strides, slices, residuals, activations;
- * and the reference itself against a plain double-precision convolution (runs everywhere). */
+/* test_kernels.c - the reference convolution (on every machine) and each SIMD kernel set the CPU
+ * has, against one double-precision convolution, over the layer shapes of both backbones plus
+ * odd sizes, strides, channel slices, batches, residuals and activations; and the selection. */
 #include "kernels.h"
 #include "testutil.h"
 
@@ -23,72 +23,79 @@ typedef struct {
     int in_extra, out_extra, out_c0; /* input pixel padding; output slice of a wider tensor */
     int residual;
     rf_act act;
+    int flat; /* images back to back (no gap between them) */
 } conv_case;
 
 static const conv_case cases[] = {
     /* ResNet50 */
-    {"r50 stem 7x7/2", 1, 23, 19, 3, 64, 7, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 stem 7x7/2 tiny", 1, 5, 7, 3, 64, 7, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 1x1 64->64", 2, 9, 13, 64, 64, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 1x1 64->256 residual", 1, 7, 11, 64, 256, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}},
-    {"r50 1x1 256->128", 1, 6, 5, 256, 128, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 1x1/2 256->512 downsample", 2, 9, 7, 256, 512, 1, 2, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    {"r50 stem 7x7/2", 1, 23, 19, 3, 64, 7, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 stem 7x7/2 tiny", 1, 5, 7, 3, 64, 7, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 1x1 64->64", 2, 9, 13, 64, 64, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 1x1 64->256 residual", 1, 7, 11, 64, 256, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"r50 1x1 256->128", 1, 6, 5, 256, 128, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 1x1/2 256->512 downsample", 2, 9, 7, 256, 512, 1, 2, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     {"r50 1x1/2 1024->2048 downsample", 1, 4, 3, 1024, 2048, 1, 2, 0, 0, 0, 0, 0,
-     {RF_ACT_NONE, 0}},
-    {"r50 1x1 2048->512", 1, 3, 2, 2048, 512, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 1x1 512->2048 residual", 1, 2, 3, 512, 2048, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}},
-    {"r50 3x3 64", 1, 13, 17, 64, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 3x3/2 128", 2, 11, 10, 128, 128, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 3x3 256", 1, 6, 7, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 3x3/2 512", 1, 5, 6, 512, 512, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 3x3 512", 1, 3, 4, 512, 512, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 fpn 1x1 1024->256", 1, 5, 5, 1024, 256, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 fpn 3x3 256", 1, 9, 8, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 ssh 3x3 256->128 slice", 1, 7, 9, 256, 128, 3, 1, 0, 0, 128, 0, 0, {RF_ACT_RELU, 0}},
-    {"r50 ssh 3x3 256->64 slice", 1, 7, 9, 256, 64, 3, 1, 0, 0, 192, 128, 0, {RF_ACT_RELU, 0}},
-    {"r50 ssh 3x3 64->64 slice", 2, 7, 9, 64, 64, 3, 1, 0, 0, 192, 192, 0, {RF_ACT_RELU, 0}},
-    {"r50 head 1x1 256->4", 2, 5, 6, 256, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
-    {"r50 head 1x1 256->8", 1, 5, 6, 256, 8, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
-    {"r50 head 1x1 256->20", 2, 5, 6, 256, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+     {RF_ACT_NONE, 0}, 0},
+    {"r50 1x1 2048->512", 1, 3, 2, 2048, 512, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 1x1 512->2048 residual", 1, 2, 3, 512, 2048, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"r50 3x3 64", 1, 13, 17, 64, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 3x3/2 128", 2, 11, 10, 128, 128, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 3x3 256", 1, 6, 7, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 3x3/2 512", 1, 5, 6, 512, 512, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 3x3 512", 1, 3, 4, 512, 512, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 fpn 1x1 1024->256", 1, 5, 5, 1024, 256, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 fpn 3x3 256", 1, 9, 8, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 ssh 3x3 256->128 slice", 1, 7, 9, 256, 128, 3, 1, 0, 0, 128, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 ssh 3x3 256->64 slice", 1, 7, 9, 256, 64, 3, 1, 0, 0, 192, 128, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 ssh 3x3 64->64 slice", 2, 7, 9, 64, 64, 3, 1, 0, 0, 192, 192, 0, {RF_ACT_RELU, 0}, 0},
+    {"r50 head 1x1 256->4", 2, 5, 6, 256, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"r50 head 1x1 256->8", 1, 5, 6, 256, 8, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"r50 head 1x1 256->20", 2, 5, 6, 256, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     /* MobileNet0.25 */
-    {"mnet stem 3x3/2 3->8", 1, 21, 18, 3, 8, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet dw 3x3 8", 1, 11, 10, 8, 8, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet dw 3x3/2 16", 2, 11, 10, 16, 16, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet dw 3x3 32", 1, 6, 9, 32, 32, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"mnet dw 3x3/2 64", 1, 9, 9, 64, 64, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet dw 3x3 256 residual", 1, 4, 5, 256, 256, 3, 1, 1, 0, 0, 0, 1, {RF_ACT_NONE, 0}},
-    {"mnet dw 3x3 20 odd", 1, 5, 7, 20, 20, 3, 1, 1, 3, 5, 2, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"dw 3x3 1 wide", 2, 6, 1, 24, 24, 3, 1, 1, 0, 0, 0, 1, {RF_ACT_RELU, 0}},
-    {"dw 3x3/2 2 wide", 1, 7, 2, 16, 16, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"dw 5x5 taps", 1, 9, 11, 40, 40, 5, 1, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet pw 1x1 8->16", 1, 13, 11, 8, 16, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet pw 1x1 32->64", 1, 9, 9, 32, 64, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet pw 1x1 128->256", 1, 4, 6, 128, 256, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet fpn 3x3 64", 1, 10, 10, 64, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet ssh 3x3 64->32 slice", 1, 10, 10, 64, 32, 3, 1, 0, 0, 32, 0, 0, {RF_ACT_RELU, 0}},
-    {"mnet ssh 3x3 64->16", 1, 10, 10, 64, 16, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}},
-    {"mnet ssh 3x3 16->16 slice", 1, 10, 10, 16, 16, 3, 1, 0, 0, 48, 48, 0, {RF_ACT_RELU, 0}},
-    {"mnet head 1x1 64->4", 1, 10, 10, 64, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
-    {"mnet head 1x1 64->20", 1, 10, 10, 64, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    {"mnet stem 3x3/2 3->8", 1, 21, 18, 3, 8, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet dw 3x3 8", 1, 11, 10, 8, 8, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet dw 3x3/2 16", 2, 11, 10, 16, 16, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet dw 3x3 32", 1, 6, 9, 32, 32, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"mnet dw 3x3/2 64", 1, 9, 9, 64, 64, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet dw 3x3 256 residual", 1, 4, 5, 256, 256, 3, 1, 1, 0, 0, 0, 1, {RF_ACT_NONE, 0}, 0},
+    {"mnet dw 3x3 20 odd", 1, 5, 7, 20, 20, 3, 1, 1, 3, 5, 2, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"dw 3x3 8 pairs, slice, residual", 2, 5, 13, 8, 8, 3, 1, 1, 0, 4, 2, 1, {RF_ACT_LEAKY, 0.1f},
+     0},
+    {"dw 3x3 8 pairs, 4 wide", 1, 3, 4, 8, 8, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"dw 3x3 1 wide", 2, 6, 1, 24, 24, 3, 1, 1, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"dw 3x3/2 2 wide", 1, 7, 2, 16, 16, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"dw 5x5 taps", 1, 9, 11, 40, 40, 5, 1, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet pw 1x1 8->16", 1, 13, 11, 8, 16, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet pw 1x1 32->64", 1, 9, 9, 32, 64, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet pw 1x1 128->256", 1, 4, 6, 128, 256, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet fpn 3x3 64", 1, 10, 10, 64, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet ssh 3x3 64->32 slice", 1, 10, 10, 64, 32, 3, 1, 0, 0, 32, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"mnet ssh 3x3 64->16", 1, 10, 10, 64, 16, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"mnet ssh 3x3 16->16 slice", 1, 10, 10, 16, 16, 3, 1, 0, 0, 48, 48, 0, {RF_ACT_RELU, 0}, 0},
+    {"mnet head 1x1 64->4", 1, 10, 10, 64, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"mnet head 1x1 64->20", 1, 10, 10, 64, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     /* odd sizes and layouts */
-    {"1x1 image 3x3", 1, 1, 1, 32, 48, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"1x1 image 3x3/2", 2, 1, 1, 16, 16, 3, 2, 0, 0, 0, 0, 1, {RF_ACT_LEAKY, 0.1f}},
-    {"1x1 image 1x1", 1, 1, 1, 40, 36, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}},
-    {"5x7 3x3 odd channels", 1, 5, 7, 24, 40, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_LEAKY, 0.1f}},
-    {"577 high 3x3/2", 1, 577, 3, 16, 24, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"577 high 3x3", 1, 577, 2, 8, 16, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}},
-    {"wide 3x3 slice in", 1, 3, 41, 48, 80, 3, 1, 0, 7, 0, 0, 0, {RF_ACT_RELU, 0}},
-    {"3x3/2 padded input", 2, 9, 27, 64, 96, 3, 2, 0, 5, 0, 0, 1, {RF_ACT_RELU, 0}},
-    {"5x5 taps", 1, 8, 9, 12, 20, 5, 1, 0, 0, 3, 1, 0, {RF_ACT_LEAKY, 0.2f}},
-    {"1x1 in slice out slice", 2, 5, 8, 96, 112, 1, 1, 0, 11, 16, 8, 1, {RF_ACT_RELU, 0}},
-    {"3x3 cin over zero run", 1, 3, 3, 1100, 32, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}},
+    {"1x1 image 3x3", 1, 1, 1, 32, 48, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"1x1 image 3x3/2", 2, 1, 1, 16, 16, 3, 2, 0, 0, 0, 0, 1, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"1x1 image 1x1", 1, 1, 1, 40, 36, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}, 0},
+    {"5x7 3x3 odd channels", 1, 5, 7, 24, 40, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"577 high 3x3/2", 1, 577, 3, 16, 24, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"577 high 3x3", 1, 577, 2, 8, 16, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}, 0},
+    {"wide 3x3 slice in", 1, 3, 41, 48, 80, 3, 1, 0, 7, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    {"3x3/2 padded input", 2, 9, 27, 64, 96, 3, 2, 0, 5, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"5x5 taps", 1, 8, 9, 12, 20, 5, 1, 0, 0, 3, 1, 0, {RF_ACT_LEAKY, 0.2f}, 0},
+    {"1x1 in slice out slice", 2, 5, 8, 96, 112, 1, 1, 0, 11, 16, 8, 1, {RF_ACT_RELU, 0}, 0},
+    {"3x3 cin over zero run", 1, 3, 3, 1100, 32, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"flat batch 1x1 residual", 3, 5, 3, 24, 40, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 1},
+    {"flat batch 1x1 slices", 2, 4, 7, 32, 20, 1, 1, 0, 5, 12, 4, 0, {RF_ACT_LEAKY, 0.1f}, 1},
+    {"flat batch 3x3", 2, 6, 5, 16, 16, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}, 1},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
 /* Per-output error allowed, relative to |bias| + |residual| + sum |x * w|: float sums of up to
  * ~10^4 terms in different orders (and with or without FMA) drift by about sqrt(n) * 2^-24 of
- * that, under 1e-5; one term missing or counted twice moves an output by ~1/n of it, 1e-4 or
- * more here. */
+ * that, under 1e-5 (seen: 4e-7 direct, 1e-6 Winograd, whose transforms scale values by up to
+ * ~10); one term missing or counted twice moves an output by ~1/n of it, 1e-4 or more here. */
 #define REL_TOL 3e-5
 
 static const float SENTINEL = 12345.0f;
@@ -178,17 +185,19 @@ static void setup(const conv_case *k, conv_setup *s)
     for (int i = 0; i < k->cout; i++)
         s->cv.bias[i] = urand() * 0.5f;
     size_t floats;
-    s->in_buf = make_tensor(&s->in, &floats, k->n, k->h, k->w, k->cin, k->cin + k->in_extra, 3);
+    s->in_buf = make_tensor(&s->in, &floats, k->n, k->h, k->w, k->cin, k->cin + k->in_extra,
+                            k->flat ? 0 : 3);
     for (size_t i = 0; i < floats; i++)
         s->in_buf[i] = urand();
     const int oh = rf_conv_out_size(k->h, k->k, k->stride, k->k / 2);
     const int ow = rf_conv_out_size(k->w, k->k, k->stride, k->k / 2);
     s->out_buf = make_tensor(&s->out, &s->out_floats, k->n, oh, ow, k->cout,
-                             k->cout + k->out_extra, 7);
+                             k->cout + k->out_extra, k->flat ? 0 : 7);
     s->out.data += k->out_c0;
     s->res_buf = NULL;
     if (k->residual) {
-        s->res_buf = make_tensor(&s->res, &floats, k->n, oh, ow, k->cout, k->cout + 2, 1);
+        s->res_buf = make_tensor(&s->res, &floats, k->n, oh, ow, k->cout, k->cout + 2,
+                                 k->flat ? 0 : 1);
         for (size_t i = 0; i < floats; i++)
             s->res_buf[i] = urand();
     }

@@ -38,8 +38,8 @@ static int same_faces(const rf_faces *a, const rf_faces *b)
            (a->count == 0 || memcmp(a->faces, b->faces, sizeof *a->faces * (size_t)a->count) == 0);
 }
 
-/* Runs on a thread of its own; reports through the job only (the CHECK counters are not
- * shared with workers). */
+/* Runs on a thread of its own (the reference run on the main one); reports through the job
+ * only, because the CHECK counters are not safe to share between threads. */
 static void *worker(void *arg)
 {
     job *j = arg;

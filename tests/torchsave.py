@@ -169,10 +169,13 @@ def zip_bytes(state, folder="archive", skip_storage=None, compress=zipfile.ZIP_S
     body, storages = _pickle_state(state)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compress) as z:
-        z.writestr(folder + "/data.pkl", body)
-        z.writestr(folder + "/byteorder", "little")
+        def put(name, data):  # a fixed date, so that the same state gives the same bytes
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress)
+
+        put(folder + "/data.pkl", body)
+        put(folder + "/byteorder", "little")
         for key in sorted(storages):
             if key != skip_storage:
-                z.writestr("%s/data/%s" % (folder, key), storages[key].data)
-        z.writestr(folder + "/version", "3\n")
+                put("%s/data/%s" % (folder, key), storages[key].data)
+        put(folder + "/version", "3\n")
     return out.getvalue()
