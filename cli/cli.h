@@ -41,8 +41,16 @@ int cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, f
                     float *out);
 /* Prints s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
-/* "-" means stdout; otherwise opens for writing, printing an error on failure. */
-FILE *cli_open_output(const char *cmd, const char *path);
+/* An output file that appears under its name only once complete ("-" is stdout). */
+typedef struct {
+    FILE *f;
+    const char *path;
+    char tmp[4200];
+} cli_output;
+/* Opens a temporary file next to path; prints an error and returns -1 on failure. */
+int cli_output_open(const char *cmd, const char *path, cli_output *o);
+/* ok: renames it into place; otherwise (or if writing failed) removes it. 0 on success. */
+int cli_output_close(const char *cmd, cli_output *o, int ok);
 
 int cmd_detect(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

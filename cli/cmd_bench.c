@@ -189,9 +189,10 @@ int cmd_bench(int argc, char **argv)
                    prof[k].ms > 0 ? prof[k].flops / 1e6 / prof[k].ms : 0);
     }
     if (json) {
-        FILE *f = cli_open_output("bench", json);
-        if (!f)
+        cli_output out;
+        if (cli_output_open("bench", json, &out))
             goto out;
+        FILE *f = out.f;
         fprintf(f, "{\"backbone\": \"%s\", \"kernels\": \"%s\", \"threads\": %d, "
                    "\"input\": [%d, 3, %d, %d], \"runs\": %d, \"warmup\": %d, "
                    "\"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
@@ -204,8 +205,8 @@ int cmd_bench(int argc, char **argv)
                     prof[k].kind, prof[k].ms / runs,
                     prof[k].ms > 0 ? prof[k].flops / 1e6 / prof[k].ms : 0);
         fprintf(f, "]}\n");
-        if (f != stdout)
-            fclose(f);
+        if (cli_output_close("bench", &out, 1))
+            goto out;
     }
     status = CLI_EXIT_OK;
 out:

@@ -275,15 +275,19 @@ int cmd_detect(int argc, char **argv)
     rf_context *ctx;
     if (cli_open("detect", &mo, &model, &ctx))
         return free_paths(&inputs, CLI_EXIT_FAILURE);
+    cli_output jout = {0};
     FILE *jf = NULL;
     /* The drawing folder first: a JSON file opened before it failed would be left half written. */
     if (draw && !(inputs.count == 1 && has_image_ext(draw)) && make_dir(draw)) {
         status = CLI_EXIT_FAILURE;
         goto out;
     }
-    if (json && !(jf = cli_open_output("detect", json))) {
-        status = CLI_EXIT_FAILURE;
-        goto out;
+    if (json) {
+        if (cli_output_open("detect", json, &jout)) {
+            status = CLI_EXIT_FAILURE;
+            goto out;
+        }
+        jf = jout.f;
     }
     if (jf) {
         fprintf(jf, "{\"model\": ");
@@ -360,11 +364,8 @@ int cmd_detect(int argc, char **argv)
     }
     if (jf) {
         fputs(json_first ? "]}\n" : "\n  ]}\n", jf);
-        if (jf != stdout && fclose(jf) != 0) {
-            fprintf(stderr, "retinaface detect: cannot write %s: %s\n", json, strerror(errno));
+        if (cli_output_close("detect", &jout, 1))
             status = CLI_EXIT_FAILURE;
-        }
-        jf = NULL;
     }
 free_batch:
     for (int i = 0; faces && i < per_pass; i++)
@@ -374,8 +375,7 @@ free_batch:
     free(faces);
     free(names);
 out:
-    if (jf && jf != stdout)
-        fclose(jf);
+    cli_output_close("detect", &jout, 0); /* a no-op once closed above */
     rf_context_free(ctx);
     rf_model_free(model);
     return free_paths(&inputs, status);

@@ -757,14 +757,12 @@ int cmd_eval(int argc, char **argv)
     int json_stdout = o.json && strcmp(o.json, "-") == 0;
     print_table(json_stdout ? stderr : stdout, &o, &sm);
     if (o.json) {
-        FILE *f = cli_open_output(CMD, o.json);
-        if (!f)
+        cli_output out;
+        if (cli_output_open(CMD, o.json, &out))
             goto done;
-        write_json(f, &o, &sm);
-        if (f != stdout && fclose(f) != 0) {
-            fprintf(stderr, "retinaface eval: cannot write %s\n", o.json);
+        write_json(out.f, &o, &sm);
+        if (cli_output_close(CMD, &out, 1))
             goto done;
-        }
     }
     if (o.out_dir && write_outputs(&o, &sm))
         goto done;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void cli_model_options_init(cli_model_options *o, rf_input_policy default_policy)
 {
@@ -190,12 +191,43 @@ void cli_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-FILE *cli_open_output(const char *cmd, const char *path)
+int cli_output_open(const char *cmd, const char *path, cli_output *o)
 {
-    if (strcmp(path, "-") == 0)
-        return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f)
+    memset(o, 0, sizeof *o);
+    if (strcmp(path, "-") == 0) {
+        o->f = stdout;
+        return 0;
+    }
+    o->path = path;
+    int fd = -1;
+    if ((size_t)snprintf(o->tmp, sizeof o->tmp, "%s.tmp-XXXXXX", path) < sizeof o->tmp)
+        fd = mkstemp(o->tmp);
+    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
         fprintf(stderr, "retinaface %s: cannot write %s: %s\n", cmd, path, strerror(errno));
-    return f;
+        if (fd >= 0) {
+            close(fd);
+            unlink(o->tmp);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int cli_output_close(const char *cmd, cli_output *o, int ok)
+{
+    if (!o->f || o->f == stdout) {
+        if (o->f)
+            fflush(stdout);
+        o->f = NULL;
+        return ok ? 0 : -1;
+    }
+    int failed = ferror(o->f);
+    failed |= fclose(o->f) != 0;
+    o->f = NULL;
+    if (ok && !failed && rename(o->tmp, o->path) == 0)
+        return 0;
+    if (ok)
+        fprintf(stderr, "retinaface %s: cannot write %s: %s\n", cmd, o->path, strerror(errno));
+    unlink(o->tmp);
+    return -1;
 }
