@@ -61,7 +61,7 @@ double rf_context_flops(const rf_context *ctx)
 /* Rows of work per task: several tasks per thread so uneven rows still balance. */
 static int task_count(const rf_context *ctx, int rows)
 {
-    int tasks = rf_pool_threads(ctx->pool) * 4;
+    int tasks = rf_pool_threads(ctx->pool) == 1 ? 1 : rf_pool_threads(ctx->pool) * 4;
     return tasks < rows ? tasks : rows;
 }
 
@@ -73,12 +73,22 @@ typedef struct {
     int rows, tasks;
 } conv_job;
 
+/* First row of task t: an even share, moved to a multiple of 4 rows of its image so that
+ * kernels working on 4-row tiles (Winograd) do not compute a tile in two tasks. */
+static int task_row(const conv_job *j, int t)
+{
+    const int h = j->out->h, r = (int)((int64_t)j->rows * t / j->tasks);
+    const int img = r / h;
+    int y = (r % h + 2) / 4 * 4;
+    return img * h + (y < h ? y : h);
+}
+
 static void conv_task(void *arg, int t)
 {
     const conv_job *j = arg;
-    const int r0 = (int)((int64_t)j->rows * t / j->tasks);
-    const int r1 = (int)((int64_t)j->rows * (t + 1) / j->tasks);
-    j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, r0, r1);
+    const int r0 = task_row(j, t), r1 = task_row(j, t + 1);
+    if (r0 < r1)
+        j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, r0, r1);
 }
 
 void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,

@@ -5,19 +5,31 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+/* A forward pass hands out ~100 batches of tasks milliseconds apart: waking a sleeping thread
+ * for each costs more than the small layers take, so threads spin this many rounds first. */
+#define SPIN_ROUNDS 20000
+
 struct rf_pool {
     int threads;
     pthread_t *workers;
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
-    unsigned generation; /* bumped for every batch of tasks */
-    int busy;            /* workers still inside the current batch */
-    int quit;
+    atomic_uint generation; /* bumped for every batch of tasks */
+    atomic_int sleepers;    /* workers blocked on `wake` */
+    atomic_int busy;        /* workers still inside the current batch */
+    atomic_int quit;
     rf_task_fn fn;
     void *arg;
     int tasks;
     atomic_int next;
 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 static void run_tasks(rf_pool *p)
 {
@@ -26,24 +38,39 @@ static void run_tasks(rf_pool *p)
         p->fn(p->arg, t);
 }
 
+/* Waits until the generation differs from `seen` (or the pool quits); returns the new one. */
+static unsigned wait_for_work(rf_pool *p, unsigned seen)
+{
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        unsigned g = atomic_load(&p->generation);
+        if (g != seen || atomic_load(&p->quit))
+            return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->lock);
+    atomic_fetch_add(&p->sleepers, 1);
+    while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit))
+        pthread_cond_wait(&p->wake, &p->lock);
+    atomic_fetch_sub(&p->sleepers, 1);
+    pthread_mutex_unlock(&p->lock);
+    return atomic_load(&p->generation);
+}
+
 static void *worker_main(void *arg)
 {
     rf_pool *p = arg;
     unsigned seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->quit && p->generation == seen)
-            pthread_cond_wait(&p->wake, &p->lock);
-        if (p->quit)
+        seen = wait_for_work(p, seen);
+        if (atomic_load(&p->quit))
             break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->lock);
         run_tasks(p);
-        pthread_mutex_lock(&p->lock);
-        if (--p->busy == 0)
+        if (atomic_fetch_sub(&p->busy, 1) == 1) {
+            pthread_mutex_lock(&p->lock);
             pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -77,7 +104,7 @@ void rf_pool_free(rf_pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; p->workers && i < p->threads - 1; i++)
@@ -101,18 +128,25 @@ void rf_pool_run(rf_pool *p, rf_task_fn fn, void *arg, int tasks)
             fn(arg, t);
         return;
     }
-    pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->arg = arg;
     p->tasks = tasks;
     atomic_store(&p->next, 0);
-    p->busy = p->threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->lock);
+    atomic_store(&p->busy, p->threads - 1);
+    atomic_fetch_add(&p->generation, 1);
+    /* a worker that went to sleep checks the generation under the lock, so this cannot miss it */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+    }
     run_tasks(p);
-    pthread_mutex_lock(&p->lock);
-    while (p->busy > 0)
-        pthread_cond_wait(&p->done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->busy) > 0; i++)
+        cpu_relax();
+    if (atomic_load(&p->busy) > 0) {
+        pthread_mutex_lock(&p->lock);
+        while (atomic_load(&p->busy) > 0)
+            pthread_cond_wait(&p->done, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+    }
 }
