@@ -5,11 +5,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=$(nproc)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+total_passed=0 total_skipped=0
+
+# ctest in DIR with the given arguments; adds its counts to the totals (failures stop the script)
+run_ctest() {
+  local dir=$1
+  shift
+  (cd "$dir" && ctest --output-on-failure "$@") | tee "$log"
+  local line
+  line=$(grep -E '^[0-9]+% tests passed' "$log" | tail -1)
+  local n
+  n=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  local skipped
+  skipped=$(grep -cE '\*\*\*Skipped|Not Run' "$log" || true)
+  total_passed=$((total_passed + n - skipped))
+  total_skipped=$((total_skipped + skipped))
+}
 
 echo "== release build and tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure)
+run_ctest build
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 # -O1: at -O0 the SIMD intrinsics spill every operation and the golden test alone runs past
@@ -19,14 +37,12 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1"
 cmake --build build-asan -j"$jobs"
 # The golden cases of the synthetic ResNet50 take minutes under the sanitizers with the
 # reference kernels; the sanitizer run covers the MobileNet cases, which use every op.
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1 RF_GOLDEN_CASES="mnet face1mb" \
-   ctest --output-on-failure)
+ASAN_OPTIONS=detect_leaks=1 RF_GOLDEN_CASES="mnet face1mb" run_ctest build-asan
 
 echo "== ThreadSanitizer build of the concurrency test"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_TSAN=ON >/dev/null
 cmake --build build-tsan -j"$jobs" --target test_threads
-(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest -R '^test_threads$' \
-   --output-on-failure)
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest build-tsan -R '^test_threads$'
 
 echo "== fuzz targets (clang, ASan+UBSan) over their seed corpora, once each"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_FUZZ=ON -DRF_SANITIZE=ON \
@@ -37,3 +53,6 @@ cmake --build build-fuzz -j"$jobs" --target "${fuzzers[@]}"
 for t in "${fuzzers[@]}"; do
   build-fuzz/"$t" -runs=0 fuzz/corpus/"${t#fuzz_}" 2>&1 | tail -1
 done
+
+echo "== all stages passed (ctest runs: release, ASan+UBSan, TSan)"
+echo "$total_passed passed, 0 failed, $total_skipped skipped"
