@@ -37,27 +37,36 @@ static void winograd_kernel(const float *g, size_t stride, double u[36])
         }
 }
 
+size_t rf_pack_simd_size(const rf_conv *conv, rf_packed *head)
+{
+    const int cout = conv->cout;
+    const int npanels = (cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    *head = (rf_packed){RF_PACK_PANELS, conv->kh * conv->kw};
+    if (conv->groups != 1)
+        head->layout = RF_PACK_DEPTHWISE;
+    else if (use_winograd(conv))
+        *head = (rf_packed){RF_PACK_WINOGRAD, 36};
+    const size_t floats = head->layout == RF_PACK_DEPTHWISE
+                              ? (size_t)head->taps * (size_t)((cout + 15) & ~15)
+                              : (size_t)head->taps * (size_t)conv->cin * RF_PACK_PANEL *
+                                    (size_t)npanels;
+    return (RF_PACK_HEADER_BYTES + floats * sizeof(float) + 63) & ~(size_t)63;
+}
+
 /* Re-lays conv->weight into one of the layouts of kernels.h. */
-static int pack_simd(rf_conv *conv)
+int rf_pack_simd(rf_conv *conv)
 {
     const int cin = conv->cin, cout = conv->cout;
     const int npanels = (cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
-    rf_packed head = {RF_PACK_PANELS, conv->kh * conv->kw, NULL};
-    if (conv->groups != 1)
-        head.layout = RF_PACK_DEPTHWISE;
-    else if (use_winograd(conv))
-        head = (rf_packed){RF_PACK_WINOGRAD, 36, NULL};
+    rf_packed head;
+    const size_t bytes = rf_pack_simd_size(conv, &head);
     const size_t panel = (size_t)head.taps * cin * RF_PACK_PANEL;
-    const size_t floats = head.layout == RF_PACK_DEPTHWISE
-                              ? (size_t)head.taps * (size_t)((cout + 15) & ~15)
-                              : panel * (size_t)npanels;
-    const size_t bytes = (64 + floats * sizeof(float) + 63) & ~(size_t)63;
     unsigned char *block = aligned_alloc(64, bytes);
     if (!block)
         return -1;
+    /* zeroed: padding is part of the bytes native files store and compare */
     memset(block, 0, bytes);
-    float *w = (float *)(block + 64);
-    head.w = w;
+    float *w = (float *)(void *)(block + RF_PACK_HEADER_BYTES);
     memcpy(block, &head, sizeof head);
     if (head.layout == RF_PACK_DEPTHWISE) {
         const size_t cp = (size_t)((cout + 15) & ~15);
@@ -91,9 +100,11 @@ static int pack_simd(rf_conv *conv)
 }
 
 static const rf_kernel_set reference_set = {RF_KERNELS_REFERENCE, "reference", rf_conv_reference,
-                                            NULL};
-static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2, "avx2", rf_conv_avx2, pack_simd};
-static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512, "avx512", rf_conv_avx512, pack_simd};
+                                            NULL, 0};
+static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2, "avx2", rf_conv_avx2, rf_pack_simd,
+                                       RF_PACK_LAYOUT_VERSION};
+static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512, "avx512", rf_conv_avx512,
+                                         rf_pack_simd, RF_PACK_LAYOUT_VERSION};
 
 /* __builtin_cpu_supports also checks that the OS saves the registers (xgetbv). */
 static int have_avx2(void)

@@ -5,6 +5,9 @@
 #include "retinaface.h"
 #include "tensor.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* Every kernel computes output rows [row0, row1) of out, where row r is image r / out->h,
  * line r % out->h, so callers can split the work between threads by rows. Kernels know nothing
  * about RetinaFace; they see tensors and layer parameters only. */
@@ -16,6 +19,9 @@ typedef struct {
                  rf_act act, const rf_tensor *out, int row0, int row1);
     /* Re-lays conv->weight for this kernel set into conv->packed at model load (may be NULL). */
     int (*pack)(rf_conv *conv);
+    /* The layout version pack writes (RF_PACK_LAYOUT_VERSION), 0 without packing: a native file
+     * whose stored packed blocks carry this version is used as it is. */
+    uint32_t pack_layout;
 } rf_kernel_set;
 
 /* The set for `which` (RF_KERNELS_AUTO: the best the CPU supports), or NULL if unsupported. */
@@ -25,9 +31,10 @@ const rf_kernel_set *rf_kernels_select(rf_kernels which);
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
                        rf_act act, const rf_tensor *out, int row0, int row1);
 
-/* conv->packed for the SIMD sets (they share it; kernels.c fills it at model load, one
- * allocation that free() releases): this header, then the weights, 64-byte aligned, in one of
- * these layouts, all zero-padded:
+/* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, one
+ * allocation that free() releases, unless the block lies in a mapped native file): this header,
+ * zero-padded to 64 bytes, then the weights in one of these layouts, all zero-padded. The block
+ * holds no pointers, so native files store it byte for byte (docs/formats.md):
  * - PANELS (dense): output channels in panels of RF_PACK_PANEL (the last one 16 wide when at
  *   most 16 channels are left), each panel [kh][kw][cin][panel width];
  * - WINOGRAD (dense 3x3, stride 1, pad 1): the same panels of the 6x6 transformed kernels
@@ -38,8 +45,23 @@ typedef enum { RF_PACK_PANELS, RF_PACK_WINOGRAD, RF_PACK_DEPTHWISE } rf_pack_lay
 typedef struct {
     rf_pack_layout layout;
     int taps;          /* kh * kw, or 36 for WINOGRAD */
-    const float *w;
 } rf_packed;
+
+/* Bump whenever anything above or in rf_pack_simd changes the bytes of a packed block: native
+ * files carry it, and blocks of another version are packed again at load. */
+#define RF_PACK_LAYOUT_VERSION 1u
+#define RF_PACK_HEADER_BYTES 64
+
+/* The header rf_pack_simd writes for conv and the size of its whole block (a multiple of 64). */
+size_t rf_pack_simd_size(const rf_conv *conv, rf_packed *head);
+/* Packs conv->weight into a new conv->packed (freeing the old one); -1 when out of memory. */
+int rf_pack_simd(rf_conv *conv);
+
+static inline const float *rf_packed_weights(const rf_conv *conv)
+{
+    return (const float *)(const void *)((const unsigned char *)conv->packed +
+                                         RF_PACK_HEADER_BYTES);
+}
 
 #define RF_PACK_PANEL 32
 /* Floats of one full panel. */

@@ -598,7 +598,8 @@ void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *res
                   rf_act act, const rf_tensor *out, int row0, int row1)
 {
     const rf_packed *pk = conv->packed;
-    conv_args a = {conv, in, residual, out, act, pk->w, rf_pack_panel_floats(conv)};
+    conv_args a = {conv, in, residual, out, act, rf_packed_weights(conv),
+                   rf_pack_panel_floats(conv)};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)

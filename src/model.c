@@ -322,10 +322,11 @@ static rf_status pack_convs(rf_model *m, const char *path, rf_error *err)
     return RF_OK;
 }
 
-/* A native model goes through the same packing as a checkpoint's. */
+/* A native model goes through the same packing as a checkpoint's, unless its file already held
+ * the packed blocks this build's kernels want. */
 static rf_status pack_native(rf_status st, rf_model **out, const char *path, rf_error *err)
 {
-    if (st == RF_OK && (st = pack_convs(*out, path, err)) != RF_OK) {
+    if (st == RF_OK && !(*out)->packed_mapped && (st = pack_convs(*out, path, err)) != RF_OK) {
         rf_model_free(*out);
         *out = NULL;
     }
@@ -427,7 +428,7 @@ void rf_model_free(rf_model *m)
     if (!m)
         return;
     rf_conv *convs[RF_MODEL_MAX_CONVS];
-    for (int i = model_convs(m, convs) - 1; i >= 0; i--)
+    for (int i = model_convs(m, convs) - 1; !m->packed_mapped && i >= 0; i--)
         free(convs[i]->packed);
     if (m->mapping)
         munmap(m->mapping, m->mapping_size);

@@ -45,6 +45,9 @@ struct rf_model {
     float *weights;    /* one allocation holding every folded weight and bias */
     void *mapping;     /* a native model file mapped read-only that the weights point into */
     size_t mapping_size;
+    /* Every conv->packed points into mapping (a native file's stored packed blocks), so
+     * rf_model_free must not free them; otherwise each is its own allocation or NULL. */
+    int packed_mapped;
 };
 
 /* A model of this backbone and preset with every layer's geometry and the parameter count set

@@ -4,6 +4,7 @@
 #include "native.h"
 
 #include "common.h"
+#include "kernels.h"
 #include "model.h"
 #include "outfile.h"
 #include "retinaface_tools.h"
@@ -25,9 +26,10 @@
 
 /* The layout is documented in docs/formats.md; keep the two in step. */
 #define MAGIC "RFNATIVE"
-#define VERSION 1u
+#define VERSION 2u
 #define HEADER_BYTES 64u
 #define RECORD_BYTES 64u
+#define PACKED_BYTES 16u /* a packed table entry: offset and size of one layer's packed block */
 #define ALIGN 64u
 #define MAX_LAYERS 128 /* ResNet50 has 82 convolutions, MobileNet0.25 56 */
 #define CRC_AT 12u     /* where the header checksum lies (zero while it is computed) */
@@ -229,7 +231,10 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
         return rf_fail(err, RF_E_UNSUPPORTED, "%s: native files are little-endian", path);
     const rf_conv *convs[MAX_LAYERS];
     const int n = model_convs(model, convs);
-    const size_t es = storage_bytes(storage), table_end = HEADER_BYTES + (size_t)n * RECORD_BYTES;
+    const size_t es = storage_bytes(storage);
+    const size_t table_end = HEADER_BYTES + (size_t)n * (RECORD_BYTES + PACKED_BYTES);
+    /* Packed blocks are made from float32 weights, so only float32 files can carry them. */
+    const uint32_t pack_version = storage == RF_STORAGE_F32 ? RF_PACK_LAYOUT_VERSION : 0;
     unsigned char *head = calloc(1, table_end);
     if (!head)
         return rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
@@ -248,6 +253,14 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
         put64(r + 56, (uint64_t)c->cout);
         off = align_up(off + (uint64_t)c->cout * es);
     }
+    for (int i = 0; pack_version && i < n; i++) {
+        unsigned char *p = head + HEADER_BYTES + (size_t)(n * RECORD_BYTES + i * PACKED_BYTES);
+        rf_packed layout;
+        const size_t bytes = rf_pack_simd_size(convs[i], &layout);
+        put64(p, off);
+        put64(p + 8, bytes);
+        off += bytes; /* a multiple of 64 */
+    }
     memcpy(head, MAGIC, 8);
     put32(head + 8, VERSION);
     put32(head + 16, (uint32_t)model->backbone);
@@ -257,6 +270,7 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     put64(head + 32, data_offset);
     put64(head + 40, off);
     put64(head + 48, (uint64_t)model->parameters);
+    put32(head + 56, pack_version);
     put32(head + CRC_AT, (uint32_t)crc32(0L, head, (uInt)table_end));
 
     rf_outfile o;
@@ -276,9 +290,25 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
               write_floats(o.f, convs[i]->bias, (size_t)convs[i]->cout, storage);
         pos += (uint64_t)convs[i]->cout * es;
     }
+    for (int i = 0; !bad && st == RF_OK && pack_version && i < n; i++) {
+        /* packed here rather than taken from the model, whose blocks may be of another
+         * kernel set or absent (a CPU without AVX2): files are the same from every machine */
+        rf_conv tmp = *convs[i];
+        tmp.packed = NULL;
+        const unsigned char *p =
+            head + HEADER_BYTES + (size_t)(n * RECORD_BYTES + i * PACKED_BYTES);
+        if (rf_pack_simd(&tmp) != 0) {
+            st = rf_fail(err, RF_E_NOMEM, "%s: out of memory for packed weights", path);
+            break;
+        }
+        bad = pad_to(o.f, &pos, get64(p)) ||
+              fwrite(tmp.packed, 1, get64(p + 8), o.f) != get64(p + 8);
+        pos += get64(p + 8);
+        free(tmp.packed);
+    }
     bad = bad || pad_to(o.f, &pos, off);
     free(head);
-    if (bad)
+    if (bad && st == RF_OK)
         st = rf_fail(err, RF_E_IO, "%s: write failed: %s", path, strerror(errno));
     return rf_outfile_close(&o, st, err);
 }
@@ -314,17 +344,20 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     const uint32_t version = get32(buf + 8), backbone = get32(buf + 16),
                    anchors = get32(buf + 20), storage = get32(buf + 24), layers = get32(buf + 28);
     const uint64_t data_offset = get64(buf + 32), file_size = get64(buf + 40);
+    const uint32_t pack_version = get32(buf + 56);
     if (version != VERSION)
         return rf_fail(err, RF_E_FORMAT, "%s: native format version %u; this build reads "
-                       "version %u (convert the checkpoint again)", name, version, VERSION);
+                       "version %u only (run `retinaface convert` on the checkpoint again)",
+                       name, version, VERSION);
     if (file_size != size)
         return rf_fail(err, RF_E_FORMAT, "%s: %s native file: %zu bytes, its header says %llu",
                        name, size < file_size ? "truncated" : "oversized", size,
                        (unsigned long long)file_size);
-    if (layers == 0 || layers > MAX_LAYERS || HEADER_BYTES + layers * RECORD_BYTES > size)
+    if (layers == 0 || layers > MAX_LAYERS ||
+        HEADER_BYTES + layers * (RECORD_BYTES + PACKED_BYTES) > size)
         return rf_fail(err, RF_E_FORMAT, "%s: corrupt native file (layer count %u)", name,
                        layers);
-    const size_t table_end = HEADER_BYTES + layers * RECORD_BYTES;
+    const size_t table_end = HEADER_BYTES + layers * (RECORD_BYTES + PACKED_BYTES);
     unsigned char crc_field[4];
     memcpy(crc_field, buf + CRC_AT, 4);
     uLong crc = crc32(0L, buf, CRC_AT);
@@ -338,6 +371,10 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
         return rf_fail(err, RF_E_FORMAT, "%s: corrupt native file (backbone %u, anchors %u, "
                        "storage %u, data at %llu)", name, backbone, anchors, storage,
                        (unsigned long long)data_offset);
+    if (pack_version && storage != RF_STORAGE_F32)
+        return rf_fail(err, RF_E_FORMAT, "%s: corrupt native file (packed blocks, layout "
+                       "version %u, with %s storage)", name, pack_version,
+                       rf_storage_name((rf_storage)storage));
 
     rf_model *m = rf_model_skeleton((rf_backbone)backbone, (rf_anchors)anchors);
     if (!m)
@@ -380,8 +417,33 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
                              (unsigned long long)off, (unsigned long long)counts[k], size);
             total += (counts[k] + 15) & ~(uint64_t)15;
         }
+        const unsigned char *p = buf + HEADER_BYTES + layers * RECORD_BYTES + i * PACKED_BYTES;
+        const uint64_t poff = get64(p), pbytes = get64(p + 8);
+        if (st == RF_OK && !pack_version && (poff || pbytes))
+            st = rf_fail(err, RF_E_FORMAT, "%s: layer %d: a packed block but no packing layout "
+                         "version", name, i);
+        if (st != RF_OK || !pack_version)
+            continue;
+        /* A block of another layout version is never used, but must still lie in the file;
+         * one of ours must be exactly what rf_pack_simd makes of this layer. */
+        rf_packed layout;
+        unsigned char want_head[RF_PACK_HEADER_BYTES] = {0};
+        const size_t want_bytes = rf_pack_simd_size(c, &layout);
+        memcpy(want_head, &layout, sizeof layout);
+        if (poff % ALIGN || poff < data_offset || poff > size || pbytes > size - poff ||
+            (pack_version == RF_PACK_LAYOUT_VERSION &&
+             (pbytes != want_bytes || memcmp(buf + poff, want_head, sizeof want_head))))
+            st = rf_fail(err, RF_E_FORMAT, "%s: layer %d: packed block of %llu bytes at offset "
+                         "%llu does not fit (layout version %u: %zu bytes with its header, "
+                         "64-byte aligned, within %zu bytes)", name, i,
+                         (unsigned long long)pbytes, (unsigned long long)poff, pack_version,
+                         want_bytes, size);
     }
     const int zero_copy = in_place && storage == RF_STORAGE_F32;
+    /* The file's packed blocks are used in place only when this build's fastest kernels
+     * want exactly that layout; otherwise the model loader packs as for a checkpoint. */
+    const uint32_t pack_wanted = rf_kernels_select(RF_KERNELS_AUTO)->pack_layout;
+    m->packed_mapped = st == RF_OK && zero_copy && pack_version && pack_version == pack_wanted;
     if (st == RF_OK && !zero_copy) {
         const size_t bytes = rf_mul_size((size_t)total, sizeof(float));
         if (!bytes || !(m->weights = aligned_alloc(ALIGN, bytes)))
@@ -392,6 +454,9 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     for (int i = 0; st == RF_OK && i < n; i++) {
         rf_conv *c = (rf_conv *)convs[i]; /* the skeleton is ours to fill in */
         const unsigned char *r = buf + HEADER_BYTES + (size_t)i * RECORD_BYTES;
+        if (m->packed_mapped)
+            c->packed = (void *)(uintptr_t)(buf + get64(buf + HEADER_BYTES +
+                                                        layers * RECORD_BYTES + i * PACKED_BYTES));
         float **dst[2] = {&c->weight, &c->bias};
         for (int k = 0; k < 2; k++) {
             const unsigned char *src = buf + get64(r + 32 + 16 * k);
