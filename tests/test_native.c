@@ -1,4 +1,5 @@
 /* test_native.c - native model files: round trips give the .pth's outputs; corrupt files fail cleanly. */
+#include "kernels.h"
 #include "model.h"
 #include "retinaface.h"
 #include "retinaface_tools.h"
@@ -148,11 +149,18 @@ static void put64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Recomputes the header checksum, so that a test reaches the checks behind it. */
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Recomputes the header checksum (header, layer table, packed table), so that a test reaches
+ * the checks behind it. */
 static void fix_crc(unsigned char *buf)
 {
     const uint32_t layers = buf[28] | buf[29] << 8 | buf[30] << 16 | (uint32_t)buf[31] << 24;
-    const size_t end = 64 + (size_t)(layers < 1000 ? layers : 0) * 64;
+    const size_t end = 64 + (size_t)(layers < 1000 ? layers : 0) * (64 + 16);
     memset(buf + 12, 0, 4);
     const uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)end);
     for (int i = 0; i < 4; i++)
@@ -185,9 +193,11 @@ static void corruption(const char *native)
     if (!good)
         return;
     unsigned char *buf = malloc(size + 64);
-    const size_t table_end = 64 + 64 * (size_t)good[28];
-    const size_t cuts[] = {0, 7, 8, 63, 64, table_end - 1, table_end, get64(good + 32),
-                           size / 2, size - 1};
+    const size_t packed_table = 64 + 64 * (size_t)good[28];
+    const size_t table_end = packed_table + 16 * (size_t)good[28];
+    const uint64_t block3 = get64(good + packed_table + 16 * 3); /* layer 3's packed block */
+    const size_t cuts[] = {0, 7, 8, 63, 64, packed_table, table_end - 1, table_end,
+                           get64(good + 32), size / 2, block3, block3 + 100, size - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         char what[64];
         snprintf(what, sizeof what, "truncated to %zu bytes", cuts[i]);
@@ -221,7 +231,17 @@ static void corruption(const char *native)
         {"wrong bias count", 64 + 64 * 5 + 56, 1u << 30, 1},
         {"wrong cin", 64 + 64 * 2, 9, 0},
         {"wrong stride", 64 + 64 * 2 + 16, 3, 0},
-        {"version 2", 8, 2, 0},
+        {"version 1 (before packed blocks)", 8, 1, 0},
+        {"version 3", 8, 3, 0},
+        {"packed block beyond the end", packed_table + 16 * 3, size, 1},
+        {"packed block at a huge offset", packed_table + 16 * 3, UINT64_MAX - 63, 1},
+        {"misaligned packed block", packed_table + 16 * 3, block3 + 4, 1},
+        {"packed block inside the table", packed_table + 16 * 3, 64, 1},
+        {"packed block too long", packed_table + 16 * 3 + 8, size, 1},
+        {"packed block one panel short", packed_table + 16 * 3 + 8,
+         get64(good + packed_table + 16 * 3 + 8) - 64, 1},
+        {"packed block's header", block3, 1u ^ get64(good + block3), 1},
+        {"packed blocks with f16 storage", 24, RF_STORAGE_F16, 0},
         {"backbone 7", 16, 7, 0},
         {"storage 9", 24, 9, 0},
         {"no layers", 28, 0, 0},
@@ -239,6 +259,16 @@ static void corruption(const char *native)
         fix_crc(buf);
         expect_bad(edits[i].what, buf, size);
     }
+    /* blocks of another layout version are not used, but must still lie in the file */
+    memcpy(buf, good, size);
+    put32(buf + 56, RF_PACK_LAYOUT_VERSION + 1);
+    put64(buf + packed_table + 16 * 3, size);
+    fix_crc(buf);
+    expect_bad("packed block of another version beyond the end", buf, size);
+    memcpy(buf, good, size);
+    put32(buf + 56, 0);
+    fix_crc(buf);
+    expect_bad("packed table entries without a packing version", buf, size);
 
     /* random garbage behind a valid magic */
     uint32_t s = 99;
@@ -277,6 +307,44 @@ static void check_rounding(const char *what, const rf_model *m, const rf_model *
         }
     }
     CHECK(worst <= 1.0, "%s: a weight is %g half-ulps off", what, 2 * worst);
+}
+
+/* The f32 file at path: its packed blocks are used in place when this build's fastest kernels
+ * pack (outputs as the .pth's); with its packing version changed they are packed again at load,
+ * outputs still identical. */
+static void check_packed(const char *tag, const char *path, const outputs *want,
+                         const outputs *want_auto, const float *input, int h, int w)
+{
+    const int packs = rf_kernels_select(RF_KERNELS_AUTO)->pack_layout != 0;
+    rf_model *m = NULL;
+    rf_error err;
+    char what[128];
+    CHECK(rf_model_load(path, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK, "%s", err.message);
+    if (m)
+        CHECK(m->packed_mapped == packs, "%s: packed blocks used from the file: %d", tag,
+              m->packed_mapped);
+    rf_model_free(m);
+    size_t size;
+    unsigned char *bytes = read_all(path, &size);
+    CHECK(bytes != NULL, "read %s", path);
+    if (!bytes)
+        return;
+    put32(bytes + 56, RF_PACK_LAYOUT_VERSION + 1);
+    fix_crc(bytes);
+    char other[300];
+    snprintf(other, sizeof other, "%s.otherpack", path);
+    write_all(other, bytes, size);
+    free(bytes);
+    m = NULL;
+    CHECK(rf_model_load(other, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK, "%s", err.message);
+    if (!m)
+        return;
+    CHECK(!m->packed_mapped, "%s: blocks of another packing version used", tag);
+    snprintf(what, sizeof what, "%s f32, other packing version", tag);
+    compare(what, m, RF_KERNELS_REFERENCE, want, input, h, w, 0);
+    snprintf(what, sizeof what, "%s f32, other packing version, fastest kernels", tag);
+    compare(what, m, RF_KERNELS_AUTO, want_auto, input, h, w, 0);
+    rf_model_free(m);
 }
 
 /* pth -> native (each storage) -> loaded again: outputs as the .pth's. */
@@ -334,6 +402,7 @@ static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int
             snprintf(f32_path, sizeof f32_path, "%s", path);
             if (f32_out)
                 *f32_out = f32_path;
+            check_packed(tag, path, &want, &want_auto, input, h, w);
         }
     }
     outputs_free(&want);
