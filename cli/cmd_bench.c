@@ -173,13 +173,18 @@ int cmd_bench(int argc, char **argv)
     const double median = runs % 2 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
     const double flops = rf_context_flops(ctx);
     const double rss = peak_rss_mb();
+    const double peak = rf_context_fma_peak_gflops(ctx) * mo.threads;
+    const double gflops = flops / 1e6 / median;
     const char *kernels = rf_kernels_name(rf_context_kernels(ctx));
     const char *backbone = rf_backbone_name(rf_model_backbone(model));
     if (!json || strcmp(json, "-")) {
         printf("%s, %s kernels, %d thread(s), input %dx3x%dx%d, %d warm-up + %d runs\n",
                backbone, kernels, mo.threads, batch, nh, nw, warmup, runs);
         printf("median %.2f ms (min %.2f, max %.2f), %.1f GFLOP per pass, %.1f GFLOP/s\n",
-               median, times[0], times[runs - 1], flops / 1e9, flops / 1e6 / median);
+               median, times[0], times[runs - 1], flops / 1e9, gflops);
+        printf("%.0f%% of the measured FMA peak (%d x %.1f GFLOP/s); above 100%% means fewer "
+               "multiplies than a direct convolution (Winograd)\n",
+               100 * gflops / peak, mo.threads, peak / mo.threads);
         printf("post-processing (score > 0.02, NMS): %.3f ms, %.2f%% of a frame; %d faces\n",
                post_best, 100 * post_best / (median + post_best), faces.count);
         printf("model load %.0f ms, peak RSS %.0f MB\n", load_ms, rss);
@@ -196,10 +201,12 @@ int cmd_bench(int argc, char **argv)
         fprintf(f, "{\"backbone\": \"%s\", \"kernels\": \"%s\", \"threads\": %d, "
                    "\"input\": [%d, 3, %d, %d], \"runs\": %d, \"warmup\": %d, "
                    "\"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
-                   "\"gflop\": %.4f, \"gflops\": %.3f, \"postprocess_ms\": %.4f, "
+                   "\"gflop\": %.4f, \"gflops\": %.3f, \"fma_peak_gflops\": %.3f, "
+                   "\"peak_percent\": %.2f, \"postprocess_ms\": %.4f, "
                    "\"load_ms\": %.2f, \"peak_rss_mb\": %.1f, \"layers\": [",
                 backbone, kernels, mo.threads, batch, nh, nw, runs, warmup, median, times[0],
-                times[runs - 1], flops / 1e9, flops / 1e6 / median, post_best, load_ms, rss);
+                times[runs - 1], flops / 1e9, gflops, peak, 100 * gflops / peak, post_best, load_ms,
+                rss);
         for (int k = 0; k < nprof; k++)
             fprintf(f, "%s{\"kind\": \"%s\", \"ms\": %.4f, \"gflops\": %.3f}", k ? ", " : "",
                     prof[k].kind, prof[k].ms / runs,

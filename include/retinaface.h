@@ -111,6 +111,10 @@ rf_kernels rf_context_kernels(const rf_context *ctx);         /* the ones actual
  * last ran, counting the convolutions. */
 double rf_context_flops(const rf_context *ctx);
 
+/* Measures (for about 30 ms) the GFLOP/s one core sustains with nothing but the multiply-adds of
+ * the context's kernels: the peak a benchmark can quote a percentage of. */
+double rf_context_fma_peak_gflops(const rf_context *ctx);
+
 /* Per-layer-kind timing of the forward passes run while profiling is on (off by default;
  * turning it on resets the totals). */
 typedef struct {

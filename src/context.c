@@ -59,6 +59,11 @@ rf_kernels rf_context_kernels(const rf_context *ctx)
     return ctx->kernels->id;
 }
 
+double rf_context_fma_peak_gflops(const rf_context *ctx)
+{
+    return ctx->kernels->fma_peak_gflops();
+}
+
 rf_tensor rf_arena_tensor(rf_context *ctx, int n, int h, int w, int c)
 {
     rf_tensor t = {.n = n, .h = h, .w = w, .c = c, .pstride = c, .nstride = (int64_t)h * w * c,

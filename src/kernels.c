@@ -1,6 +1,8 @@
 /* kernels.c - chooses the kernel set once from what the CPU supports (cpuid). */
 #include "kernels.h"
 
+#include <time.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,11 +102,19 @@ int rf_pack_simd(rf_conv *conv)
 }
 
 static const rf_kernel_set reference_set = {RF_KERNELS_REFERENCE, "reference", rf_conv_reference,
-                                            NULL, 0};
+                                            NULL, 0, rf_fma_peak_reference};
 static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2, "avx2", rf_conv_avx2, rf_pack_simd,
-                                       RF_PACK_LAYOUT_VERSION};
+                                       RF_PACK_LAYOUT_VERSION, rf_fma_peak_avx2};
 static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512, "avx512", rf_conv_avx512,
-                                         rf_pack_simd, RF_PACK_LAYOUT_VERSION};
+                                         rf_pack_simd, RF_PACK_LAYOUT_VERSION,
+                                         rf_fma_peak_avx512};
+
+double rf_kernel_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
 
 /* __builtin_cpu_supports also checks that the OS saves the registers (xgetbv). */
 static int have_avx2(void)

@@ -22,10 +22,19 @@ typedef struct {
     /* The layout version pack writes (RF_PACK_LAYOUT_VERSION), 0 without packing: a native file
      * whose stored packed blocks carry this version is used as it is. */
     uint32_t pack_layout;
+    /* Measures (for about 30 ms) what one core of this CPU sustains with only this set's
+     * multiply-adds in flight, in GFLOP/s: the peak that benchmarks quote a percentage of. */
+    double (*fma_peak_gflops)(void);
 } rf_kernel_set;
 
 /* The set for `which` (RF_KERNELS_AUTO: the best the CPU supports), or NULL if unsupported. */
 const rf_kernel_set *rf_kernels_select(rf_kernels which);
+
+double rf_fma_peak_reference(void);
+double rf_fma_peak_avx2(void);
+double rf_fma_peak_avx512(void);
+/* Seconds on a monotonic clock, for the peak measurements. */
+double rf_kernel_seconds(void);
 
 /* Reference kernels, in portable C; every fast path is tested against them. */
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,

@@ -609,3 +609,27 @@ void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *res
     else
         conv_spatial(&a, row0, row1);
 }
+
+/* Twelve independent chains keep both FMA pipes busy through their latency; unrolled, they
+ * live in registers. Distinct starting values stop the compiler from merging equal chains. */
+double rf_fma_peak_avx2(void)
+{
+    const __m256 a = _mm256_set1_ps(0.5f), b = _mm256_set1_ps(0.25f);
+    __m256 c[12];
+    for (int i = 0; i < 12; i++)
+        c[i] = _mm256_set1_ps((float)i);
+    const long rounds = 1L << 21;
+    const double t0 = rf_kernel_seconds();
+    for (long r = 0; r < rounds; r++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            c[i] = _mm256_fmadd_ps(c[i], a, b);
+    }
+    const double seconds = rf_kernel_seconds() - t0;
+    for (int i = 1; i < 12; i++)
+        c[0] = _mm256_add_ps(c[0], c[i]);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, c[0]);
+    /* the sum feeds the result so the loop cannot be dropped */
+    return 2.0 * 8 * 12 * rounds / seconds / 1e9 + 0.0 * lanes[0];
+}

@@ -63,3 +63,16 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
         }
     }
 }
+
+/* Scalar multiply and add (the reference is built without FMA contraction), four chains. */
+double rf_fma_peak_reference(void)
+{
+    float acc[4] = {0, 1, 2, 3};
+    const long rounds = 1L << 23;
+    const double t0 = rf_kernel_seconds();
+    for (long r = 0; r < rounds; r++)
+        for (int i = 0; i < 4; i++)
+            acc[i] = acc[i] * 0.5f + 0.25f;
+    const double seconds = rf_kernel_seconds() - t0;
+    return 2.0 * 4 * rounds / seconds / 1e9 + 0.0 * (acc[0] + acc[1] + acc[2] + acc[3]);
+}

@@ -93,6 +93,7 @@ PY
   check "bench runs and prints JSON" 0 "$bin" bench -m "$m" --input-size 160x128 --runs 2 --warmup 1 --json -
   expect "bench JSON fields" "$py" -c '
 import json,sys; d=json.load(open(sys.argv[1]))
-assert d["input"]==[1,3,128,160] and d["median_ms"]>0 and d["peak_rss_mb"]>0 and d["threads"]==1' "$tmp/out"
+assert d["input"]==[1,3,128,160] and d["median_ms"]>0 and d["peak_rss_mb"]>0 and d["threads"]==1
+assert d["fma_peak_gflops"]>0 and d["peak_percent"]>0 and d["layers"]' "$tmp/out"
 fi
 finish
