@@ -322,9 +322,10 @@ static rf_status pack_convs(rf_model *m, const char *path, rf_error *err)
     return RF_OK;
 }
 
-/* A native model goes through the same packing as a checkpoint's, unless its file already held
- * the packed blocks this build's kernels want. */
-static rf_status pack_native(rf_status st, rf_model **out, const char *path, rf_error *err)
+/* Every loaded model gets its packed weights here, unless its native file already held the
+ * blocks this build's kernels want. A checkpoint is freed before this, so its bytes and the
+ * packed copies are never in memory together. */
+static rf_status pack_loaded(rf_status st, rf_model **out, const char *path, rf_error *err)
 {
     if (st == RF_OK && !(*out)->packed_mapped && (st = pack_convs(*out, path, err)) != RF_OK) {
         rf_model_free(*out);
@@ -378,8 +379,6 @@ static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *pa
         build(&b, m);
         m->parameters = b.parameters;
     }
-    if (b.status == RF_OK)
-        b.status = pack_convs(m, path, err);
     free(b.used);
     if (b.status != RF_OK) {
         rf_model_free(m);
@@ -395,14 +394,14 @@ rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **out, rf
         return rf_fail(err, RF_E_ARG, "rf_model_load: null argument");
     *out = NULL;
     if (rf_native_file(path))
-        return pack_native(rf_native_load(path, out, err), out, path, err);
+        return pack_loaded(rf_native_load(path, out, err), out, path, err);
     rf_checkpoint ckpt;
     rf_status st = rf_checkpoint_load(path, &ckpt, err);
     if (st != RF_OK)
         return st;
     st = model_from_checkpoint(&ckpt, path, anchors, out, err);
     rf_checkpoint_free(&ckpt);
-    return st;
+    return pack_loaded(st, out, path, err);
 }
 
 rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors,
@@ -412,7 +411,7 @@ rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors
         return rf_fail(err, RF_E_ARG, "rf_model_load_memory: null argument");
     *out = NULL;
     if (rf_native_magic(data, size))
-        return pack_native(rf_native_load_memory(data, size, "<memory>", out, err), out,
+        return pack_loaded(rf_native_load_memory(data, size, "<memory>", out, err), out,
                            "<memory>", err);
     rf_checkpoint ckpt;
     rf_status st = rf_checkpoint_load_memory(data, size, "<memory>", &ckpt, err);
@@ -420,7 +419,7 @@ rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors
         return st;
     st = model_from_checkpoint(&ckpt, "<memory>", anchors, out, err);
     rf_checkpoint_free(&ckpt);
-    return st;
+    return pack_loaded(st, out, "<memory>", err);
 }
 
 void rf_model_free(rf_model *m)
