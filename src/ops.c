@@ -117,63 +117,96 @@ rf_tensor rf_op_conv_new(rf_context *ctx, const rf_conv *conv, const rf_tensor *
     return out;
 }
 
+/* The element-wise ops: each works on rows (image, line) of its output, split over the pool. */
+typedef void (*rows_fn)(const void *op, int row0, int row1);
+
+typedef struct {
+    rows_fn fn;
+    const void *op;
+    int rows, tasks;
+} rows_job;
+
+static void rows_task(void *arg, int t)
+{
+    const rows_job *j = arg;
+    j->fn(j->op, (int)((int64_t)j->rows * t / j->tasks),
+          (int)((int64_t)j->rows * (t + 1) / j->tasks));
+}
+
+static void run_rows(rf_context *ctx, int rows, rows_fn fn, const void *op)
+{
+    const double t0 = ctx->profiling ? now_ms() : 0;
+    rows_job j = {fn, op, rows, task_count(ctx, rows)};
+    rf_pool_run(ctx->pool, rows_task, &j, j.tasks);
+    if (ctx->profiling)
+        profile_add(ctx, KIND_OTHER, t0, 0);
+}
+
+typedef struct {
+    const rf_tensor *in, *out;
+} unary_op;
+
+static void maxpool_rows(const void *arg, int row0, int row1)
+{
+    const rf_tensor *in = ((const unary_op *)arg)->in, *out = ((const unary_op *)arg)->out;
+    for (int r = row0; r < row1; r++) {
+        const int i = r / out->h, oy = r % out->h;
+        for (int ox = 0; ox < out->w; ox++) {
+            float *dst = out->data + i * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
+            for (int ch = 0; ch < out->c; ch++)
+                dst[ch] = -FLT_MAX;
+            for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; iy++)
+                for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++) {
+                    if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
+                        continue;
+                    const float *src =
+                        in->data + i * in->nstride + ((int64_t)iy * in->w + ix) * in->pstride;
+                    for (int ch = 0; ch < out->c; ch++)
+                        dst[ch] = src[ch] > dst[ch] ? src[ch] : dst[ch];
+                }
+        }
+    }
+}
+
 rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)
 {
     rf_tensor out = rf_arena_tensor(ctx, in->n, rf_conv_out_size(in->h, 3, 2, 1),
                                     rf_conv_out_size(in->w, 3, 2, 1), in->c);
-    if (ctx->planning)
-        return out;
-    const double t0 = ctx->profiling ? now_ms() : 0;
-    for (int i = 0; i < out.n; i++)
-        for (int oy = 0; oy < out.h; oy++)
-            for (int ox = 0; ox < out.w; ox++) {
-                float *dst = out.data + i * out.nstride + ((int64_t)oy * out.w + ox) * out.pstride;
-                for (int ch = 0; ch < out.c; ch++)
-                    dst[ch] = -FLT_MAX;
-                for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; iy++)
-                    for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++) {
-                        if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
-                            continue;
-                        const float *src =
-                            in->data + i * in->nstride + ((int64_t)iy * in->w + ix) * in->pstride;
-                        for (int ch = 0; ch < out.c; ch++)
-                            dst[ch] = src[ch] > dst[ch] ? src[ch] : dst[ch];
-                    }
-            }
-    if (ctx->profiling)
-        profile_add(ctx, KIND_OTHER, t0, 0);
+    if (!ctx->planning)
+        run_rows(ctx, out.n * out.h, maxpool_rows, &(unary_op){in, &out});
     return out;
+}
+
+static void add_upsampled_rows(const void *arg, int row0, int row1)
+{
+    const rf_tensor *src = ((const unary_op *)arg)->in, *dst = ((const unary_op *)arg)->out;
+    for (int r = row0; r < row1; r++) {
+        const int i = r / dst->h, y = r % dst->h;
+        const int sy = (int)((int64_t)y * src->h / dst->h);
+        for (int x = 0; x < dst->w; x++) {
+            const int sx = (int)((int64_t)x * src->w / dst->w);
+            float *d = dst->data + i * dst->nstride + ((int64_t)y * dst->w + x) * dst->pstride;
+            const float *s =
+                src->data + i * src->nstride + ((int64_t)sy * src->w + sx) * src->pstride;
+            for (int ch = 0; ch < dst->c; ch++)
+                d[ch] += s[ch];
+        }
+    }
 }
 
 void rf_op_add_upsampled(rf_context *ctx, const rf_tensor *dst, const rf_tensor *src)
 {
-    if (ctx->planning)
-        return;
-    const double t0 = ctx->profiling ? now_ms() : 0;
-    for (int i = 0; i < dst->n; i++)
-        for (int y = 0; y < dst->h; y++) {
-            const int sy = (int)((int64_t)y * src->h / dst->h);
-            for (int x = 0; x < dst->w; x++) {
-                const int sx = (int)((int64_t)x * src->w / dst->w);
-                float *d = dst->data + i * dst->nstride + ((int64_t)y * dst->w + x) * dst->pstride;
-                const float *s =
-                    src->data + i * src->nstride + ((int64_t)sy * src->w + sx) * src->pstride;
-                for (int ch = 0; ch < dst->c; ch++)
-                    d[ch] += s[ch];
-            }
-        }
-    if (ctx->profiling)
-        profile_add(ctx, KIND_OTHER, t0, 0);
+    if (!ctx->planning)
+        run_rows(ctx, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
 }
 
-void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t)
+static void softmax_rows(const void *arg, int row0, int row1)
 {
-    if (ctx->planning)
-        return;
-    const double t0 = ctx->profiling ? now_ms() : 0;
-    for (int i = 0; i < t->n; i++)
-        for (int64_t p = 0; p < (int64_t)t->h * t->w; p++) {
-            float *v = t->data + i * t->nstride + p * t->pstride;
+    const rf_tensor *t = ((const unary_op *)arg)->out;
+    for (int r = row0; r < row1; r++) {
+        const int i = r / t->h, y = r % t->h;
+        for (int x = 0; x < t->w; x++) {
+            float *v = t->data + i * t->nstride + ((int64_t)y * t->w + x) * t->pstride;
             for (int ch = 0; ch + 1 < t->c; ch += 2) {
                 const float m = v[ch] > v[ch + 1] ? v[ch] : v[ch + 1];
                 const float e0 = expf(v[ch] - m), e1 = expf(v[ch + 1] - m);
@@ -182,25 +215,40 @@ void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t)
                 v[ch + 1] = e1 / sum;
             }
         }
-    if (ctx->profiling)
-        profile_add(ctx, KIND_OTHER, t0, 0);
+    }
+}
+
+void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t)
+{
+    if (!ctx->planning)
+        run_rows(ctx, t->n * t->h, softmax_rows, &(unary_op){t, t});
+}
+
+typedef struct {
+    const float *src;
+    const rf_tensor *out;
+} from_nchw_op;
+
+static void from_nchw_rows(const void *arg, int row0, int row1)
+{
+    const float *src = ((const from_nchw_op *)arg)->src;
+    const rf_tensor *out = ((const from_nchw_op *)arg)->out;
+    const int64_t plane = (int64_t)out->h * out->w;
+    for (int r = row0; r < row1; r++) {
+        const int i = r / out->h, y = r % out->h;
+        for (int ch = 0; ch < out->c; ch++) {
+            const float *s = src + ((int64_t)i * out->c + ch) * plane + (int64_t)y * out->w;
+            float *d = out->data + i * out->nstride + (int64_t)y * out->w * out->pstride + ch;
+            for (int x = 0; x < out->w; x++)
+                d[x * out->pstride] = s[x];
+        }
+    }
 }
 
 rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int c, int h, int w)
 {
     rf_tensor out = rf_arena_tensor(ctx, n, h, w, c);
-    if (ctx->planning)
-        return out;
-    const double t0 = ctx->profiling ? now_ms() : 0;
-    const int64_t plane = (int64_t)h * w;
-    for (int i = 0; i < n; i++)
-        for (int ch = 0; ch < c; ch++) {
-            const float *s = src + ((int64_t)i * c + ch) * plane;
-            float *d = out.data + i * out.nstride + ch;
-            for (int64_t p = 0; p < plane; p++)
-                d[p * out.pstride] = s[p];
-        }
-    if (ctx->profiling)
-        profile_add(ctx, KIND_OTHER, t0, 0);
+    if (!ctx->planning)
+        run_rows(ctx, n * h, from_nchw_rows, &(from_nchw_op){src, &out});
     return out;
 }
