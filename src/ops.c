@@ -236,12 +236,12 @@ static void from_nchw_rows(const void *arg, int row0, int row1)
     const int64_t plane = (int64_t)out->h * out->w;
     for (int r = row0; r < row1; r++) {
         const int i = r / out->h, y = r % out->h;
-        for (int ch = 0; ch < out->c; ch++) {
-            const float *s = src + ((int64_t)i * out->c + ch) * plane + (int64_t)y * out->w;
-            float *d = out->data + i * out->nstride + (int64_t)y * out->w * out->pstride + ch;
-            for (int x = 0; x < out->w; x++)
-                d[x * out->pstride] = s[x];
-        }
+        const float *s = src + (int64_t)i * out->c * plane + (int64_t)y * out->w;
+        float *d = out->data + i * out->nstride + (int64_t)y * out->w * out->pstride;
+        /* pixel by pixel, so the writes are sequential; the c reads stream from c planes */
+        for (int x = 0; x < out->w; x++)
+            for (int ch = 0; ch < out->c; ch++)
+                d[x * out->pstride + ch] = s[ch * plane + x];
     }
 }
 
