@@ -41,10 +41,20 @@ rf_status rf_context_create(const rf_model *model, const rf_context_options *opt
     return rf_ok(err);
 }
 
+static void free_scratch(rf_context *ctx)
+{
+    for (int t = 0; ctx->scratch && t < rf_pool_threads(ctx->pool); t++)
+        free(ctx->scratch[t]);
+    free(ctx->scratch);
+    ctx->scratch = NULL;
+    ctx->scratch_floats = 0;
+}
+
 void rf_context_free(rf_context *ctx)
 {
     if (!ctx)
         return;
+    free_scratch(ctx);
     rf_pool_free(ctx->pool);
     free(ctx->arena);
     free(ctx->cls);
@@ -132,6 +142,7 @@ static rf_status plan(rf_context *ctx, int n, int h, int w, rf_error *err)
 {
     ctx->planning = 1;
     ctx->plan_flops = 0;
+    ctx->plan_scratch_floats = 0;
     ctx->peak_floats = 0;
     ctx->overflow = 0;
     run_pass(ctx, NULL, n, h, w);
@@ -147,6 +158,20 @@ static rf_status plan(rf_context *ctx, int n, int h, int w, rf_error *err)
             return rf_fail(err, RF_E_NOMEM, "out of memory: %zu MB of activations for %dx%dx%d",
                            bytes >> 20, n, h, w);
         ctx->arena_floats = ctx->peak_floats;
+    }
+    if (ctx->plan_scratch_floats > ctx->scratch_floats) {
+        const int threads = rf_pool_threads(ctx->pool);
+        const size_t bytes = rf_mul_size(ctx->plan_scratch_floats, sizeof(float));
+        free_scratch(ctx);
+        if (!(ctx->scratch = calloc((size_t)threads, sizeof *ctx->scratch)))
+            return rf_fail(err, RF_E_NOMEM, "out of memory for kernel scratch");
+        for (int t = 0; t < threads; t++)
+            if (!bytes || !(ctx->scratch[t] = aligned_alloc(64, bytes))) {
+                free_scratch(ctx);
+                return rf_fail(err, RF_E_NOMEM, "out of memory for %zu KB of kernel scratch",
+                               bytes >> 10);
+            }
+        ctx->scratch_floats = ctx->plan_scratch_floats;
     }
     const size_t per_image = (size_t)rf_anchor_count(h, w);
     const size_t need = per_image * (size_t)n;

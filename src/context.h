@@ -31,6 +31,9 @@ struct rf_context {
     int64_t out_anchors;
 
     double plan_flops; /* of the planned shape, summed while planning */
+    size_t plan_scratch_floats; /* the most kernel scratch one conv of the plan needs */
+    float **scratch;            /* one buffer per pool thread, for the kernels */
+    size_t scratch_floats;
     int profiling;
     rf_profile_entry profile[RF_PROFILE_KINDS];
 

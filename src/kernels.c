@@ -102,12 +102,13 @@ int rf_pack_simd(rf_conv *conv)
 }
 
 static const rf_kernel_set reference_set = {RF_KERNELS_REFERENCE, "reference", rf_conv_reference,
-                                            NULL, 0, rf_fma_peak_reference};
-static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2, "avx2", rf_conv_avx2, rf_pack_simd,
+                                            NULL, NULL, 0, rf_fma_peak_reference};
+static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2, "avx2", rf_conv_avx2,
+                                       rf_conv_scratch_avx2, rf_pack_simd,
                                        RF_PACK_LAYOUT_VERSION, rf_fma_peak_avx2};
 static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512, "avx512", rf_conv_avx512,
-                                         rf_pack_simd, RF_PACK_LAYOUT_VERSION,
-                                         rf_fma_peak_avx512};
+                                         rf_conv_scratch_avx512, rf_pack_simd,
+                                         RF_PACK_LAYOUT_VERSION, rf_fma_peak_avx512};
 
 double rf_kernel_seconds(void)
 {

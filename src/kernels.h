@@ -14,9 +14,13 @@
 typedef struct {
     rf_kernels id;
     const char *name;
-    /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out. */
+    /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out.
+     * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
     void (*conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                 rf_act act, const rf_tensor *out, int row0, int row1);
+                 rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
+    /* Floats of scratch conv needs (NULL: none ever), so callers own all memory and kernels
+     * allocate nothing. */
+    size_t (*scratch_floats)(const rf_conv *conv);
     /* Re-lays conv->weight for this kernel set into conv->packed at model load (may be NULL). */
     int (*pack)(rf_conv *conv);
     /* The layout version pack writes (RF_PACK_LAYOUT_VERSION), 0 without packing: a native file
@@ -38,7 +42,7 @@ double rf_kernel_seconds(void);
 
 /* Reference kernels, in portable C; every fast path is tested against them. */
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                       rf_act act, const rf_tensor *out, int row0, int row1);
+                       rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
 
 /* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, one
  * allocation that free() releases, unless the block lies in a mapped native file): this header,
@@ -83,8 +87,11 @@ static inline int64_t rf_pack_panel_floats(const rf_conv *conv)
 #define RF_PACK_ZERO_RUN 1024
 
 void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                    rf_act act, const rf_tensor *out, int row0, int row1);
+                    rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
 void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                  rf_act act, const rf_tensor *out, int row0, int row1);
+                  rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
+/* Their scratch: the Winograd block of V and M planes. */
+size_t rf_conv_scratch_avx512(const rf_conv *conv);
+size_t rf_conv_scratch_avx2(const rf_conv *conv);
 
 #endif

@@ -4,7 +4,6 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 
 #define PX 5 /* output pixels per tile: 5 x 2 accumulators + 2 weights + 1 input, no spills */
 
@@ -17,6 +16,7 @@ typedef struct {
     rf_act act;
     const float *w; /* packed weights */
     int64_t panel_floats;
+    float *scratch; /* the calling thread's, scratch_floats of this kernel set */
 } conv_args;
 
 /* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np. */
@@ -550,18 +550,12 @@ static int wino_block_tiles(int cin_pad, int cout_pad)
 static void conv_winograd(const conv_args *a, int row0, int row1)
 {
     const rf_tensor *out = a->out;
-    const int cin_pad = (a->cv->cin + 15) & ~15;
     const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
-    const int cout_pad = npanels * RF_PACK_PANEL;
+    const int cin_pad = (a->cv->cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
     const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
     const int tb = wino_block_tiles(cin_pad, cout_pad);
     const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
-    /* no scratch in the kernel interface; see kernels_avx512.c */
-    float *v = aligned_alloc(64, (size_t)(vplane + mplane) * WINO_N * sizeof(float));
-    if (!v) {
-        rf_conv_reference(a->cv, a->in, a->res, a->act, out, row0, row1);
-        return;
-    }
+    float *v = a->scratch;
     float *mm = v + vplane * WINO_N;
     int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0;
     wino_tile tiles[WINO_MAX_TILES];
@@ -591,15 +585,24 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
         for (int k = 0; k < n; k++)
             wino_output(a, &tiles[k], mm, mplane, k, cout_pad, row0, row1);
     }
-    free(v);
+}
+
+size_t rf_conv_scratch_avx2(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    if (!pk || pk->layout != RF_PACK_WINOGRAD)
+        return 0;
+    const int cin_pad = (conv->cin + 15) & ~15;
+    const int cout_pad = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL * RF_PACK_PANEL;
+    return (size_t)wino_block_tiles(cin_pad, cout_pad) * (size_t)(cin_pad + cout_pad) * WINO_N;
 }
 
 void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                  rf_act act, const rf_tensor *out, int row0, int row1)
+                  rf_act act, const rf_tensor *out, int row0, int row1, float *scratch)
 {
     const rf_packed *pk = conv->packed;
     conv_args a = {conv, in, residual, out, act, rf_packed_weights(conv),
-                   rf_pack_panel_floats(conv)};
+                   rf_pack_panel_floats(conv), scratch};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)

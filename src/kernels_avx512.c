@@ -4,7 +4,6 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 
 #define PX 12 /* output pixels per tile: 12 x 2 accumulators leave registers for weights */
 
@@ -18,6 +17,7 @@ typedef struct {
     rf_act act;
     const float *w;       /* packed weights */
     int64_t panel_floats; /* weights of one full panel */
+    float *scratch;       /* the calling thread's, scratch_floats of this kernel set */
 } conv_args;
 
 /* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np. */
@@ -708,19 +708,12 @@ static int wino_block_tiles(int cin_pad, int cout_pad)
 static void conv_winograd(const conv_args *a, int row0, int row1)
 {
     const rf_tensor *out = a->out;
-    const int cin_pad = (a->cv->cin + 15) & ~15;
     const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
-    const int cout_pad = npanels * RF_PACK_PANEL;
+    const int cin_pad = (a->cv->cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
     const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
     const int tb = wino_block_tiles(cin_pad, cout_pad);
     const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
-    /* the kernel interface has no scratch memory; after the first call glibc's malloc serves
-     * this size from the heap it keeps, without system calls or page faults */
-    float *v = aligned_alloc(64, (size_t)(vplane + mplane) * WINO_N * sizeof(float));
-    if (!v) {
-        rf_conv_reference(a->cv, a->in, a->res, a->act, out, row0, row1);
-        return;
-    }
+    float *v = a->scratch;
     float *mm = v + vplane * WINO_N;
     /* the tile rows in order: image, tile row; then tiles across */
     int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0;
@@ -756,15 +749,24 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
         for (int k = 0; k < n; k++)
             wino_output(a, &tiles[k], mm, mplane, k, cout_pad, row0, row1);
     }
-    free(v);
+}
+
+size_t rf_conv_scratch_avx512(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    if (!pk || pk->layout != RF_PACK_WINOGRAD)
+        return 0;
+    const int cin_pad = (conv->cin + 15) & ~15;
+    const int cout_pad = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL * RF_PACK_PANEL;
+    return (size_t)wino_block_tiles(cin_pad, cout_pad) * (size_t)(cin_pad + cout_pad) * WINO_N;
 }
 
 void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                    rf_act act, const rf_tensor *out, int row0, int row1)
+                    rf_act act, const rf_tensor *out, int row0, int row1, float *scratch)
 {
     const rf_packed *pk = conv->packed;
     conv_args a = {conv, in, residual, out, act, rf_packed_weights(conv),
-                   rf_pack_panel_floats(conv)};
+                   rf_pack_panel_floats(conv), scratch};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)

@@ -32,8 +32,9 @@ static void accumulate_tap(const rf_conv *cv, const float *ip, const float *wp, 
 }
 
 void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
-                       const rf_tensor *out, int row0, int row1)
+                       const rf_tensor *out, int row0, int row1, float *scratch)
 {
+    (void)scratch; /* the reference needs none */
     float acc[REF_MAX_COUT];
     const int cout = cv->cout;
     /* floats per tap: [cin][cout] dense, [c] depthwise */

@@ -83,12 +83,13 @@ static int task_row(const conv_job *j, int t)
     return img * h + (y < h ? y : h);
 }
 
-static void conv_task(void *arg, int t)
+static void conv_task(void *arg, int t, int worker)
 {
     const conv_job *j = arg;
     const int r0 = task_row(j, t), r1 = task_row(j, t + 1);
     if (r0 < r1)
-        j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, r0, r1);
+        j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, r0, r1,
+                              j->ctx->scratch ? j->ctx->scratch[worker] : NULL);
 }
 
 void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
@@ -96,6 +97,9 @@ void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
 {
     if (ctx->planning) {
         ctx->plan_flops += conv_flops(conv, out);
+        const size_t scratch = ctx->kernels->scratch_floats ? ctx->kernels->scratch_floats(conv) : 0;
+        if (scratch > ctx->plan_scratch_floats)
+            ctx->plan_scratch_floats = scratch;
         return;
     }
     const double t0 = ctx->profiling ? now_ms() : 0;
@@ -126,8 +130,9 @@ typedef struct {
     int rows, tasks;
 } rows_job;
 
-static void rows_task(void *arg, int t)
+static void rows_task(void *arg, int t, int worker)
 {
+    (void)worker;
     const rows_job *j = arg;
     j->fn(j->op, (int)((int64_t)j->rows * t / j->tasks),
           (int)((int64_t)j->rows * (t + 1) / j->tasks));

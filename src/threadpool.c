@@ -9,9 +9,15 @@
  * for each costs more than the small layers take, so threads spin this many rounds first. */
 #define SPIN_ROUNDS 20000
 
+typedef struct {
+    pthread_t thread;
+    rf_pool *pool;
+    int index; /* 1 .. threads - 1; the caller is 0 */
+} rf_worker;
+
 struct rf_pool {
     int threads;
-    pthread_t *workers;
+    rf_worker *workers;
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
     atomic_uint generation; /* bumped for every batch of tasks */
@@ -31,11 +37,11 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void run_tasks(rf_pool *p)
+static void run_tasks(rf_pool *p, int worker)
 {
     int t;
     while ((t = atomic_fetch_add(&p->next, 1)) < p->tasks)
-        p->fn(p->arg, t);
+        p->fn(p->arg, t, worker);
 }
 
 /* Waits until the generation differs from `seen` (or the pool quits); returns the new one. */
@@ -58,13 +64,14 @@ static unsigned wait_for_work(rf_pool *p, unsigned seen)
 
 static void *worker_main(void *arg)
 {
-    rf_pool *p = arg;
+    const rf_worker *w = arg;
+    rf_pool *p = w->pool;
     unsigned seen = 0;
     for (;;) {
         seen = wait_for_work(p, seen);
         if (atomic_load(&p->quit))
             break;
-        run_tasks(p);
+        run_tasks(p, w->index);
         if (atomic_fetch_sub(&p->busy, 1) == 1) {
             pthread_mutex_lock(&p->lock);
             pthread_cond_signal(&p->done);
@@ -89,12 +96,15 @@ rf_pool *rf_pool_create(int threads)
             rf_pool_free(p);
             return NULL;
         }
-        for (int i = 0; i < p->threads - 1; i++)
-            if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) {
+        for (int i = 0; i < p->threads - 1; i++) {
+            p->workers[i].pool = p;
+            p->workers[i].index = i + 1;
+            if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0) {
                 p->threads = i + 1; /* free joins the ones that started */
                 rf_pool_free(p);
                 return NULL;
             }
+        }
     }
     return p;
 }
@@ -108,7 +118,7 @@ void rf_pool_free(rf_pool *p)
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; p->workers && i < p->threads - 1; i++)
-        pthread_join(p->workers[i], NULL);
+        pthread_join(p->workers[i].thread, NULL);
     free(p->workers);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
@@ -125,7 +135,7 @@ void rf_pool_run(rf_pool *p, rf_task_fn fn, void *arg, int tasks)
 {
     if (p->threads == 1 || tasks <= 1) {
         for (int t = 0; t < tasks; t++)
-            fn(arg, t);
+            fn(arg, t, 0);
         return;
     }
     p->fn = fn;
@@ -140,7 +150,7 @@ void rf_pool_run(rf_pool *p, rf_task_fn fn, void *arg, int tasks)
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);
     }
-    run_tasks(p);
+    run_tasks(p, 0);
     for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->busy) > 0; i++)
         cpu_relax();
     if (atomic_load(&p->busy) > 0) {

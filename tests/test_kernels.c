@@ -233,9 +233,12 @@ static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_s
         cut2 = t;
     }
     const rf_tensor *res = k->residual ? &s->res : NULL;
-    ks->conv(&s->cv, &s->in, res, k->act, &s->out, 0, cut1);
-    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut1, cut2);
-    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut2, rows);
+    const size_t need = ks->scratch_floats ? ks->scratch_floats(&s->cv) : 0;
+    float *scratch = need ? aligned_alloc(64, need * sizeof(float)) : NULL;
+    ks->conv(&s->cv, &s->in, res, k->act, &s->out, 0, cut1, scratch);
+    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut1, cut2, scratch);
+    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut2, rows, scratch);
+    free(scratch);
     double worst = 0;
     size_t o = 0;
     for (int i = 0; i < s->out.n; i++)
