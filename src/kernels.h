@@ -8,19 +8,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Every kernel computes output rows [row0, row1) of out, where row r is image r / out->h,
- * line r % out->h, so callers can split the work between threads by rows. Kernels know nothing
- * about RetinaFace; they see tensors and layer parameters only. */
+/* The share of a convolution's output one kernel call computes: rows [row0, row1), where row r
+ * is image r / out->h, line r % out->h, and channels [ch0, ch1), ch0 a multiple of
+ * RF_CONV_CHANNEL_STEP and ch1 one too or cout. Callers split the work between threads by rows,
+ * and by channels where a map has too few rows for the threads. Kernels know nothing about
+ * RetinaFace; they see tensors and layer parameters only. */
+typedef struct {
+    int row0, row1, ch0, ch1;
+} rf_conv_part;
+
+#define RF_CONV_CHANNEL_STEP 64
+
 typedef struct {
     rf_kernels id;
     const char *name;
     /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out.
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
     void (*conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                 rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
+                 rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
     /* Floats of scratch conv needs (NULL: none ever), so callers own all memory and kernels
      * allocate nothing. */
     size_t (*scratch_floats)(const rf_conv *conv);
+    /* Rows of output conv computes together (NULL: 1): shares of rows start at multiples of
+     * it, or a block is computed twice. */
+    int (*row_unit)(const rf_conv *conv);
     /* Re-lays conv->weight for this kernel set into conv->packed at model load (may be NULL). */
     int (*pack)(rf_conv *conv);
     /* The layout version pack writes (RF_PACK_LAYOUT_VERSION), 0 without packing: a native file
@@ -42,7 +53,7 @@ double rf_kernel_seconds(void);
 
 /* Reference kernels, in portable C; every fast path is tested against them. */
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                       rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
+                       rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
 
 /* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, one
  * allocation that free() releases, unless the block lies in a mapped native file): this header,
@@ -69,6 +80,8 @@ typedef struct {
 size_t rf_pack_simd_size(const rf_conv *conv, rf_packed *head);
 /* Packs conv->weight into a new conv->packed (freeing the old one); -1 when out of memory. */
 int rf_pack_simd(rf_conv *conv);
+/* row_unit of the SIMD sets: 4 for Winograd F(4x4, 3x3), else 1. */
+int rf_row_unit_simd(const rf_conv *conv);
 
 static inline const float *rf_packed_weights(const rf_conv *conv)
 {
@@ -87,9 +100,9 @@ static inline int64_t rf_pack_panel_floats(const rf_conv *conv)
 #define RF_PACK_ZERO_RUN 1024
 
 void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                    rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
+                    rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
 void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                  rf_act act, const rf_tensor *out, int row0, int row1, float *scratch);
+                  rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
 /* Their scratch: the Winograd block of V and M planes. */
 size_t rf_conv_scratch_avx512(const rf_conv *conv);
 size_t rf_conv_scratch_avx2(const rf_conv *conv);

@@ -17,6 +17,8 @@ typedef struct {
     const float *w; /* packed weights */
     int64_t panel_floats;
     float *scratch; /* the calling thread's, scratch_floats of this kernel set */
+    int pan0, pan1; /* the panels of the call's channels [ch0, ch1) */
+    int ch0, ch1;
 } conv_args;
 
 /* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np. */
@@ -209,11 +211,10 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
 {
     const rf_tensor *out = a->out, *in = a->in;
     const int s = a->cv->stride;
-    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     const int pb = panels_per_block(a);
     const int64_t q0 = (int64_t)row0 * out->w, q1 = (int64_t)row1 * out->w;
-    for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
-        const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
+    for (int pan0 = a->pan0; pan0 < a->pan1; pan0 += pb) {
+        const int pan1 = pan0 + pb < a->pan1 ? pan0 + pb : a->pan1;
         /* the pixel the next tile starts at, walked without divisions */
         int img = row0 / out->h, y = row0 % out->h, x = 0;
         pw_tile t[2];
@@ -254,10 +255,9 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
 static void conv_spatial(const conv_args *a, int row0, int row1)
 {
     const rf_tensor *out = a->out;
-    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     const int pb = panels_per_block(a);
-    for (int pan0 = 0; pan0 < npanels; pan0 += pb) {
-        const int pan1 = pan0 + pb < npanels ? pan0 + pb : npanels;
+    for (int pan0 = a->pan0; pan0 < a->pan1; pan0 += pb) {
+        const int pan1 = pan0 + pb < a->pan1 ? pan0 + pb : a->pan1;
         for (int r = row0; r < row1; r++) {
             const int img = r / out->h, oy = r % out->h;
             const float *in_img = a->in->data + img * a->in->nstride;
@@ -375,7 +375,7 @@ static void conv_depthwise(const conv_args *a, int row0, int row1)
             if (iy >= 0 && iy < in->h)
                 rows[ky] = in_img + (int64_t)iy * in->w * in->pstride;
         }
-        for (int c0 = 0; c0 < c; c0 += 8) {
+        for (int c0 = a->ch0; c0 < a->ch1; c0 += 8) {
             const __m256i m = lanes(c - c0);
             for (int ox = 0; ox < x0; ox++)
                 dw_pixel(a, in_img, img, oy, ox, c0, m);
@@ -506,7 +506,7 @@ static void wino_output(const conv_args *a, const wino_tile *t, const float *mm,
             rows++;
         }
     }
-    for (int c0 = 0; c0 < cout; c0 += 8) {
+    for (int c0 = a->ch0; c0 < a->ch1; c0 += 8) {
         const __m256i m = lanes(cout - c0);
         const float *src = mm + (int64_t)slot * cstride + c0;
         __m256 tmp[4][6];
@@ -578,7 +578,7 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
         half_panel hp;
         for (int xi = 0; xi < WINO_N; xi++)
             for (int s0 = 0; s0 < n; s0 += PX)
-                for (int pan = 0; pan < npanels; pan++)
+                for (int pan = a->pan0; pan < a->pan1; pan++)
                     for (int h = 0; h < 2 && half_of(a, pan, h, &hp); h++)
                         wino_gemm_tile(a, v, mm, vplane, mplane, xi, s0,
                                        n - s0 < PX ? n - s0 : PX, cin_pad, cout_pad, &hp);
@@ -598,11 +598,22 @@ size_t rf_conv_scratch_avx2(const rf_conv *conv)
 }
 
 void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                  rf_act act, const rf_tensor *out, int row0, int row1, float *scratch)
+                  rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch)
 {
     const rf_packed *pk = conv->packed;
-    conv_args a = {conv, in, residual, out, act, rf_packed_weights(conv),
-                   rf_pack_panel_floats(conv), scratch};
+    const int row0 = part.row0, row1 = part.row1;
+    conv_args a = {conv,
+                   in,
+                   residual,
+                   out,
+                   act,
+                   rf_packed_weights(conv),
+                   rf_pack_panel_floats(conv),
+                   scratch,
+                   part.ch0 / RF_PACK_PANEL,
+                   (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
+                   part.ch0,
+                   part.ch1};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)

@@ -14,36 +14,36 @@ static inline float activate(float v, rf_act act)
     return v;
 }
 
-/* acc += the contribution of one input pixel through one kernel tap. */
-static void accumulate_tap(const rf_conv *cv, const float *ip, const float *wp, float *acc)
+/* acc[c0..c1) += the contribution of one input pixel through one kernel tap. */
+static void accumulate_tap(const rf_conv *cv, const float *ip, const float *wp, int c0, int c1,
+                           float *acc)
 {
-    const int cout = cv->cout;
     if (cv->groups == 1) {
         for (int ci = 0; ci < cv->cin; ci++) {
             const float v = ip[ci];
-            const float *wrow = wp + (size_t)ci * cout;
-            for (int co = 0; co < cout; co++)
+            const float *wrow = wp + (size_t)ci * cv->cout;
+            for (int co = c0; co < c1; co++)
                 acc[co] += v * wrow[co];
         }
     } else {
-        for (int c = 0; c < cout; c++)
+        for (int c = c0; c < c1; c++)
             acc[c] += ip[c] * wp[c];
     }
 }
 
 void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
-                       const rf_tensor *out, int row0, int row1, float *scratch)
+                       const rf_tensor *out, rf_conv_part part, float *scratch)
 {
     (void)scratch; /* the reference needs none */
     float acc[REF_MAX_COUT];
-    const int cout = cv->cout;
+    const int cout = cv->cout, c0 = part.ch0, c1 = part.ch1;
     /* floats per tap: [cin][cout] dense, [c] depthwise */
     const size_t tap = cv->groups == 1 ? (size_t)cv->cin * cout : (size_t)cout;
-    for (int r = row0; r < row1; r++) {
+    for (int r = part.row0; r < part.row1; r++) {
         const int img = r / out->h, oy = r % out->h;
         const float *ibase = in->data + img * in->nstride;
         for (int ox = 0; ox < out->w; ox++) {
-            memcpy(acc, cv->bias, sizeof(float) * (size_t)cout);
+            memcpy(acc + c0, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
             for (int ky = 0; ky < cv->kh; ky++) {
                 const int iy = oy * cv->stride - cv->pad + ky;
                 if (iy < 0 || iy >= in->h)
@@ -53,13 +53,13 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
                     if (ix < 0 || ix >= in->w)
                         continue;
                     accumulate_tap(cv, ibase + ((int64_t)iy * in->w + ix) * in->pstride,
-                                   cv->weight + (size_t)(ky * cv->kw + kx) * tap, acc);
+                                   cv->weight + (size_t)(ky * cv->kw + kx) * tap, c0, c1, acc);
                 }
             }
             const int64_t pix = (int64_t)oy * out->w + ox;
             const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
             float *dst = out->data + img * out->nstride + pix * out->pstride;
-            for (int co = 0; co < cout; co++)
+            for (int co = c0; co < c1; co++)
                 dst[co] = activate(rp ? acc[co] + rp[co] : acc[co], act);
         }
     }

@@ -65,31 +65,57 @@ static int task_count(const rf_context *ctx, int rows)
     return tasks < rows ? tasks : rows;
 }
 
+/* A convolution's tasks: row_tasks bands of rows times ch_tasks groups of channels. */
 typedef struct {
     const rf_context *ctx;
     const rf_conv *conv;
     const rf_tensor *in, *residual, *out;
     rf_act act;
-    int rows, tasks;
+    int rows, unit, tasks, ch_tasks;
 } conv_job;
 
-/* First row of task t: an even share, moved to a multiple of 4 rows of its image so that
- * kernels working on 4-row tiles (Winograd) do not compute a tile in two tasks. */
+/* First row of row task t: an even share, moved to a multiple of the kernel's row unit within
+ * its image so that no block of rows is computed by two tasks. */
 static int task_row(const conv_job *j, int t)
 {
-    const int h = j->out->h, r = (int)((int64_t)j->rows * t / j->tasks);
+    const int h = j->out->h, u = j->unit, r = (int)((int64_t)j->rows * t / j->tasks);
     const int img = r / h;
-    int y = (r % h + 2) / 4 * 4;
+    const int y = (r % h + u / 2) / u * u;
     return img * h + (y < h ? y : h);
 }
 
 static void conv_task(void *arg, int t, int worker)
 {
     const conv_job *j = arg;
-    const int r0 = task_row(j, t), r1 = task_row(j, t + 1);
-    if (r0 < r1)
-        j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, r0, r1,
+    const int rt = t / j->ch_tasks, ct = t % j->ch_tasks;
+    const int groups = (j->conv->cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
+    const int g0 = groups * ct / j->ch_tasks, g1 = groups * (ct + 1) / j->ch_tasks;
+    const int ch1 = g1 * RF_CONV_CHANNEL_STEP;
+    const rf_conv_part part = {task_row(j, rt), task_row(j, rt + 1), g0 * RF_CONV_CHANNEL_STEP,
+                               ch1 < j->conv->cout ? ch1 : j->conv->cout};
+    if (part.row0 < part.row1 && part.ch0 < part.ch1)
+        j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, part,
                               j->ctx->scratch ? j->ctx->scratch[worker] : NULL);
+}
+
+/* Splits a convolution into tasks: by bands of rows, and also by groups of channels on small
+ * maps: when a Winograd layer has too few 4-row bands to keep the threads evenly busy (each
+ * channel group transforms the inputs again, so only then), and when a direct one has fewer
+ * than 32 rows per thread (each row task reads all the weights, which small maps make the
+ * larger part of the traffic). */
+static void conv_split(const rf_context *ctx, conv_job *j)
+{
+    const int threads = rf_pool_threads(ctx->pool);
+    j->unit = ctx->kernels->row_unit ? ctx->kernels->row_unit(j->conv) : 1;
+    const int bands = j->out->n * ((j->out->h + j->unit - 1) / j->unit);
+    const int groups = (j->conv->cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
+    j->ch_tasks = 1;
+    j->tasks = task_count(ctx, j->rows);
+    if (threads > 1 && groups > 1 && bands < (j->unit > 1 ? 4 : 32) * threads) {
+        j->ch_tasks = groups < 2 * threads ? groups : 2 * threads;
+        const int per = 4 * threads / j->ch_tasks;
+        j->tasks = per < 1 ? 1 : per < bands ? per : bands;
+    }
 }
 
 void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
@@ -103,9 +129,9 @@ void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
         return;
     }
     const double t0 = ctx->profiling ? now_ms() : 0;
-    conv_job j = {ctx, conv, in, residual, out, act, out->n * out->h, 0};
-    j.tasks = task_count(ctx, j.rows);
-    rf_pool_run(ctx->pool, conv_task, &j, j.tasks);
+    conv_job j = {ctx, conv, in, residual, out, act, out->n * out->h, 1, 0, 1};
+    conv_split(ctx, &j);
+    rf_pool_run(ctx->pool, conv_task, &j, j.tasks * j.ch_tasks);
     if (ctx->profiling)
         profile_add(ctx, conv_kind(conv), t0, conv_flops(conv, out));
 }

@@ -48,6 +48,12 @@ static const conv_case cases[] = {
     {"r50 ssh 3x3 256->128 slice", 1, 7, 9, 256, 128, 3, 1, 0, 0, 128, 0, 0, {RF_ACT_RELU, 0}, 0},
     {"r50 ssh 3x3 256->64 slice", 1, 7, 9, 256, 64, 3, 1, 0, 0, 192, 128, 0, {RF_ACT_RELU, 0}, 0},
     {"r50 ssh 3x3 64->64 slice", 2, 7, 9, 64, 64, 3, 1, 0, 0, 192, 192, 0, {RF_ACT_RELU, 0}, 0},
+    {"1x1 96: a panel pair and one panel", 1, 5, 7, 48, 96, 1, 1, 0, 0, 0, 0, 1,
+     {RF_ACT_RELU, 0}, 0},
+    {"1x1 208: pairs and a narrow panel", 1, 4, 5, 40, 208, 1, 1, 0, 0, 0, 0, 0,
+     {RF_ACT_LEAKY, 0.1f}, 0},
+    {"3x3 s1 208 winograd, channel split", 1, 9, 6, 24, 208, 3, 1, 0, 0, 0, 0, 1,
+     {RF_ACT_RELU, 0}, 0},
     {"r50 head 1x1 256->4", 2, 5, 6, 256, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     {"r50 head 1x1 256->8", 1, 5, 6, 256, 8, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     {"r50 head 1x1 256->20", 2, 5, 6, 256, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
@@ -219,8 +225,9 @@ static void teardown(conv_setup *s)
     free(s->mag);
 }
 
-/* Runs conv over the output rows in three pieces (as threads would) and checks every element:
- * within tolerance inside the slice, untouched outside. Returns the worst relative error. */
+/* Runs conv over the output in pieces as threads would (three bands of rows, each in two groups
+ * of channels where there are more than RF_CONV_CHANNEL_STEP) and checks every element: within
+ * tolerance inside the slice, untouched outside. Returns the worst relative error. */
 static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_set *ks)
 {
     for (size_t i = 0; i < s->out_floats; i++)
@@ -235,9 +242,17 @@ static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_s
     const rf_tensor *res = k->residual ? &s->res : NULL;
     const size_t need = ks->scratch_floats ? ks->scratch_floats(&s->cv) : 0;
     float *scratch = need ? aligned_alloc(64, need * sizeof(float)) : NULL;
-    ks->conv(&s->cv, &s->in, res, k->act, &s->out, 0, cut1, scratch);
-    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut1, cut2, scratch);
-    ks->conv(&s->cv, &s->in, res, k->act, &s->out, cut2, rows, scratch);
+    const int groups = (s->cv.cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
+    const int gcut = groups > 1 ? 1 + (int)((urand() + 1.0f) * 0.5f * (groups - 1)) : groups;
+    const int chcut = gcut * RF_CONV_CHANNEL_STEP < s->cv.cout ? gcut * RF_CONV_CHANNEL_STEP
+                                                                : s->cv.cout;
+    const int row_at[] = {0, cut1, cut2, rows}, ch_at[] = {0, chcut, s->cv.cout};
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 2; c++)
+            if (ch_at[c] < ch_at[c + 1])
+                ks->conv(&s->cv, &s->in, res, k->act, &s->out,
+                         (rf_conv_part){row_at[r], row_at[r + 1], ch_at[c], ch_at[c + 1]},
+                         scratch);
     free(scratch);
     double worst = 0;
     size_t o = 0;
