@@ -31,111 +31,100 @@ typedef struct {
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* A register tile holds PX pixels of B = 2 (32 channels), 1 (16) or 0 (at most 8, in the low
- * halves: CPUs that split 512-bit FMAs in two do twice as many 256-bit ones, so 8 useful lanes
- * cost half a 512-bit FMA). PANEL_W: floats per weight row of such a panel; NVEC: vectors. */
-#define PANEL_W(B) ((B) == 2 ? 32 : 16)
-#define NVEC(B) ((B) ? (B) : 1)
+/* Register tiles, by shape B: 0: PX pixels x at most 8 channels (in the low halves: CPUs that
+ * split 512-bit FMAs in two do twice as many 256-bit ones, so 8 useful lanes cost half a
+ * 512-bit FMA), 1: PX x 16, 2: PX x 32 (a panel), 4: WPX x 64 (two neighbouring full panels wa,
+ * wb). Per step the wide tile feeds 24 FMAs from 6 broadcasts where PX x 32 needs 12: on CPUs
+ * that run 512-bit FMAs on two 256-bit pipes the broadcasts take slots from the FMAs, and the
+ * wide tile reaches the FMA peak where PX x 32 stays ~8 % below it. It reads each weight row
+ * for half as many pixels, though: 1x1 layers with few input channels, whose outputs and
+ * residuals also stream through memory, run faster on PX x 32 (measured).
+ * acc[p * NVEC(B) + b]: pixel p, vector b; PANEL_W: floats per weight row of a panel. */
+#define WPX 6
+#define TILE_PX(B) ((B) == 4 ? WPX : PX)
+#define NVEC(B) ((B) == 4 ? 4 : (B) == 2 ? 2 : 1)
+#define PANEL_W(B) ((B) >= 2 ? 32 : 16)
+#define TILE_REGS 24
+/* 1x1 layers with at least this many input channels take the wide tile. */
+#define WIDE_MIN_CIN 256
 
-/* The tile width for a panel with n channels. */
-static int tile_b(int n)
+/* Calls f(B, ...) with the shape b as a constant, so that each shape is compiled apart. */
+#define BY_SHAPE(b, f, ...)                                                                        \
+    do {                                                                                           \
+        if ((b) == 4)                                                                              \
+            f(4, __VA_ARGS__);                                                                     \
+        else if ((b) == 2)                                                                         \
+            f(2, __VA_ARGS__);                                                                     \
+        else if ((b) == 1)                                                                         \
+            f(1, __VA_ARGS__);                                                                     \
+        else                                                                                       \
+            f(0, __VA_ARGS__);                                                                     \
+    } while (0)
+
+/* The tile shape for panel `panel` of a layer with cout channels: wide if allowed and this
+ * panel and the next one are full and within [.., pan1). */
+static int tile_b(int cout, int panel, int pan1, int wide)
 {
+    const int n = cout - panel * RF_PACK_PANEL;
+    if (wide && panel + 1 < pan1 && n >= 2 * RF_PACK_PANEL)
+        return 4;
     return n > 16 ? 2 : n > 8 ? 1 : 0;
 }
 
-/* acc[p][b] += src[p][k] * w[k][16b..16b+15] for k < len; w rows are PANEL_W(B) floats. With
- * pf, the same stretch of pf[p] is fetched into the cache for the tile after this one: dozens
- * of scattered pixel streams are more than the hardware prefetchers follow. The sums live in
- * a local copy: vector types may alias the floats read, so sums the compiler keeps in memory
- * (when the caller's array does not fit its analysis) would be stored on every step. */
-INLINE void run_fma(__m512 acc[PX][2], int B, const float *const src[PX], const float *w,
-                    int len, const float *const *pf)
+/* acc += src[p][k] * w[k] for k < len, for the TILE_PX(B) pixels of src; w rows are
+ * PANEL_W(B) floats, in wa (and wb, B = 4). With pf, the same stretch of pf[p] is fetched into
+ * the cache for the tile after this one: dozens of scattered pixel streams are more than the
+ * hardware prefetchers follow. The sums live in a local copy: vector types may alias the
+ * floats read, so sums the compiler keeps in memory (when the caller's array does not fit its
+ * analysis) would be stored on every step. */
+INLINE void run_fma(__m512 acc[TILE_REGS], int B, const float *const *src, const float *wa,
+                    const float *wb, int len, const float *const *pf)
 {
-    __m512 r[PX][2];
-#pragma GCC unroll 12
-    for (int p = 0; p < PX; p++)
-        r[p][0] = acc[p][0], r[p][1] = B > 1 ? acc[p][1] : r[p][0];
+    const int np = TILE_PX(B), nv = NVEC(B);
+    __m512 r[TILE_REGS];
+#pragma GCC unroll 24
+    for (int i = 0; i < np * nv; i++)
+        r[i] = acc[i];
     for (int k0 = 0; k0 < len; k0 += 16) {
         const int k1 = k0 + 16 < len ? k0 + 16 : len;
         if (pf) {
 #pragma GCC unroll 12
-            for (int p = 0; p < PX; p++)
+            for (int p = 0; p < np; p++)
                 _mm_prefetch((const char *)(pf[p] + k0), _MM_HINT_T0);
         }
         for (int k = k0; k < k1; k++) {
-            const float *wk = w + (size_t)k * PANEL_W(B);
+            const float *ka = wa + (size_t)k * PANEL_W(B);
             if (B == 0) {
-                const __m256 w0 = _mm256_load_ps(wk);
+                const __m256 w0 = _mm256_load_ps(ka);
 #pragma GCC unroll 12
-                for (int p = 0; p < PX; p++) {
+                for (int p = 0; p < np; p++) {
                     const __m256 x = _mm256_set1_ps(src[p][k]);
-                    r[p][0] = _mm512_castps256_ps512(
-                        _mm256_fmadd_ps(x, w0, _mm512_castps512_ps256(r[p][0])));
+                    r[p] = _mm512_castps256_ps512(
+                        _mm256_fmadd_ps(x, w0, _mm512_castps512_ps256(r[p])));
                 }
                 continue;
             }
-            const __m512 w0 = _mm512_load_ps(wk);
-            const __m512 w1 = B > 1 ? _mm512_load_ps(wk + 16) : w0;
+            __m512 w[4];
+            w[0] = _mm512_load_ps(ka);
+            w[1] = B >= 2 ? _mm512_load_ps(ka + 16) : w[0];
+            w[2] = w[3] = w[0];
+            if (B == 4) {
+                const float *kb = wb + (size_t)k * PANEL_W(B);
+                w[2] = _mm512_load_ps(kb);
+                w[3] = _mm512_load_ps(kb + 16);
+            }
 #pragma GCC unroll 12
-            for (int p = 0; p < PX; p++) {
+            for (int p = 0; p < np; p++) {
                 const __m512 x = _mm512_set1_ps(src[p][k]);
-                r[p][0] = _mm512_fmadd_ps(x, w0, r[p][0]);
-                if (B > 1)
-                    r[p][1] = _mm512_fmadd_ps(x, w1, r[p][1]);
+#pragma GCC unroll 4
+                for (int v = 0; v < nv; v++)
+                    r[p * nv + v] = _mm512_fmadd_ps(x, w[v], r[p * nv + v]);
             }
         }
     }
-#pragma GCC unroll 12
-    for (int p = 0; p < PX; p++) {
-        acc[p][0] = r[p][0];
-        if (B > 1)
-            acc[p][1] = r[p][1];
-    }
-}
-
-/* The wide tile: WPX pixels x 64 channels, the channels of two neighbouring full panels (wa,
- * wb), acc[p][0..1] from wa and [2..3] from wb. Per step 6 broadcasts feed 24 FMAs, where the
- * 12 x 32 tile needs 12: on CPUs that run 512-bit FMAs on two 256-bit pipes the broadcasts
- * take pipe slots from the FMAs, and this tile reaches the FMA peak where 12 x 32 stays ~8 %
- * below it. */
-#define WPX 6
-/* Below this many input channels the 12 x 32 tile is as fast: the wide one reads each weight
- * row for 6 pixels instead of 12, and with short rows that traffic is not hidden. */
-#define WIDE_MIN_CIN 1024
-
-INLINE void run_fma_wide(__m512 acc[WPX][4], const float *const src[WPX], const float *wa,
-                         const float *wb, int len, const float *const *pf)
-{
-    __m512 r[WPX][4];
-#pragma GCC unroll 6
-    for (int p = 0; p < WPX; p++)
-        for (int b = 0; b < 4; b++)
-            r[p][b] = acc[p][b];
-    for (int k0 = 0; k0 < len; k0 += 16) {
-        const int k1 = k0 + 16 < len ? k0 + 16 : len;
-        if (pf) {
-#pragma GCC unroll 6
-            for (int p = 0; p < WPX; p++)
-                _mm_prefetch((const char *)(pf[p] + k0), _MM_HINT_T0);
-        }
-        for (int k = k0; k < k1; k++) {
-            const float *ka = wa + (size_t)k * RF_PACK_PANEL, *kb = wb + (size_t)k * RF_PACK_PANEL;
-            const __m512 w0 = _mm512_load_ps(ka), w1 = _mm512_load_ps(ka + 16);
-            const __m512 w2 = _mm512_load_ps(kb), w3 = _mm512_load_ps(kb + 16);
-#pragma GCC unroll 6
-            for (int p = 0; p < WPX; p++) {
-                const __m512 x = _mm512_set1_ps(src[p][k]);
-                r[p][0] = _mm512_fmadd_ps(x, w0, r[p][0]);
-                r[p][1] = _mm512_fmadd_ps(x, w1, r[p][1]);
-                r[p][2] = _mm512_fmadd_ps(x, w2, r[p][2]);
-                r[p][3] = _mm512_fmadd_ps(x, w3, r[p][3]);
-            }
-        }
-    }
-#pragma GCC unroll 6
-    for (int p = 0; p < WPX; p++)
-        for (int b = 0; b < 4; b++)
-            acc[p][b] = r[p][b];
+#pragma GCC unroll 24
+    for (int i = 0; i < np * nv; i++)
+        acc[i] = r[i];
 }
 
 INLINE __m512 activate(__m512 v, rf_act act)
@@ -148,86 +137,60 @@ INLINE __m512 activate(__m512 v, rf_act act)
     return v;
 }
 
-INLINE void init_acc(__m512 acc[PX][2], int B, const float *bias, const __mmask16 m[2])
+/* Channel masks of the vectors of a tile starting at panel `panel`: which channels exist. */
+static void tile_masks(int cout, int panel, __mmask16 m[4])
 {
-    for (int b = 0; b < NVEC(B); b++) {
+    for (int b = 0; b < 4; b++) {
+        const int n = cout - panel * RF_PACK_PANEL - 16 * b;
+        m[b] = n >= 16 ? 0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+    }
+}
+
+INLINE void init_acc(__m512 acc[TILE_REGS], int B, const float *bias, const __mmask16 m[4])
+{
+    const int nv = NVEC(B);
+    for (int b = 0; b < nv; b++) {
         const __m512 v = _mm512_maskz_loadu_ps(m[b], bias + 16 * b);
 #pragma GCC unroll 12
         for (int p = 0; p < PX; p++)
-            acc[p][b] = v;
+            if (p < TILE_PX(B))
+                acc[p * nv + b] = v;
     }
 }
 
-INLINE void store_pixel(const __m512 acc[2], int B, float *dst, const float *res,
-                        const __mmask16 m[2], rf_act act)
-{
-    for (int b = 0; b < NVEC(B); b++) {
-        __m512 v = acc[b];
-        if (res)
-            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[b], res + 16 * b));
-        _mm512_mask_storeu_ps(dst + 16 * b, m[b], activate(v, act));
-    }
-}
-
-/* Channels c0.. of the tile's pixels: + residual, activation, masked store. Constant indices
- * (p < np tested per pixel) keep acc in registers. */
-INLINE void store_tile(__m512 acc[PX][2], int B, const tile_out *o, int c0, const __mmask16 m[2],
-                       rf_act act)
+/* Pixels p0.. of the tile's outputs, channels c0..: + residual, activation, masked store.
+ * Constant indices (the pixel count tested per pixel) keep acc in registers. */
+INLINE void store_tile(const __m512 acc[TILE_REGS], int B, const tile_out *o, int p0, int c0,
+                       const __mmask16 m[4], rf_act act)
 {
 #pragma GCC unroll 12
-    for (int p = 0; p < PX; p++)
-        if (p < o->np)
-            store_pixel(acc[p], B, o->dst[p] + c0, o->res[p] ? o->res[p] + c0 : NULL, m, act);
+    for (int p = 0; p < PX; p++) {
+        if (p >= TILE_PX(B) || p0 + p >= o->np)
+            break;
+        float *dst = o->dst[p0 + p] + c0;
+        const float *res = o->res[p0 + p] ? o->res[p0 + p] + c0 : NULL;
+        for (int b = 0; b < NVEC(B); b++) {
+            __m512 v = acc[p * NVEC(B) + b];
+            if (res)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[b], res + 16 * b));
+            _mm512_mask_storeu_ps(dst + 16 * b, m[b], activate(v, act));
+        }
+    }
 }
 
-/* Channel masks of panel `panel`: how many of its 32 channels exist. */
-static void panel_masks(int cout, int panel, __mmask16 m[2])
-{
-    const int n = cout - panel * RF_PACK_PANEL;
-    m[0] = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
-    m[1] = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
-}
-
-/* One tile of a 1x1 convolution: every pixel has its own input pointer; pf (or NULL) are the
- * next tile's, to prefetch. */
+/* One tile of a 1x1 convolution, TILE_PX(B) pixels at a time: every pixel has its own input
+ * pointer; pf (or NULL) are the next tile's, to prefetch. */
 INLINE void pointwise_tile(int B, const conv_args *a, const float *const src[PX],
                            const tile_out *o, int panel, const float *const *pf)
 {
-    __mmask16 m[2];
-    panel_masks(a->cv->cout, panel, m);
-    __m512 acc[PX][2];
-    init_acc(acc, B, a->cv->bias + panel * RF_PACK_PANEL, m);
-    run_fma(acc, B, src, a->w + panel * a->panel_floats, a->cv->cin, pf);
-    store_tile(acc, B, o, panel * RF_PACK_PANEL, m, a->act);
-}
-
-/* A tile over the 64 channels of the full panels pan and pan + 1, WPX pixels at a time. */
-static void pointwise_wide(const conv_args *a, const float *const src[PX], const tile_out *o,
-                           int panel, const float *const *pf)
-{
-    static const __mmask16 all[2] = {0xffff, 0xffff};
-    const float *wa = a->w + panel * a->panel_floats, *wb = wa + a->panel_floats;
-    const int c0 = panel * RF_PACK_PANEL;
-    for (int h = 0; h * WPX < o->np; h++) {
-        __m512 acc[WPX][4];
-        for (int b = 0; b < 4; b++) {
-            const __m512 v = _mm512_loadu_ps(a->cv->bias + c0 + 16 * b);
-#pragma GCC unroll 6
-            for (int p = 0; p < WPX; p++)
-                acc[p][b] = v;
-        }
-        run_fma_wide(acc, src + h * WPX, wa, wb, a->cv->cin, pf ? pf + h * WPX : NULL);
-#pragma GCC unroll 6
-        for (int p = 0; p < WPX; p++) {
-            const int q = h * WPX + p;
-            if (q >= o->np)
-                break;
-            for (int half = 0; half < 2; half++) {
-                const int c = c0 + 2 * 16 * half;
-                store_pixel(acc[p] + 2 * half, 2, o->dst[q] + c, o->res[q] ? o->res[q] + c : NULL,
-                            all, a->act);
-            }
-        }
+    __mmask16 m[4];
+    tile_masks(a->cv->cout, panel, m);
+    const float *wa = a->w + panel * a->panel_floats;
+    for (int p0 = 0; p0 < o->np; p0 += TILE_PX(B)) {
+        __m512 acc[TILE_REGS];
+        init_acc(acc, B, a->cv->bias + panel * RF_PACK_PANEL, m);
+        run_fma(acc, B, src + p0, wa, wa + a->panel_floats, a->cv->cin, pf ? pf + p0 : NULL);
+        store_tile(acc, B, o, p0, panel * RF_PACK_PANEL, m, a->act);
     }
 }
 
@@ -246,7 +209,7 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
 {
     const rf_conv *cv = a->cv;
     const rf_tensor *in = a->in;
-    const int s = cv->stride, cin = cv->cin, kw = cv->kw;
+    const int s = cv->stride, cin = cv->cin, kw = cv->kw, np = TILE_PX(B);
     const int64_t ps = in->pstride;
     const int one_line = t->img[0] == t->img[PX - 1] && t->oy[0] == t->oy[PX - 1];
     int interior = ps == cin;
@@ -256,45 +219,48 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
         interior &= ix0[p] >= 0 && ix0[p] + kw <= in->w;
     }
     const float *wpanel = a->w + panel * a->panel_floats;
-    __mmask16 m[2];
-    panel_masks(cv->cout, panel, m);
-    __m512 acc[PX][2];
-    init_acc(acc, B, cv->bias + panel * RF_PACK_PANEL, m);
-    const float *row[PX], *src[PX];
-    for (int ky = 0; ky < cv->kh; ky++) {
-        int any = 0;
-        for (int p = 0; p < PX; p++) {
-            if (one_line && p) {
-                row[p] = row[0];
+    __mmask16 m[4];
+    tile_masks(cv->cout, panel, m);
+    for (int p0 = 0; p0 < t->o.np; p0 += np) {
+        __m512 acc[TILE_REGS];
+        init_acc(acc, B, cv->bias + panel * RF_PACK_PANEL, m);
+        const float *row[PX], *src[PX];
+        for (int ky = 0; ky < cv->kh; ky++) {
+            int any = 0;
+            for (int p = 0; p < np; p++) {
+                if (one_line && p) {
+                    row[p] = row[0];
+                    continue;
+                }
+                const int iy = t->oy[p0 + p] * s - cv->pad + ky;
+                row[p] = iy >= 0 && iy < in->h
+                             ? in->data + t->img[p0 + p] * in->nstride + (int64_t)iy * in->w * ps
+                             : NULL;
+                any |= row[p] != NULL;
+            }
+            if (!any)
+                continue;
+            const float *wrow = wpanel + (size_t)ky * kw * cin * PANEL_W(B);
+            if (interior && one_line) {
+                for (int p = 0; p < np; p++)
+                    src[p] = row[0] + ix0[p0 + p] * ps;
+                run_fma(acc, B, src, wrow, wrow + a->panel_floats, kw * cin, NULL);
                 continue;
             }
-            const int iy = t->oy[p] * s - cv->pad + ky;
-            row[p] = iy >= 0 && iy < in->h
-                         ? in->data + t->img[p] * in->nstride + (int64_t)iy * in->w * ps
-                         : NULL;
-            any |= row[p] != NULL;
-        }
-        if (!any)
-            continue;
-        const float *wrow = wpanel + (size_t)ky * kw * cin * PANEL_W(B);
-        if (interior && one_line) {
-            for (int p = 0; p < PX; p++)
-                src[p] = row[0] + ix0[p] * ps;
-            run_fma(acc, B, src, wrow, kw * cin, NULL);
-            continue;
-        }
-        const int runs = interior ? 1 : kw, len = interior ? kw * cin : cin;
-        for (int kx = 0; kx < runs; kx++)
-            for (int c0 = 0; c0 < len; c0 += RF_PACK_ZERO_RUN) {
-                const int n = len - c0 < RF_PACK_ZERO_RUN ? len - c0 : RF_PACK_ZERO_RUN;
-                for (int p = 0; p < PX; p++) {
-                    const int64_t ix = ix0[p] + kx;
-                    src[p] = row[p] && ix >= 0 && ix < in->w ? row[p] + ix * ps + c0 : zeros;
+            const int runs = interior ? 1 : kw, len = interior ? kw * cin : cin;
+            for (int kx = 0; kx < runs; kx++)
+                for (int c0 = 0; c0 < len; c0 += RF_PACK_ZERO_RUN) {
+                    const int n = len - c0 < RF_PACK_ZERO_RUN ? len - c0 : RF_PACK_ZERO_RUN;
+                    for (int p = 0; p < np; p++) {
+                        const int64_t ix = ix0[p0 + p] + kx;
+                        src[p] = row[p] && ix >= 0 && ix < in->w ? row[p] + ix * ps + c0 : zeros;
+                    }
+                    const float *w = wrow + ((size_t)kx * cin + c0) * PANEL_W(B);
+                    run_fma(acc, B, src, w, w + a->panel_floats, n, NULL);
                 }
-                run_fma(acc, B, src, wrow + ((size_t)kx * cin + c0) * PANEL_W(B), n, NULL);
-            }
+        }
+        store_tile(acc, B, &t->o, p0, panel * RF_PACK_PANEL, m, a->act);
     }
-    store_tile(acc, B, &t->o, panel * RF_PACK_PANEL, m, a->act);
 }
 
 /* Panels whose weights together stay within about half the L2 cache, so a block of panels is
@@ -353,6 +319,10 @@ static void prefetch_outputs(const tile_px *t, int panel)
     for (int p = 0; p < t->o.np; p++) {
         __builtin_prefetch(t->o.dst[p] + panel * RF_PACK_PANEL, 1, 3);
         __builtin_prefetch(t->o.dst[p] + panel * RF_PACK_PANEL + 16, 1, 3);
+        if (t->o.res[p]) {
+            __builtin_prefetch(t->o.res[p] + panel * RF_PACK_PANEL, 0, 3);
+            __builtin_prefetch(t->o.res[p] + panel * RF_PACK_PANEL + 16, 0, 3);
+        }
     }
 }
 
@@ -385,7 +355,6 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
 {
     const rf_conv *cv = a->cv;
     const int pb = panels_per_block(a);
-    const int wide = cv->cin >= WIDE_MIN_CIN;
     const int linear = cv->stride == 1 && flat(a->in) && flat(a->out) && (!a->res || flat(a->res));
     const int64_t q1 = (int64_t)row1 * a->out->w;
     for (int pan0 = a->pan0; pan0 < a->pan1; pan0 += pb) {
@@ -407,16 +376,11 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
             for (int pan = pan0; pan < pan1; pan++) {
                 prefetch_outputs(nx, pan);
                 const float *const *pf = nx->o.np && pan == pan0 ? src[cur ^ 1] : NULL;
-                const int b = tile_b(cv->cout - pan * RF_PACK_PANEL);
-                if (wide && pan + 1 < pan1 && cv->cout - pan * RF_PACK_PANEL >= 2 * RF_PACK_PANEL) {
+                const int b = tile_b(cv->cout, pan, pan1, cv->cin >= WIDE_MIN_CIN);
+                if (b == 4)
                     prefetch_outputs(nx, pan + 1);
-                    pointwise_wide(a, src[cur], &t[cur].o, pan++, pf);
-                } else if (b == 2)
-                    pointwise_tile(2, a, src[cur], &t[cur].o, pan, pf);
-                else if (b == 1)
-                    pointwise_tile(1, a, src[cur], &t[cur].o, pan, pf);
-                else
-                    pointwise_tile(0, a, src[cur], &t[cur].o, pan, pf);
+                BY_SHAPE(b, pointwise_tile, a, src[cur], &t[cur].o, pan, pf);
+                pan += b == 4;
             }
             /* this tile is done: its slot takes the one after next */
             if (linear) {
@@ -441,14 +405,12 @@ static void conv_spatial(const conv_args *a, int row0, int row1)
         for (next_tile(a, row1, &img, &y, &x, &t[0]); t[cur].o.np; cur ^= 1) {
             next_tile(a, row1, &img, &y, &x, &t[cur ^ 1]);
             for (int pan = pan0; pan < pan1; pan++) {
+                const int b = tile_b(cv->cout, pan, pan1, 1);
                 prefetch_outputs(&t[cur ^ 1], pan);
-                const int b = tile_b(cv->cout - pan * RF_PACK_PANEL);
-                if (b == 2)
-                    spatial_tile(2, a, &t[cur], pan);
-                else if (b == 1)
-                    spatial_tile(1, a, &t[cur], pan);
-                else
-                    spatial_tile(0, a, &t[cur], pan);
+                if (b == 4)
+                    prefetch_outputs(&t[cur ^ 1], pan + 1);
+                BY_SHAPE(b, spatial_tile, a, &t[cur], pan);
+                pan += b == 4;
             }
         }
     }
@@ -704,23 +666,25 @@ INLINE void wino_gemm_tile(int B, const conv_args *a, const float *v, float *mm,
                            int64_t mplane, int xi, int s0, int n, int cstride_in,
                            int cstride_out, int panel)
 {
-    const float *src[PX];
-    for (int p = 0; p < PX; p++)
-        src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in;
-    __m512 acc[PX][2];
-#pragma GCC unroll 12
-    for (int p = 0; p < PX; p++)
-        acc[p][0] = acc[p][1] = _mm512_setzero_ps();
     const int cin = a->cv->cin;
-    run_fma(acc, B, src, a->w + panel * a->panel_floats + (size_t)xi * cin * PANEL_W(B), cin,
-            NULL);
-    float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + panel * RF_PACK_PANEL;
+    const float *wa = a->w + panel * a->panel_floats + (size_t)xi * cin * PANEL_W(B);
+    for (int p0 = 0; p0 < n; p0 += TILE_PX(B)) {
+        const float *src[PX];
+        for (int p = 0; p < TILE_PX(B); p++)
+            src[p] = v + xi * vplane + (int64_t)(s0 + (p0 + p < n ? p0 + p : n - 1)) * cstride_in;
+        __m512 acc[TILE_REGS];
+#pragma GCC unroll 24
+        for (int i = 0; i < TILE_REGS; i++)
+            acc[i] = _mm512_setzero_ps();
+        run_fma(acc, B, src, wa, wa + a->panel_floats, cin, NULL);
+        float *dst = mm + xi * mplane + (int64_t)(s0 + p0) * cstride_out + panel * RF_PACK_PANEL;
 #pragma GCC unroll 12
-    for (int p = 0; p < PX; p++) {
-        if (p >= n)
-            break;
-        for (int b = 0; b < NVEC(B); b++)
-            _mm512_store_ps(dst + (int64_t)p * cstride_out + 16 * b, acc[p][b]);
+        for (int p = 0; p < PX; p++) {
+            if (p >= TILE_PX(B) || p0 + p >= n)
+                break;
+            for (int b = 0; b < NVEC(B); b++)
+                _mm512_store_ps(dst + (int64_t)p * cstride_out + 16 * b, acc[p * NVEC(B) + b]);
+        }
     }
 }
 
@@ -817,12 +781,11 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
             for (int s0 = 0; s0 < n; s0 += PX) {
                 const int cnt = n - s0 < PX ? n - s0 : PX;
                 for (int pan = a->pan0; pan < a->pan1; pan++) {
-                    if (a->cv->cout - pan * RF_PACK_PANEL > 16)
-                        wino_gemm_tile(2, a, v, mm, vplane, mplane, xi, s0, cnt, cin_pad,
-                                       cout_pad, pan);
-                    else
-                        wino_gemm_tile(1, a, v, mm, vplane, mplane, xi, s0, cnt, cin_pad,
-                                       cout_pad, pan);
+                    /* M is stored 16 channels at a time: no 8-channel tiles */
+                    const int b = tile_b(a->cv->cout, pan, a->pan1, 1);
+                    BY_SHAPE(b ? b : 1, wino_gemm_tile, a, v, mm, vplane, mplane, xi, s0, cnt,
+                             cin_pad, cout_pad, pan);
+                    pan += b == 4;
                 }
             }
         for (int k = 0; k < n; k++)
