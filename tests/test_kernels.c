@@ -54,6 +54,10 @@ static const conv_case cases[] = {
      {RF_ACT_LEAKY, 0.1f}, 0},
     {"3x3 s1 208 winograd, channel split", 1, 9, 6, 24, 208, 3, 1, 0, 0, 0, 0, 1,
      {RF_ACT_RELU, 0}, 0},
+    {"1x1 64->256 residual, streamed output", 1, 48, 48, 64, 256, 1, 1, 0, 0, 0, 0, 1,
+     {RF_ACT_RELU, 0}, 1},
+    {"7x7/2 3->64, streamed output", 1, 191, 192, 3, 64, 7, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0},
+     1},
     {"r50 head 1x1 256->4", 2, 5, 6, 256, 4, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     {"r50 head 1x1 256->8", 1, 5, 6, 256, 8, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     {"r50 head 1x1 256->20", 2, 5, 6, 256, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
@@ -119,7 +123,8 @@ static float *make_tensor(rf_tensor *t, size_t *floats, int n, int h, int w, int
 {
     const int64_t nstride = (int64_t)h * w * pstride + gap;
     *floats = (size_t)(n * nstride);
-    float *buf = malloc(*floats * sizeof(float));
+    /* 64-byte aligned, as arena tensors are: the kernels stream such outputs */
+    float *buf = aligned_alloc(64, (*floats * sizeof(float) + 63) & ~(size_t)63);
     *t = (rf_tensor){.data = buf, .n = n, .h = h, .w = w, .c = c, .pstride = pstride,
                      .nstride = nstride, .arena_offset = -1};
     return buf;
