@@ -107,14 +107,19 @@ int rf_row_unit_simd(const rf_conv *conv)
     return pk && pk->layout == RF_PACK_WINOGRAD ? 4 : 1;
 }
 
-static const rf_kernel_set reference_set = {RF_KERNELS_REFERENCE, "reference", rf_conv_reference,
-                                            NULL, NULL, NULL, 0, rf_fma_peak_reference};
-static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2, "avx2", rf_conv_avx2,
-                                       rf_conv_scratch_avx2, rf_row_unit_simd, rf_pack_simd,
-                                       RF_PACK_LAYOUT_VERSION, rf_fma_peak_avx2};
-static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512, "avx512", rf_conv_avx512,
-                                         rf_conv_scratch_avx512, rf_row_unit_simd, rf_pack_simd,
-                                         RF_PACK_LAYOUT_VERSION, rf_fma_peak_avx512};
+static const rf_kernel_set reference_set = {
+    RF_KERNELS_REFERENCE, "reference", rf_conv_reference, rf_maxpool3s2_reference, NULL, NULL,
+    NULL, 0, rf_fma_peak_reference};
+static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2,        "avx2",
+                                       rf_conv_avx2,           rf_maxpool3s2_avx2,
+                                       rf_conv_scratch_avx2,   rf_row_unit_simd,
+                                       rf_pack_simd,           RF_PACK_LAYOUT_VERSION,
+                                       rf_fma_peak_avx2};
+static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512,      "avx512",
+                                         rf_conv_avx512,         rf_maxpool3s2_avx512,
+                                         rf_conv_scratch_avx512, rf_row_unit_simd,
+                                         rf_pack_simd,           RF_PACK_LAYOUT_VERSION,
+                                         rf_fma_peak_avx512};
 
 double rf_kernel_seconds(void)
 {

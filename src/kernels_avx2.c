@@ -3,6 +3,7 @@
  * Winograd F(4x4, 3x3) for stride-1 3x3, depthwise 3x3 vectorised over channels. */
 #include "kernels.h"
 
+#include <float.h>
 #include <immintrin.h>
 
 #define PX 5 /* output pixels per tile: 5 x 2 accumulators + 2 weights + 1 input, no spills */
@@ -625,6 +626,26 @@ void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *res
     /* Callers are plain SSE code: with the upper halves of the vector registers left dirty,
      * each of their instructions pays a state merge (3x slower post-processing, measured). The
      * compiler leaves this to us here because the kernels above return without it. */
+    _mm256_zeroupper();
+}
+
+void rf_maxpool3s2_avx2(const rf_tensor *in, const rf_tensor *out, int row0, int row1)
+{
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        for (int ox = 0; ox < out->w; ox++) {
+            const float *taps[9];
+            const int n = rf_pool_taps(in, img, oy, ox, taps);
+            float *dst = pixel_ptr(out, img, oy, ox);
+            for (int c0 = 0; c0 < out->c; c0 += 8) {
+                const __m256i m = lanes(out->c - c0);
+                __m256 v = _mm256_set1_ps(-FLT_MAX);
+                for (int t = 0; t < n; t++)
+                    v = _mm256_max_ps(v, _mm256_maskload_ps(taps[t] + c0, m));
+                _mm256_maskstore_ps(dst + c0, m, v);
+            }
+        }
+    }
     _mm256_zeroupper();
 }
 

@@ -3,6 +3,7 @@
  * Winograd F(4x4, 3x3) for stride-1 3x3, depthwise 3x3 vectorised over channels. */
 #include "kernels.h"
 
+#include <float.h>
 #include <immintrin.h>
 
 #define PX 12 /* output pixels per tile: 12 x 2 accumulators leave registers for weights */
@@ -215,17 +216,20 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
     const rf_tensor *in = a->in;
     const int s = cv->stride, cin = cv->cin, kw = cv->kw, np = TILE_PX(B);
     const int64_t ps = in->pstride;
-    const int one_line = t->img[0] == t->img[PX - 1] && t->oy[0] == t->oy[PX - 1];
-    int interior = ps == cin;
     int64_t ix0[PX];
-    for (int p = 0; p < PX; p++) {
+    for (int p = 0; p < PX; p++)
         ix0[p] = t->ox[p] * s - cv->pad;
-        interior &= ix0[p] >= 0 && ix0[p] + kw <= in->w;
-    }
     const float *wpanel = a->w + panel * a->panel_floats;
     __mmask16 m[4];
     tile_masks(cv->cout, panel, m);
     for (int p0 = 0; p0 < t->o.np; p0 += np) {
+        /* per run of np pixels: a tile that wraps to the next line loses the fast path only
+         * in the run that wraps */
+        const int last = p0 + np - 1;
+        const int one_line = t->img[p0] == t->img[last] && t->oy[p0] == t->oy[last];
+        int interior = ps == cin;
+        for (int p = p0; p <= last; p++)
+            interior &= ix0[p] >= 0 && ix0[p] + kw <= in->w;
         __m512 acc[TILE_REGS];
         init_acc(acc, B, cv->bias + panel * RF_PACK_PANEL, m);
         const float *row[PX], *src[PX];
@@ -856,6 +860,27 @@ void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *r
     /* Callers are plain SSE code: with the upper halves of the vector registers left dirty,
      * each of their instructions pays a state merge (3x slower post-processing, measured). The
      * compiler leaves this to us here because the kernels above return without it. */
+    _mm256_zeroupper();
+}
+
+void rf_maxpool3s2_avx512(const rf_tensor *in, const rf_tensor *out, int row0, int row1)
+{
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        for (int ox = 0; ox < out->w; ox++) {
+            const float *taps[9];
+            const int n = rf_pool_taps(in, img, oy, ox, taps);
+            float *dst = pixel_ptr(out, img, oy, ox);
+            for (int c0 = 0; c0 < out->c; c0 += 16) {
+                const int left = out->c - c0;
+                const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+                __m512 v = _mm512_set1_ps(-FLT_MAX);
+                for (int t = 0; t < n; t++)
+                    v = _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, taps[t] + c0));
+                _mm512_mask_storeu_ps(dst + c0, m, v);
+            }
+        }
+    }
     _mm256_zeroupper();
 }
 

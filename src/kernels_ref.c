@@ -1,6 +1,7 @@
 /* kernels_ref.c - portable C convolution: the reference every SIMD kernel is tested against. */
 #include "kernels.h"
 
+#include <float.h>
 #include <string.h>
 
 #define REF_MAX_COUT 2048
@@ -61,6 +62,24 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
             float *dst = out->data + img * out->nstride + pix * out->pstride;
             for (int co = c0; co < c1; co++)
                 dst[co] = activate(rp ? acc[co] + rp[co] : acc[co], act);
+        }
+    }
+}
+
+void rf_maxpool3s2_reference(const rf_tensor *in, const rf_tensor *out, int row0, int row1)
+{
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        for (int ox = 0; ox < out->w; ox++) {
+            const float *taps[9];
+            const int n = rf_pool_taps(in, img, oy, ox, taps);
+            float *dst = out->data + img * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
+            for (int c = 0; c < out->c; c++) {
+                float m = -FLT_MAX;
+                for (int t = 0; t < n; t++)
+                    m = taps[t][c] > m ? taps[t][c] : m;
+                dst[c] = m;
+            }
         }
     }
 }

@@ -1,7 +1,6 @@
 /* ops.c - layer operations: output shapes, row splits over the thread pool, the cheap element-wise ops. */
 #include "ops.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -177,26 +176,15 @@ typedef struct {
     const rf_tensor *in, *out;
 } unary_op;
 
+typedef struct {
+    const rf_context *ctx;
+    const rf_tensor *in, *out;
+} pool_op;
+
 static void maxpool_rows(const void *arg, int row0, int row1)
 {
-    const rf_tensor *in = ((const unary_op *)arg)->in, *out = ((const unary_op *)arg)->out;
-    for (int r = row0; r < row1; r++) {
-        const int i = r / out->h, oy = r % out->h;
-        for (int ox = 0; ox < out->w; ox++) {
-            float *dst = out->data + i * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
-            for (int ch = 0; ch < out->c; ch++)
-                dst[ch] = -FLT_MAX;
-            for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; iy++)
-                for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++) {
-                    if (iy < 0 || iy >= in->h || ix < 0 || ix >= in->w)
-                        continue;
-                    const float *src =
-                        in->data + i * in->nstride + ((int64_t)iy * in->w + ix) * in->pstride;
-                    for (int ch = 0; ch < out->c; ch++)
-                        dst[ch] = src[ch] > dst[ch] ? src[ch] : dst[ch];
-                }
-        }
-    }
+    const pool_op *op = arg;
+    op->ctx->kernels->maxpool3s2(op->in, op->out, row0, row1);
 }
 
 rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)
@@ -204,7 +192,7 @@ rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)
     rf_tensor out = rf_arena_tensor(ctx, in->n, rf_conv_out_size(in->h, 3, 2, 1),
                                     rf_conv_out_size(in->w, 3, 2, 1), in->c);
     if (!ctx->planning)
-        run_rows(ctx, out.n * out.h, maxpool_rows, &(unary_op){in, &out});
+        run_rows(ctx, out.n * out.h, maxpool_rows, &(pool_op){ctx, in, &out});
     return out;
 }
 

@@ -316,9 +316,55 @@ static void test_select(void)
     printf("  auto kernels here: %s\n", best->name);
 }
 
+/* 3x3 stride-2 max pooling of every set against a direct computation: odd sizes, channel
+ * counts that leave vector tails, padded pixels, a batch with a gap, rows in two calls. */
+static void test_maxpool(int n, int h, int w, int c)
+{
+    static const rf_kernels sets[] = {RF_KERNELS_REFERENCE, RF_KERNELS_AVX2, RF_KERNELS_AVX512};
+    rf_tensor in, out;
+    size_t in_floats, out_floats;
+    float *in_buf = make_tensor(&in, &in_floats, n, h, w, c, c + 3, 5);
+    for (size_t i = 0; i < in_floats; i++)
+        in_buf[i] = urand();
+    const int oh = rf_conv_out_size(h, 3, 2, 1), ow = rf_conv_out_size(w, 3, 2, 1);
+    float *out_buf = make_tensor(&out, &out_floats, n, oh, ow, c, c + 1, 2);
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+        const rf_kernel_set *ks = rf_kernels_select(sets[k]);
+        if (!ks)
+            continue;
+        for (size_t i = 0; i < out_floats; i++)
+            out_buf[i] = SENTINEL;
+        const int rows = n * oh, cut = rows / 3;
+        ks->maxpool3s2(&in, &out, 0, cut);
+        ks->maxpool3s2(&in, &out, cut, rows);
+        size_t bad = 0, written = 0;
+        for (int i = 0; i < n; i++)
+            for (int y = 0; y < oh; y++)
+                for (int x = 0; x < ow; x++)
+                    for (int ch = 0; ch < c; ch++) {
+                        float m = -INFINITY;
+                        for (int iy = 2 * y - 1; iy <= 2 * y + 1; iy++)
+                            for (int ix = 2 * x - 1; ix <= 2 * x + 1; ix++)
+                                if (iy >= 0 && iy < h && ix >= 0 && ix < w && px(&in, i, iy, ix)[ch] > m)
+                                    m = px(&in, i, iy, ix)[ch];
+                        bad += px(&out, i, y, x)[ch] != m;
+                    }
+        for (size_t i = 0; i < out_floats; i++)
+            written += out_buf[i] != SENTINEL;
+        CHECK(bad == 0, "%s maxpool %dx%dx%dx%d: %zu wrong outputs", ks->name, n, h, w, c, bad);
+        CHECK(written == (size_t)n * oh * ow * c, "%s maxpool %dx%dx%dx%d: %zu written for %d",
+              ks->name, n, h, w, c, written, n * oh * ow * c);
+    }
+    free(in_buf);
+    free(out_buf);
+}
+
 int main(void)
 {
     test_select();
+    test_maxpool(1, 9, 13, 64);
+    test_maxpool(2, 6, 5, 20);
+    test_maxpool(1, 1, 2, 3);
     printf("  worst error / (|bias| + |res| + sum |x w|) per case and kernel set:\n");
     for (int i = 0; i < NCASES; i++)
         test_case(&cases[i]);
