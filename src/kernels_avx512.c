@@ -34,17 +34,18 @@ typedef struct {
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Register tiles, by shape B: 0: PX pixels x at most 8 channels (in the low halves: CPUs that
+/* Register tiles, by shape B: 0: WPX pixels x at most 8 channels (in the low halves: CPUs that
  * split 512-bit FMAs in two do twice as many 256-bit ones, so 8 useful lanes cost half a
- * 512-bit FMA), 1: PX x 16, 2: PX x 32 (a panel), 4: WPX x 64 (two neighbouring full panels wa,
- * wb). Per step the wide tile feeds 24 FMAs from 6 broadcasts where PX x 32 needs 12: on CPUs
+ * 512-bit FMA), 1: WPX x 16, 2: PX x 32 (a panel), 4: WPX x 64 (two neighbouring full panels
+ * wa, wb). The narrow shapes take WPX pixels: with PX, the compiler runs out of registers for
+ * the pixel pointers and shuffles them through vector registers on every step. Per step the wide tile feeds 24 FMAs from 6 broadcasts where PX x 32 needs 12: on CPUs
  * that run 512-bit FMAs on two 256-bit pipes the broadcasts take slots from the FMAs, and the
  * wide tile reaches the FMA peak where PX x 32 stays ~8 % below it. It reads each weight row
  * for half as many pixels, though: 1x1 layers with few input channels, whose outputs and
  * residuals also stream through memory, run faster on PX x 32 (measured).
  * acc[p * NVEC(B) + b]: pixel p, vector b; PANEL_W: floats per weight row of a panel. */
 #define WPX 6
-#define TILE_PX(B) ((B) == 4 ? WPX : PX)
+#define TILE_PX(B) ((B) == 4 || (B) <= 1 ? WPX : PX)
 #define NVEC(B) ((B) == 4 ? 4 : (B) == 2 ? 2 : 1)
 #define PANEL_W(B) ((B) >= 2 ? 32 : 16)
 #define TILE_REGS 24
