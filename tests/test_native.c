@@ -348,6 +348,48 @@ static void check_packed(const char *tag, const char *path, const outputs *want,
 }
 
 /* pth -> native (each storage) -> loaded again: outputs as the .pth's. */
+/* Resident memory of this process in bytes (Linux), 0 if unknown. */
+static size_t resident_bytes(void)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%*s %ld", &pages) != 1)
+        pages = 0;
+    if (f)
+        fclose(f);
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A mapped f32 file whose packed blocks serve the fastest kernels: loading it and running
+ * those kernels must leave the reference-layout weights on disk (not resident). Checked where
+ * they weigh enough to measure (ResNet50: 109 MB). */
+static void check_lazy_weights(const char *tag, const char *path, const float *input, int h, int w)
+{
+    size_t size;
+    unsigned char *bytes = read_all(path, &size);
+    free(bytes);
+    rf_error err;
+    const size_t before = resident_bytes();
+    rf_model *m = NULL;
+    CHECK(rf_model_load(path, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK, "%s", err.message);
+    if (!m)
+        return;
+    const size_t reference = (size_t)rf_model_parameters(m) * sizeof(float);
+    outputs o = {0};
+    CHECK(run(m, RF_KERNELS_AUTO, input, 1, h, w, &o) == 0, "%s: forward", tag);
+    const size_t grew = resident_bytes() - before;
+    if (m->packed_mapped && reference > ((size_t)50 << 20) && before) {
+        CHECK(grew < size - reference / 2,
+              "%s: %zu MB resident after load and forward, reference weights %zu MB of a %zu MB "
+              "file",
+              tag, grew >> 20, reference >> 20, size >> 20);
+        printf("  %s f32 mapped: %zu MB resident of a %zu MB file after a forward pass\n", tag,
+               grew >> 20, size >> 20);
+    }
+    outputs_free(&o);
+    rf_model_free(m);
+}
+
 static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int h, int w,
                        const char **f32_out)
 {
@@ -403,6 +445,7 @@ static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int
             if (f32_out)
                 *f32_out = f32_path;
             check_packed(tag, path, &want, &want_auto, input, h, w);
+            check_lazy_weights(tag, path, input, h, w);
         }
     }
     outputs_free(&want);
