@@ -70,14 +70,14 @@ typedef struct {
     const rf_conv *conv;
     const rf_tensor *in, *residual, *out;
     rf_act act;
-    int rows, unit, tasks, ch_tasks;
+    int rows, unit, row_tasks, ch_tasks;
 } conv_job;
 
 /* First row of row task t: an even share, moved to a multiple of the kernel's row unit within
  * its image so that no block of rows is computed by two tasks. */
 static int task_row(const conv_job *j, int t)
 {
-    const int h = j->out->h, u = j->unit, r = (int)((int64_t)j->rows * t / j->tasks);
+    const int h = j->out->h, u = j->unit, r = (int)((int64_t)j->rows * t / j->row_tasks);
     const int img = r / h;
     const int y = (r % h + u / 2) / u * u;
     return img * h + (y < h ? y : h);
@@ -109,11 +109,11 @@ static void conv_split(const rf_context *ctx, conv_job *j)
     const int bands = j->out->n * ((j->out->h + j->unit - 1) / j->unit);
     const int groups = (j->conv->cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
     j->ch_tasks = 1;
-    j->tasks = task_count(ctx, j->rows);
+    j->row_tasks = task_count(ctx, j->rows);
     if (threads > 1 && groups > 1 && bands < (j->unit > 1 ? 4 : 32) * threads) {
         j->ch_tasks = groups < 2 * threads ? groups : 2 * threads;
         const int per = 4 * threads / j->ch_tasks;
-        j->tasks = per < 1 ? 1 : per < bands ? per : bands;
+        j->row_tasks = per < 1 ? 1 : per < bands ? per : bands;
     }
 }
 
@@ -130,7 +130,7 @@ void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
     const double t0 = ctx->profiling ? now_ms() : 0;
     conv_job j = {ctx, conv, in, residual, out, act, out->n * out->h, 1, 0, 1};
     conv_split(ctx, &j);
-    rf_pool_run(ctx->pool, conv_task, &j, j.tasks * j.ch_tasks);
+    rf_pool_run(ctx->pool, conv_task, &j, j.row_tasks * j.ch_tasks);
     if (ctx->profiling)
         profile_add(ctx, conv_kind(conv), t0, conv_flops(conv, out));
 }
