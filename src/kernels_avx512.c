@@ -43,10 +43,11 @@ typedef struct {
  * wide tile reaches the FMA peak where PX x 32 stays ~8 % below it. It reads each weight row
  * for half as many pixels, though: 1x1 layers with few input channels, whose outputs and
  * residuals also stream through memory, run faster on PX x 32 (measured).
+ * Shape 3 is the wide tile with WPX / 2 pixels, for the last few Winograd tiles of a block.
  * acc[p * NVEC(B) + b]: pixel p, vector b; PANEL_W: floats per weight row of a panel. */
 #define WPX 6
-#define TILE_PX(B) ((B) == 4 || (B) <= 1 ? WPX : PX)
-#define NVEC(B) ((B) == 4 ? 4 : (B) == 2 ? 2 : 1)
+#define TILE_PX(B) ((B) == 3 ? WPX / 2 : (B) == 4 || (B) <= 1 ? WPX : PX)
+#define NVEC(B) ((B) >= 3 ? 4 : (B) == 2 ? 2 : 1)
 #define PANEL_W(B) ((B) >= 2 ? 32 : 16)
 #define TILE_REGS 24
 /* 1x1 layers with at least this many input channels take the wide tile. */
@@ -57,6 +58,8 @@ typedef struct {
     do {                                                                                           \
         if ((b) == 4)                                                                              \
             f(4, __VA_ARGS__);                                                                     \
+        else if ((b) == 3)                                                                         \
+            f(3, __VA_ARGS__);                                                                     \
         else if ((b) == 2)                                                                         \
             f(2, __VA_ARGS__);                                                                     \
         else if ((b) == 1)                                                                         \
@@ -76,7 +79,7 @@ static int tile_b(int cout, int panel, int pan1, int wide)
 }
 
 /* acc += src[p][k] * w[k] for k < len, for the TILE_PX(B) pixels of src; w rows are
- * PANEL_W(B) floats, in wa (and wb, B = 4). With pf, the same stretch of pf[p] is fetched into
+ * PANEL_W(B) floats, in wa (and wb, B = 3 and 4). With pf, the same stretch of pf[p] is fetched into
  * the cache for the tile after this one: dozens of scattered pixel streams are more than the
  * hardware prefetchers follow. The sums live in a local copy: vector types may alias the
  * floats read, so sums the compiler keeps in memory (when the caller's array does not fit its
@@ -112,7 +115,7 @@ INLINE void run_fma(__m512 acc[TILE_REGS], int B, const float *const *src, const
             w[0] = _mm512_load_ps(ka);
             w[1] = B >= 2 ? _mm512_load_ps(ka + 16) : w[0];
             w[2] = w[3] = w[0];
-            if (B == 4) {
+            if (B >= 3) {
                 const float *kb = wb + (size_t)k * PANEL_W(B);
                 w[2] = _mm512_load_ps(kb);
                 w[3] = _mm512_load_ps(kb + 16);
@@ -689,30 +692,44 @@ static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t
     }
 }
 
-/* M[xi][slots] = V[xi][slots] x U[xi] for slots [s0, s0 + n), n <= PX, all panels. */
+/* M[xi][slots] = V[xi][slots] x U[xi] for the TILE_PX(B) slots from s0 (n of them exist). */
+INLINE void wino_gemm_run(int B, const conv_args *a, const float *v, float *mm, int64_t vplane,
+                          int64_t mplane, int xi, int s0, int n, int cstride_in,
+                          int cstride_out, int panel)
+{
+    const int cin = a->cv->cin;
+    const float *wa = a->w + panel * a->panel_floats + (size_t)xi * cin * PANEL_W(B);
+    const float *src[PX];
+    for (int p = 0; p < TILE_PX(B); p++)
+        src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in;
+    __m512 acc[TILE_REGS];
+#pragma GCC unroll 24
+    for (int i = 0; i < TILE_REGS; i++)
+        acc[i] = _mm512_setzero_ps();
+    run_fma(acc, B, src, wa, wa + a->panel_floats, cin, NULL);
+    float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + panel * RF_PACK_PANEL;
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; p++) {
+        if (p >= TILE_PX(B) || p >= n)
+            break;
+        for (int b = 0; b < NVEC(B); b++)
+            _mm512_store_ps(dst + (int64_t)p * cstride_out + 16 * b, acc[p * NVEC(B) + b]);
+    }
+}
+
+/* The same for slots [s0, s0 + n), n <= PX, TILE_PX(B) at a time; a wide tile's last few slots
+ * take the half-height shape (with two threads, blocks of 10 or 20 tiles are common). */
 INLINE void wino_gemm_tile(int B, const conv_args *a, const float *v, float *mm, int64_t vplane,
                            int64_t mplane, int xi, int s0, int n, int cstride_in,
                            int cstride_out, int panel)
 {
-    const int cin = a->cv->cin;
-    const float *wa = a->w + panel * a->panel_floats + (size_t)xi * cin * PANEL_W(B);
     for (int p0 = 0; p0 < n; p0 += TILE_PX(B)) {
-        const float *src[PX];
-        for (int p = 0; p < TILE_PX(B); p++)
-            src[p] = v + xi * vplane + (int64_t)(s0 + (p0 + p < n ? p0 + p : n - 1)) * cstride_in;
-        __m512 acc[TILE_REGS];
-#pragma GCC unroll 24
-        for (int i = 0; i < TILE_REGS; i++)
-            acc[i] = _mm512_setzero_ps();
-        run_fma(acc, B, src, wa, wa + a->panel_floats, cin, NULL);
-        float *dst = mm + xi * mplane + (int64_t)(s0 + p0) * cstride_out + panel * RF_PACK_PANEL;
-#pragma GCC unroll 12
-        for (int p = 0; p < PX; p++) {
-            if (p >= TILE_PX(B) || p0 + p >= n)
-                break;
-            for (int b = 0; b < NVEC(B); b++)
-                _mm512_store_ps(dst + (int64_t)p * cstride_out + 16 * b, acc[p * NVEC(B) + b]);
-        }
+        if (B == 4 && n - p0 <= TILE_PX(3))
+            wino_gemm_run(3, a, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
+                          cstride_out, panel);
+        else
+            wino_gemm_run(B, a, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
+                          cstride_out, panel);
     }
 }
 
