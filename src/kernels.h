@@ -22,7 +22,8 @@ typedef struct {
 typedef struct {
     rf_kernels id;
     const char *name;
-    /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out.
+    /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out; it
+     * may be out itself (each element is read before it is written).
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
     void (*conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
                  rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);

@@ -359,12 +359,61 @@ static void test_maxpool(int n, int h, int w, int c)
     free(out_buf);
 }
 
+/* conv3 of a ResNet bottleneck writes over its shortcut: every set must give, with the residual
+ * in the output buffer, exactly what it gives with the two apart (12 x 32, 6 x 64 and
+ * streamed-output paths). */
+static void test_residual_in_place(int cin, int cout, int h, int w)
+{
+    static const rf_kernels sets[] = {RF_KERNELS_REFERENCE, RF_KERNELS_AVX2, RF_KERNELS_AVX512};
+    rf_conv cv = {.cin = cin, .cout = cout, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .groups = 1};
+    cv.weight = malloc(sizeof(float) * (size_t)cin * cout);
+    cv.bias = malloc(sizeof(float) * (size_t)cout);
+    for (int i = 0; i < cin * cout; i++)
+        cv.weight[i] = urand() / sqrtf((float)cin);
+    for (int i = 0; i < cout; i++)
+        cv.bias[i] = urand();
+    rf_tensor in, res, out, both;
+    size_t nin, nout;
+    float *in_buf = make_tensor(&in, &nin, 1, h, w, cin, cin, 0);
+    float *res_buf = make_tensor(&res, &nout, 1, h, w, cout, cout, 0);
+    float *out_buf = make_tensor(&out, &nout, 1, h, w, cout, cout, 0);
+    float *both_buf = make_tensor(&both, &nout, 1, h, w, cout, cout, 0);
+    for (size_t i = 0; i < nin; i++)
+        in_buf[i] = urand();
+    for (size_t i = 0; i < nout; i++)
+        res_buf[i] = urand();
+    const rf_act relu = {RF_ACT_RELU, 0};
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+        const rf_kernel_set *ks = rf_kernels_select(sets[k]);
+        if (!ks)
+            continue;
+        if (ks->pack)
+            CHECK(ks->pack(&cv) == 0, "%s: pack", ks->name);
+        memcpy(both_buf, res_buf, sizeof(float) * nout);
+        ks->conv(&cv, &in, &res, relu, &out, (rf_conv_part){0, h, 0, cout}, NULL);
+        ks->conv(&cv, &in, &both, relu, &both, (rf_conv_part){0, h, 0, cout}, NULL);
+        CHECK(!memcmp(out_buf, both_buf, sizeof(float) * nout),
+              "%s: 1x1 %d->%d %dx%d with the residual in the output differs", ks->name, cin,
+              cout, h, w);
+    }
+    free(cv.weight);
+    free(cv.bias);
+    free(cv.packed);
+    free(in_buf);
+    free(res_buf);
+    free(out_buf);
+    free(both_buf);
+}
+
 int main(void)
 {
     test_select();
     test_maxpool(1, 9, 13, 64);
     test_maxpool(2, 6, 5, 20);
     test_maxpool(1, 1, 2, 3);
+    test_residual_in_place(64, 256, 7, 9);
+    test_residual_in_place(256, 128, 5, 6);
+    test_residual_in_place(64, 256, 48, 48);
     printf("  worst error / (|bias| + |res| + sum |x w|) per case and kernel set:\n");
     for (int i = 0; i < NCASES; i++)
         test_case(&cases[i]);
