@@ -210,7 +210,8 @@ typedef struct {
 
 rf_detect_params rf_detect_params_default(void);
 
-/* One image: preprocess by policy, forward, decode, threshold, NMS. */
+/* One image: preprocess by policy, forward, decode, threshold, NMS. Allocates nothing once
+ * the context has seen this input size (and faces has the capacity). */
 rf_status rf_detect(rf_context *ctx, const rf_image *image, const rf_input_policy *policy,
                     const rf_detect_params *params, rf_faces *faces, rf_error *err);
 

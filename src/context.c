@@ -61,6 +61,8 @@ void rf_context_free(rf_context *ctx)
     free(ctx->box);
     free(ctx->ldm);
     free(ctx->staging);
+    rf_resize_scratch_free(&ctx->resize);
+    rf_postprocess_scratch_free(&ctx->post);
     free(ctx);
 }
 
@@ -269,7 +271,8 @@ rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
             return rf_fail(err, RF_E_ARG,
                            "batch image %d becomes %dx%d but image 0 becomes %dx%d; use a fixed "
                            "input size to batch images of different sizes", i, w, h, nw, nh);
-        if ((st = rf_image_to_input(&images[i], nw, nh, ctx->staging + plane * i, err)) != RF_OK)
+        if ((st = rf_image_to_input_into(&images[i], nw, nh, ctx->staging + plane * i,
+                                         &ctx->resize, err)) != RF_OK)
             return st;
     }
     if ((st = rf_forward(ctx, ctx->staging, n, nh, nw, err)) != RF_OK)
@@ -279,8 +282,9 @@ rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
         int w, h;
         float sx, sy;
         rf_input_geometry(policy, images[i].width, images[i].height, &w, &h, &sx, &sy, NULL);
-        st = rf_postprocess(ctx->cls + a * 2 * i, ctx->box + a * 4 * i, ctx->ldm + a * 10 * i,
-                            nw, nh, sx, sy, ctx->model->anchors, params, &faces[i], err);
+        st = rf_postprocess_into(ctx->cls + a * 2 * i, ctx->box + a * 4 * i,
+                                 ctx->ldm + a * 10 * i, nw, nh, sx, sy, ctx->model->anchors,
+                                 params, &ctx->post, &faces[i], err);
         if (st != RF_OK)
             return st;
     }

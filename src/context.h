@@ -3,7 +3,9 @@
 #define RF_CONTEXT_H
 
 #include "kernels.h"
+#include "image.h"
 #include "model.h"
+#include "postprocess.h"
 #include "threadpool.h"
 
 #define RF_ARENA_MAX_LIVE 64
@@ -39,6 +41,8 @@ struct rf_context {
 
     float *staging; /* network input built from images, NCHW */
     size_t staging_floats;
+    rf_resize_scratch resize;    /* of rf_detect */
+    rf_postprocess_scratch post; /* of rf_detect */
 };
 
 /* A tensor of n x h x w x c from the arena (data NULL while planning). */

@@ -1,4 +1,6 @@
 /* postprocess.c - priors, decode, score threshold, sort, NMS: raw head outputs to faces. */
+#include "postprocess.h"
+
 #include "common.h"
 
 #include <assert.h>
@@ -151,10 +153,50 @@ static void suppress(const box_columns *b, int64_t i, int64_t n, float offset, f
     }
 }
 
+static size_t round64(size_t bytes)
+{
+    return (bytes + 63) & ~(size_t)63;
+}
+
+/* Bytes of scratch for n anchors: candidates (twice, for the sort), decoded faces, box columns
+ * and alive flags, each 64-byte aligned; 0 on overflow. */
+static size_t scratch_bytes(int64_t n)
+{
+    const size_t k = (size_t)(n > 0 ? n : 1);
+    const size_t parts[4] = {rf_mul_size(2 * sizeof(candidate), k), rf_mul_size(sizeof(rf_face), k),
+                             rf_mul_size(5 * sizeof(float), k), k};
+    size_t total = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!parts[i] || total + round64(parts[i]) < total)
+            return 0;
+        total += round64(parts[i]);
+    }
+    return total;
+}
+
+void rf_postprocess_scratch_free(rf_postprocess_scratch *ws)
+{
+    free(ws->block);
+    ws->block = NULL;
+    ws->bytes = 0;
+}
+
 rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
                          const float *landmark_pred, int net_w, int net_h, float scale_x,
                          float scale_y, rf_anchors anchors, const rf_detect_params *params,
                          rf_faces *faces, rf_error *err)
+{
+    rf_postprocess_scratch ws = {NULL, 0};
+    const rf_status st = rf_postprocess_into(cls_prob, bbox_pred, landmark_pred, net_w, net_h,
+                                             scale_x, scale_y, anchors, params, &ws, faces, err);
+    rf_postprocess_scratch_free(&ws);
+    return st;
+}
+
+rf_status rf_postprocess_into(const float *cls_prob, const float *bbox_pred,
+                              const float *landmark_pred, int net_w, int net_h, float scale_x,
+                              float scale_y, rf_anchors anchors, const rf_detect_params *params,
+                              rf_postprocess_scratch *ws, rf_faces *faces, rf_error *err)
 {
     if (!cls_prob || !bbox_pred || !landmark_pred || !faces || !params)
         return rf_fail(err, RF_E_ARG, "rf_postprocess: null argument");
@@ -167,30 +209,33 @@ rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
         return rf_fail(err, RF_E_ARG, "rf_postprocess: bad detection parameters");
     faces->count = 0;
     const int64_t n = rf_anchor_count(net_h, net_w);
+    const size_t need = scratch_bytes(n);
+    if (!need)
+        return rf_fail(err, RF_E_NOMEM, "%lld anchors: scratch size overflows", (long long)n);
+    if (need > ws->bytes) {
+        rf_postprocess_scratch_free(ws);
+        if (!(ws->block = aligned_alloc(64, need)))
+            return rf_fail(err, RF_E_NOMEM, "out of memory for the post-processing of %lld "
+                           "anchors", (long long)n);
+        ws->bytes = need;
+    }
+    const size_t slots = (size_t)(n > 0 ? n : 1);
+    unsigned char *at = ws->block;
+    candidate *cand = (candidate *)(void *)at;
+    at += round64(2 * sizeof(candidate) * slots);
+    rf_face *dec = (rf_face *)(void *)at;
+    at += round64(sizeof(rf_face) * slots);
+    float *columns = (float *)(void *)at;
+    at += round64(5 * sizeof(float) * slots);
+    box_columns cols = {columns, columns + slots, columns + 2 * slots, columns + 3 * slots,
+                        columns + 4 * slots, at};
     int64_t count = 0;
-    for (int64_t a = 0; a < n; a++)
-        count += cls_prob[2 * a + 1] > params->score_threshold;
-    candidate *cand = malloc(sizeof *cand * (size_t)(count ? 2 * count : 1));
-    if (!cand)
-        return rf_fail(err, RF_E_NOMEM, "out of memory for %lld candidates", (long long)count);
-    count = 0;
     for (int64_t a = 0; a < n; a++)
         if (cls_prob[2 * a + 1] > params->score_threshold)
             cand[count++] = (candidate){cls_prob[2 * a + 1], a};
     sort_by_score(cand, cand + count, count);
     if (params->pre_nms_top_k && count > params->pre_nms_top_k)
         count = params->pre_nms_top_k;
-
-    const size_t slots = (size_t)(count ? count : 1);
-    rf_face *dec = malloc(sizeof *dec * slots);
-    float *columns = malloc(sizeof(float) * 5 * slots);
-    box_columns cols = {columns, columns + slots, columns + 2 * slots, columns + 3 * slots,
-                        columns + 4 * slots, malloc(slots)};
-    rf_status st = RF_OK;
-    if (!dec || !columns || !cols.alive) {
-        st = rf_fail(err, RF_E_NOMEM, "out of memory for %lld candidates", (long long)count);
-        goto done;
-    }
     for (int64_t i = 0; i < count; i++) {
         dec[i] = decode(cand[i].anchor, cand[i].score, bbox_pred, landmark_pred, net_w, net_h,
                         anchors);
@@ -213,8 +258,8 @@ rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
             const int cap = faces->capacity ? 2 * faces->capacity : 64;
             rf_face *grown = realloc(faces->faces, sizeof *grown * (size_t)cap);
             if (!grown) {
-                st = rf_fail(err, RF_E_NOMEM, "out of memory for %d faces", cap);
-                goto done;
+                faces->count = 0;
+                return rf_fail(err, RF_E_NOMEM, "out of memory for %d faces", cap);
             }
             faces->faces = grown;
             faces->capacity = cap;
@@ -225,12 +270,5 @@ rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
         faces->faces[faces->count++] = f;
         suppress(&cols, i, count, params->nms_offset, params->nms_threshold);
     }
-done:
-    free(cand);
-    free(dec);
-    free(columns);
-    free(cols.alive);
-    if (st != RF_OK)
-        faces->count = 0;
-    return st == RF_OK ? rf_ok(err) : st;
+    return rf_ok(err);
 }

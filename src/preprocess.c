@@ -136,29 +136,21 @@ static void vertical(const int32_t *r0, const int32_t *r1, int b0, int b1, int n
     }
 }
 
-rf_status rf_image_resize(const rf_image *src, int width, int height, rf_image_buf *dst,
-                          rf_error *err)
+/* Bytes of the resize's own scratch for a width x height destination: column map, row map,
+ * and the two horizontally resized source rows. */
+static size_t resize_scratch_bytes(int width, int height)
 {
-    if (!dst)
-        return rf_fail(err, RF_E_ARG, "rf_image_resize: dst is NULL");
-    memset(dst, 0, sizeof *dst);
-    rf_status st = rf_image_check(src, "rf_image_resize: source image", err);
-    if (st != RF_OK)
-        return st;
-    st = rf_image_alloc(width, height, dst, err);
-    if (st != RF_OK)
-        return st;
-    dst->image.order = src->order;
+    return (size_t)width * (sizeof(int) + 2 * sizeof(int16_t)) +
+           (size_t)height * (sizeof(int) + 2 * sizeof(int16_t)) +
+           2 * (size_t)width * 3 * sizeof(int32_t);
+}
 
-    size_t n = (size_t)width * 3;
-    /* One block: column map, row map, and the two horizontally resized source rows. */
-    size_t bytes = (size_t)width * (sizeof(int) + 2 * sizeof(int16_t)) +
-                   (size_t)height * (sizeof(int) + 2 * sizeof(int16_t)) + 2 * n * sizeof(int32_t);
-    int32_t *rows = malloc(bytes);
-    if (!rows) {
-        rf_image_buf_free(dst);
-        return rf_fail(err, RF_E_NOMEM, "rf_image_resize: out of memory");
-    }
+/* Resizes src (checked) into width x height pixels at dst (rows `stride` bytes apart), with
+ * resize_scratch_bytes(width, height) bytes of scratch at rows. */
+static void resize_into(const rf_image *src, int width, int height, uint8_t *dst, size_t stride,
+                        int32_t *rows)
+{
+    const size_t n = (size_t)width * 3;
     int32_t *buf[2] = {rows, rows + n};
     int *xofs = (int *)(rows + 2 * n);
     int *yofs = xofs + width;
@@ -188,15 +180,51 @@ rf_status rf_image_resize(const rf_image *src, int width, int height, rf_image_b
                        buf[1]);
             tag[1] = s1;
         }
-        vertical(buf[0], buf[1], yw[2 * y], yw[2 * y + 1], (int)n,
-                 dst->data + (size_t)y * dst->image.stride);
+        vertical(buf[0], buf[1], yw[2 * y], yw[2 * y + 1], (int)n, dst + (size_t)y * stride);
     }
+}
+
+rf_status rf_image_resize(const rf_image *src, int width, int height, rf_image_buf *dst,
+                          rf_error *err)
+{
+    if (!dst)
+        return rf_fail(err, RF_E_ARG, "rf_image_resize: dst is NULL");
+    memset(dst, 0, sizeof *dst);
+    rf_status st = rf_image_check(src, "rf_image_resize: source image", err);
+    if (st != RF_OK)
+        return st;
+    st = rf_image_alloc(width, height, dst, err);
+    if (st != RF_OK)
+        return st;
+    dst->image.order = src->order;
+    int32_t *rows = malloc(resize_scratch_bytes(width, height));
+    if (!rows) {
+        rf_image_buf_free(dst);
+        return rf_fail(err, RF_E_NOMEM, "rf_image_resize: out of memory");
+    }
+    resize_into(src, width, height, dst->data, dst->image.stride, rows);
     free(rows);
     return rf_ok(err);
 }
 
+void rf_resize_scratch_free(rf_resize_scratch *ws)
+{
+    free(ws->block);
+    ws->block = NULL;
+    ws->bytes = 0;
+}
+
 rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *dst,
                             rf_error *err)
+{
+    rf_resize_scratch ws = {NULL, 0};
+    const rf_status st = rf_image_to_input_into(image, net_w, net_h, dst, &ws, err);
+    rf_resize_scratch_free(&ws);
+    return st;
+}
+
+rf_status rf_image_to_input_into(const rf_image *image, int net_w, int net_h, float *dst,
+                                 rf_resize_scratch *ws, rf_error *err)
 {
     rf_status st = rf_image_check(image, "rf_image_to_input: image", err);
     if (st != RF_OK)
@@ -206,13 +234,26 @@ rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *
     if (net_w <= 0 || net_h <= 0)
         return rf_fail(err, RF_E_ARG, "rf_image_to_input: invalid network size %dx%d", net_w,
                        net_h);
-    rf_image_buf resized = {0};
+    if (net_h > RF_IMAGE_MAX_PIXELS / net_w)
+        return rf_fail(err, RF_E_LIMIT, "rf_image_to_input: %dx%d is more than the %lld pixels "
+                       "allowed", net_w, net_h, (long long)RF_IMAGE_MAX_PIXELS);
+    rf_image resized = {NULL, net_w, net_h, (size_t)net_w * 3, image->order};
     const rf_image *src = image;
     if (image->width != net_w || image->height != net_h) {
-        st = rf_image_resize(image, net_w, net_h, &resized, err);
-        if (st != RF_OK)
-            return st;
-        src = &resized.image;
+        /* the resized pixels, then the resize's scratch (4-byte aligned after them) */
+        const size_t pixels = ((size_t)net_h * resized.stride + 3) & ~(size_t)3;
+        const size_t need = pixels + resize_scratch_bytes(net_w, net_h);
+        if (need > ws->bytes) {
+            rf_resize_scratch_free(ws);
+            if (!(ws->block = malloc(need)))
+                return rf_fail(err, RF_E_NOMEM, "rf_image_to_input: out of memory for a %dx%d "
+                               "resize", net_w, net_h);
+            ws->bytes = need;
+        }
+        uint8_t *px = ws->block;
+        resize_into(image, net_w, net_h, px, resized.stride, (int32_t *)(void *)(px + pixels));
+        resized.pixels = px;
+        src = &resized;
     }
     size_t plane = (size_t)net_w * net_h;
     int blue = src->order == RF_PIXELS_BGR ? 0 : 2;
@@ -225,6 +266,5 @@ rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *
             r[x] = (float)p[2 - blue] - MEAN_BGR[2];
         }
     }
-    rf_image_buf_free(&resized);
     return rf_ok(err);
 }
