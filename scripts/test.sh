@@ -22,6 +22,10 @@ run_ctest() {
   skipped=$(grep -cE '\*\*\*Skipped|Not Run' "$log" || true)
   total_passed=$((total_passed + n - skipped))
   total_skipped=$((total_skipped + skipped))
+  # a skipped test prints why on a line starting with SKIP; ctest keeps it in its log
+  if [ "$skipped" -gt 0 ]; then
+    grep -h '^SKIP ' "$dir"/Testing/Temporary/LastTest*.log | sort -u || true
+  fi
 }
 
 echo "== release build and tests"
