@@ -21,4 +21,17 @@ rf_status rf_ok(rf_error *err);
 /* Overflow-checked size arithmetic: 0 on overflow. */
 size_t rf_mul_size(size_t a, size_t b);
 
+/* Memory a context keeps between calls (arena, input staging, resize and post-processing
+ * scratch): grown to the largest size asked of it, never shrunk, so that calls on sizes seen
+ * before allocate nothing. */
+typedef struct {
+    void *block; /* 64-byte aligned */
+    size_t bytes;
+} rf_buffer;
+
+/* Makes b at least `bytes` long (the contents are not kept when it grows); -1 when out of
+ * memory or when bytes is 0 (an overflowed size), leaving b empty. */
+int rf_buffer_reserve(rf_buffer *b, size_t bytes);
+void rf_buffer_free(rf_buffer *b);
+
 #endif

@@ -2,7 +2,9 @@
 #include "context.h"
 
 #include "common.h"
+#include "image.h"
 #include "ops.h"
+#include "postprocess.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +58,13 @@ void rf_context_free(rf_context *ctx)
         return;
     free_scratch(ctx);
     rf_pool_free(ctx->pool);
-    free(ctx->arena);
+    rf_buffer_free(&ctx->arena);
     free(ctx->cls);
     free(ctx->box);
     free(ctx->ldm);
-    free(ctx->staging);
-    rf_resize_scratch_free(&ctx->resize);
-    rf_postprocess_scratch_free(&ctx->post);
+    rf_buffer_free(&ctx->staging);
+    rf_buffer_free(&ctx->resize);
+    rf_buffer_free(&ctx->post);
     free(ctx);
 }
 
@@ -102,10 +104,10 @@ rf_tensor rf_arena_tensor(rf_context *ctx, int n, int h, int w, int c)
         ctx->peak_floats = offset + size;
     t.arena_offset = (int64_t)offset;
     if (!ctx->planning) {
-        if (offset + size > ctx->arena_floats)
+        if ((offset + size) * sizeof(float) > ctx->arena.bytes)
             ctx->overflow = 1; /* cannot happen: the plan ran the same allocations */
         else
-            t.data = ctx->arena + offset;
+            t.data = (float *)ctx->arena.block + offset;
     }
     return t;
 }
@@ -151,16 +153,10 @@ static rf_status plan(rf_context *ctx, int n, int h, int w, rf_error *err)
     ctx->planning = 0;
     if (ctx->overflow)
         return rf_fail(err, RF_E_LIMIT, "internal: too many live tensors in the arena plan");
-    if (ctx->peak_floats > ctx->arena_floats) {
-        free(ctx->arena);
-        ctx->arena_floats = 0;
-        const size_t bytes = rf_mul_size(ctx->peak_floats, sizeof(float));
-        ctx->arena = bytes ? aligned_alloc(64, bytes) : NULL;
-        if (!ctx->arena)
-            return rf_fail(err, RF_E_NOMEM, "out of memory: %zu MB of activations for %dx%dx%d",
-                           bytes >> 20, n, h, w);
-        ctx->arena_floats = ctx->peak_floats;
-    }
+    const size_t bytes = rf_mul_size(ctx->peak_floats, sizeof(float));
+    if (rf_buffer_reserve(&ctx->arena, bytes) != 0)
+        return rf_fail(err, RF_E_NOMEM, "out of memory: %zu MB of activations for %dx%dx%d",
+                       bytes >> 20, n, h, w);
     if (ctx->plan_scratch_floats > ctx->scratch_floats) {
         const int threads = rf_pool_threads(ctx->pool);
         const size_t bytes = rf_mul_size(ctx->plan_scratch_floats, sizeof(float));
@@ -254,13 +250,9 @@ rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
         return st;
     const size_t plane = (size_t)nw * (size_t)nh * 3;
     const size_t need = plane * (size_t)n;
-    if (need > ctx->staging_floats) {
-        free(ctx->staging);
-        ctx->staging_floats = 0;
-        if (!(ctx->staging = malloc(need * sizeof(float))))
-            return rf_fail(err, RF_E_NOMEM, "out of memory for the network input");
-        ctx->staging_floats = need;
-    }
+    if (rf_buffer_reserve(&ctx->staging, rf_mul_size(need, sizeof(float))) != 0)
+        return rf_fail(err, RF_E_NOMEM, "out of memory for the network input");
+    float *staging = ctx->staging.block;
     for (int i = 0; i < n; i++) {
         int w, h;
         float sx, sy;
@@ -271,11 +263,11 @@ rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
             return rf_fail(err, RF_E_ARG,
                            "batch image %d becomes %dx%d but image 0 becomes %dx%d; use a fixed "
                            "input size to batch images of different sizes", i, w, h, nw, nh);
-        if ((st = rf_image_to_input_into(&images[i], nw, nh, ctx->staging + plane * i,
+        if ((st = rf_image_to_input_into(&images[i], nw, nh, staging + plane * i,
                                          &ctx->resize, err)) != RF_OK)
             return st;
     }
-    if ((st = rf_forward(ctx, ctx->staging, n, nh, nw, err)) != RF_OK)
+    if ((st = rf_forward(ctx, staging, n, nh, nw, err)) != RF_OK)
         return st;
     const int64_t a = ctx->out_anchors;
     for (int i = 0; i < n; i++) {

@@ -2,10 +2,9 @@
 #ifndef RF_CONTEXT_H
 #define RF_CONTEXT_H
 
+#include "common.h"
 #include "kernels.h"
-#include "image.h"
 #include "model.h"
-#include "postprocess.h"
 #include "threadpool.h"
 
 #define RF_ARENA_MAX_LIVE 64
@@ -19,8 +18,8 @@ struct rf_context {
      * same sequence of allocations, no arithmetic, which gives the peak size; then the arena is
      * sized once and every later pass of that shape allocates nothing. */
     int planning;
-    float *arena;
-    size_t arena_floats, peak_floats;
+    rf_buffer arena;
+    size_t peak_floats;
     struct { size_t offset, size; } live[RF_ARENA_MAX_LIVE];
     int nlive;
     int overflow; /* more live tensors than RF_ARENA_MAX_LIVE: a bug, reported as an error */
@@ -39,10 +38,9 @@ struct rf_context {
     int profiling;
     rf_profile_entry profile[RF_PROFILE_KINDS];
 
-    float *staging; /* network input built from images, NCHW */
-    size_t staging_floats;
-    rf_resize_scratch resize;    /* of rf_detect */
-    rf_postprocess_scratch post; /* of rf_detect */
+    /* rf_detect's: the network input built from images (NCHW floats), resize and
+     * post-processing scratch */
+    rf_buffer staging, resize, post;
 };
 
 /* A tensor of n x h x w x c from the arena (data NULL while planning). */

@@ -174,29 +174,22 @@ static size_t scratch_bytes(int64_t n)
     return total;
 }
 
-void rf_postprocess_scratch_free(rf_postprocess_scratch *ws)
-{
-    free(ws->block);
-    ws->block = NULL;
-    ws->bytes = 0;
-}
-
 rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
                          const float *landmark_pred, int net_w, int net_h, float scale_x,
                          float scale_y, rf_anchors anchors, const rf_detect_params *params,
                          rf_faces *faces, rf_error *err)
 {
-    rf_postprocess_scratch ws = {NULL, 0};
+    rf_buffer ws = {NULL, 0};
     const rf_status st = rf_postprocess_into(cls_prob, bbox_pred, landmark_pred, net_w, net_h,
                                              scale_x, scale_y, anchors, params, &ws, faces, err);
-    rf_postprocess_scratch_free(&ws);
+    rf_buffer_free(&ws);
     return st;
 }
 
 rf_status rf_postprocess_into(const float *cls_prob, const float *bbox_pred,
                               const float *landmark_pred, int net_w, int net_h, float scale_x,
                               float scale_y, rf_anchors anchors, const rf_detect_params *params,
-                              rf_postprocess_scratch *ws, rf_faces *faces, rf_error *err)
+                              rf_buffer *ws, rf_faces *faces, rf_error *err)
 {
     if (!cls_prob || !bbox_pred || !landmark_pred || !faces || !params)
         return rf_fail(err, RF_E_ARG, "rf_postprocess: null argument");
@@ -209,16 +202,9 @@ rf_status rf_postprocess_into(const float *cls_prob, const float *bbox_pred,
         return rf_fail(err, RF_E_ARG, "rf_postprocess: bad detection parameters");
     faces->count = 0;
     const int64_t n = rf_anchor_count(net_h, net_w);
-    const size_t need = scratch_bytes(n);
-    if (!need)
-        return rf_fail(err, RF_E_NOMEM, "%lld anchors: scratch size overflows", (long long)n);
-    if (need > ws->bytes) {
-        rf_postprocess_scratch_free(ws);
-        if (!(ws->block = aligned_alloc(64, need)))
-            return rf_fail(err, RF_E_NOMEM, "out of memory for the post-processing of %lld "
-                           "anchors", (long long)n);
-        ws->bytes = need;
-    }
+    if (rf_buffer_reserve(ws, scratch_bytes(n)) != 0)
+        return rf_fail(err, RF_E_NOMEM, "out of memory for the post-processing of %lld anchors",
+                       (long long)n);
     const size_t slots = (size_t)(n > 0 ? n : 1);
     unsigned char *at = ws->block;
     candidate *cand = (candidate *)(void *)at;

@@ -207,24 +207,17 @@ rf_status rf_image_resize(const rf_image *src, int width, int height, rf_image_b
     return rf_ok(err);
 }
 
-void rf_resize_scratch_free(rf_resize_scratch *ws)
-{
-    free(ws->block);
-    ws->block = NULL;
-    ws->bytes = 0;
-}
-
 rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *dst,
                             rf_error *err)
 {
-    rf_resize_scratch ws = {NULL, 0};
+    rf_buffer ws = {NULL, 0};
     const rf_status st = rf_image_to_input_into(image, net_w, net_h, dst, &ws, err);
-    rf_resize_scratch_free(&ws);
+    rf_buffer_free(&ws);
     return st;
 }
 
 rf_status rf_image_to_input_into(const rf_image *image, int net_w, int net_h, float *dst,
-                                 rf_resize_scratch *ws, rf_error *err)
+                                 rf_buffer *ws, rf_error *err)
 {
     rf_status st = rf_image_check(image, "rf_image_to_input: image", err);
     if (st != RF_OK)
@@ -242,14 +235,9 @@ rf_status rf_image_to_input_into(const rf_image *image, int net_w, int net_h, fl
     if (image->width != net_w || image->height != net_h) {
         /* the resized pixels, then the resize's scratch (4-byte aligned after them) */
         const size_t pixels = ((size_t)net_h * resized.stride + 3) & ~(size_t)3;
-        const size_t need = pixels + resize_scratch_bytes(net_w, net_h);
-        if (need > ws->bytes) {
-            rf_resize_scratch_free(ws);
-            if (!(ws->block = malloc(need)))
-                return rf_fail(err, RF_E_NOMEM, "rf_image_to_input: out of memory for a %dx%d "
-                               "resize", net_w, net_h);
-            ws->bytes = need;
-        }
+        if (rf_buffer_reserve(ws, pixels + resize_scratch_bytes(net_w, net_h)) != 0)
+            return rf_fail(err, RF_E_NOMEM, "rf_image_to_input: out of memory for a %dx%d "
+                           "resize", net_w, net_h);
         uint8_t *px = ws->block;
         resize_into(image, net_w, net_h, px, resized.stride, (int32_t *)(void *)(px + pixels));
         resized.pixels = px;

@@ -385,6 +385,11 @@ static void check_lazy_weights(const char *tag, const char *path, const float *i
               tag, grew >> 20, reference >> 20, size >> 20);
         printf("  %s f32 mapped: %zu MB resident of a %zu MB file after a forward pass\n", tag,
                grew >> 20, size >> 20);
+    } else {
+        printf("  %s f32 mapped: resident memory not checked (%s)\n", tag,
+               !m->packed_mapped ? "this CPU's kernels repack the weights"
+               : before          ? "reference weights too small to measure"
+                                 : "no /proc/self/statm");
     }
     outputs_free(&o);
     rf_model_free(m);
