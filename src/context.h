@@ -7,7 +7,13 @@
 #include "model.h"
 #include "threadpool.h"
 
-#define RF_ARENA_MAX_LIVE 64
+#define RF_ARENA_MAX_TENSORS 256
+
+/* A tensor of the arena plan: its place, and the clock ticks of its allocation and release. */
+typedef struct {
+    size_t offset, size;
+    int born, died;
+} rf_arena_slot;
 
 struct rf_context {
     const rf_model *model;
@@ -15,14 +21,17 @@ struct rf_context {
     rf_pool *pool;
 
     /* Activations live in one arena. Each new input shape is first run with planning = 1: the
-     * same sequence of allocations, no arithmetic, which gives the peak size; then the arena is
-     * sized once and every later pass of that shape allocates nothing. */
+     * same sequence of allocations and releases, no arithmetic, which records when each tensor
+     * is born and dies. The plan then gives every tensor of the pass its offset, the arena is
+     * sized once, and every later pass of that shape takes the same offsets, allocating
+     * nothing. */
     int planning;
     rf_buffer arena;
-    size_t peak_floats;
-    struct { size_t offset, size; } live[RF_ARENA_MAX_LIVE];
-    int nlive;
-    int overflow; /* more live tensors than RF_ARENA_MAX_LIVE: a bug, reported as an error */
+    rf_arena_slot tensors[RF_ARENA_MAX_TENSORS];
+    int ntensors; /* allocated so far in this pass */
+    int clock;    /* allocations and releases so far in this pass */
+    int overflow; /* more tensors than RF_ARENA_MAX_TENSORS, or a pass that left the plan: a bug,
+                   * reported as an error */
     int planned_n, planned_h, planned_w;
 
     /* outputs of the last forward pass */
@@ -43,11 +52,16 @@ struct rf_context {
     rf_buffer staging, resize, post;
 };
 
+/* The planning pass for an n x 3 x h x w input: tensor offsets, the arena and scratch sized,
+ * output buffers; what rf_forward runs on a shape it has not seen. */
+rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err);
+
 /* A tensor of n x h x w x c from the arena (data NULL while planning). */
 rf_tensor rf_arena_tensor(rf_context *ctx, int n, int h, int w, int c);
 void rf_arena_release(rf_context *ctx, rf_tensor *t);
 
-/* The network: input [n][h][w][3] NHWC in the arena, outputs into ctx->cls/box/ldm. */
-void rf_network_forward(rf_context *ctx, const rf_tensor *input);
+/* The network: input [n][h][w][3] NHWC in the arena, released once the stem has read it;
+ * outputs into ctx->cls/box/ldm. */
+void rf_network_forward(rf_context *ctx, rf_tensor *input);
 
 #endif

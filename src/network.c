@@ -10,7 +10,7 @@ static rf_tensor channel_slice(const rf_tensor *t, int c0, int c)
     rf_tensor s = *t;
     s.data = t->data ? t->data + c0 : NULL;
     s.c = c;
-    s.arena_offset = -1;
+    s.arena_id = -1;
     return s;
 }
 
@@ -19,12 +19,13 @@ static rf_tensor channel_slice(const rf_tensor *t, int c0, int c)
  * when nothing else needs it (26 MB less at the peak for 640x640). */
 static rf_tensor bottleneck(rf_context *ctx, const rf_bottleneck *b, rf_tensor *x, int keep_x)
 {
-    rf_tensor shortcut = *x;
-    if (b->has_downsample)
-        shortcut = rf_op_conv_new(ctx, &b->downsample, x, NULL, linear);
     rf_tensor t1 = rf_op_conv_new(ctx, &b->conv1, x, NULL, relu);
     rf_tensor t2 = rf_op_conv_new(ctx, &b->conv2, &t1, NULL, relu);
     rf_arena_release(ctx, &t1);
+    /* after conv2, so the 4x wider shortcut is not live beside t1 and t2 */
+    rf_tensor shortcut = *x;
+    if (b->has_downsample)
+        shortcut = rf_op_conv_new(ctx, &b->downsample, x, NULL, linear);
     const int in_place = b->has_downsample || !keep_x;
     rf_tensor y = in_place ? shortcut : rf_arena_tensor(ctx, t2.n, t2.h, t2.w, b->conv3.cout);
     rf_op_conv(ctx, &b->conv3, &t2, &shortcut, relu, &y);
@@ -39,6 +40,7 @@ static void resnet50_body(rf_context *ctx, const rf_model *m, rf_tensor *x, rf_t
 {
     static const int blocks[4] = {3, 4, 6, 3};
     rf_tensor t = rf_op_conv_new(ctx, &m->stem, x, NULL, relu);
+    rf_arena_release(ctx, x);
     rf_tensor y = rf_op_maxpool3s2(ctx, &t);
     rf_arena_release(ctx, &t);
     for (int layer = 0, i = 0; layer < 4; layer++) {
@@ -54,6 +56,7 @@ static void mobilenet_body(rf_context *ctx, const rf_model *m, rf_tensor *x, rf_
 {
     static const int stage_end[3] = {4, 10, 12}; /* last unit of each stage */
     rf_tensor y = rf_op_conv_new(ctx, &m->stem, x, NULL, m->body_act);
+    rf_arena_release(ctx, x);
     for (int i = 0, stage = 0; i < RF_MNET_UNITS; i++) {
         rf_tensor t = rf_op_conv_new(ctx, &m->units[i].dw, &y, NULL, m->body_act);
         if (!(stage > 0 && i == stage_end[stage - 1] + 1))
@@ -104,17 +107,17 @@ static rf_tensor ssh(rf_context *ctx, const rf_model *m, const rf_ssh *s, const 
 static rf_tensor head_view(float *base, int64_t anchors, int64_t offset, const rf_tensor *f, int k)
 {
     return (rf_tensor){.data = base ? base + offset * k : NULL, .n = f->n, .h = f->h, .w = f->w,
-                       .c = 2 * k, .pstride = 2 * k, .nstride = anchors * k, .arena_offset = -1};
+                       .c = 2 * k, .pstride = 2 * k, .nstride = anchors * k, .arena_id = -1};
 }
 
-void rf_network_forward(rf_context *ctx, const rf_tensor *input)
+void rf_network_forward(rf_context *ctx, rf_tensor *input)
 {
     const rf_model *m = ctx->model;
-    rf_tensor x = *input, c[3], p[3];
+    rf_tensor c[3], p[3];
     if (m->backbone == RF_BACKBONE_RESNET50)
-        resnet50_body(ctx, m, &x, c);
+        resnet50_body(ctx, m, input, c);
     else
-        mobilenet_body(ctx, m, &x, c);
+        mobilenet_body(ctx, m, input, c);
     fpn(ctx, m, c, p);
     int64_t offset = 0;
     for (int l = 0; l < 3; l++) {

@@ -12,7 +12,7 @@ typedef struct {
     float *data;
     int n, h, w, c;
     int64_t pstride, nstride;
-    int64_t arena_offset; /* where the context's arena holds it; -1 for a view it does not own */
+    int arena_id; /* its place in the context's arena plan; -1 for a view it does not own */
 } rf_tensor;
 
 typedef enum { RF_ACT_NONE = 0, RF_ACT_RELU, RF_ACT_LEAKY } rf_act_kind;

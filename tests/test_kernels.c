@@ -126,7 +126,7 @@ static float *make_tensor(rf_tensor *t, size_t *floats, int n, int h, int w, int
     /* 64-byte aligned, as arena tensors are: the kernels stream such outputs */
     float *buf = aligned_alloc(64, (*floats * sizeof(float) + 63) & ~(size_t)63);
     *t = (rf_tensor){.data = buf, .n = n, .h = h, .w = w, .c = c, .pstride = pstride,
-                     .nstride = nstride, .arena_offset = -1};
+                     .nstride = nstride, .arena_id = -1};
     return buf;
 }
 
