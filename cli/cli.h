@@ -31,6 +31,9 @@ int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_o
 void cli_model_options_help(FILE *f);
 /* Loads the model and creates one context; prints the error and returns nonzero on failure. */
 int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_context **ctx);
+/* Loads the model of o (a path or a downloaded model's name), keeping the plain-layout weights
+ * only when the reference kernels are asked for. */
+rf_status cli_load_model(const cli_model_options *o, rf_model **model, rf_error *err);
 
 /* Whether arg is option `name`, alone or (long options) as "--name=value". */
 int cli_is_option(const char *arg, const char *name);

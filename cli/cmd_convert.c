@@ -91,7 +91,7 @@ int cmd_convert(int argc, char **argv)
     rf_error err;
     rf_model *model = NULL;
     if (rf_model_resolve(in, path, sizeof path, NULL, &err) != RF_OK ||
-        rf_model_load(path, anchors, &model, &err) != RF_OK ||
+        rf_model_load_flags(path, anchors, RF_LOAD_KEEP_REFERENCE, &model, &err) != RF_OK ||
         (onnx ? rf_model_save_onnx(model, out, &err)
               : rf_model_save_native(model, out, storage, &err)) != RF_OK) {
         fprintf(stderr, "retinaface convert: %s\n", err.message);

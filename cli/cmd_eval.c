@@ -630,9 +630,7 @@ static int run_detection(const eval_options *o, eval_state *e)
                         "%s/<event>/<name>.jpg)\n", images_dir, images_dir);
         return -1;
     }
-    char model_path[4096]; /* a known model name means its file in the download cache */
-    if (rf_model_resolve(o->model.model, model_path, sizeof model_path, NULL, &err) != RF_OK ||
-        rf_model_load(model_path, o->model.anchors, &e->model, &err) != RF_OK) {
+    if (cli_load_model(&o->model, &e->model, &err) != RF_OK) {
         fprintf(stderr, "retinaface eval: %s\n", err.message);
         return -1;
     }

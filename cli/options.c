@@ -152,6 +152,14 @@ void cli_model_options_help(FILE *f)
           f);
 }
 
+rf_status cli_load_model(const cli_model_options *o, rf_model **model, rf_error *err)
+{
+    char path[4096]; /* a known model name means its file in the download cache */
+    const unsigned flags = o->kernels == RF_KERNELS_REFERENCE ? RF_LOAD_KEEP_REFERENCE : 0;
+    rf_status st = rf_model_resolve(o->model, path, sizeof path, NULL, err);
+    return st != RF_OK ? st : rf_model_load_flags(path, o->anchors, flags, model, err);
+}
+
 int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_context **ctx)
 {
     rf_error err;
@@ -159,9 +167,7 @@ int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_c
         fprintf(stderr, "retinaface %s: no model given (use -m FILE; see --help)\n", cmd);
         return -1;
     }
-    char path[4096]; /* a known model name means its file in the download cache */
-    if (rf_model_resolve(o->model, path, sizeof path, NULL, &err) != RF_OK ||
-        rf_model_load(path, o->anchors, model, &err) != RF_OK) {
+    if (cli_load_model(o, model, &err) != RF_OK) {
         fprintf(stderr, "retinaface %s: %s\n", cmd, err.message);
         return -1;
     }

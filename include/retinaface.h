@@ -73,6 +73,18 @@ rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **out, rf
 /* The same from a buffer (copied as needed; the buffer may be freed afterwards). */
 rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors,
                                rf_model **out, rf_error *err);
+/* A loaded model holds its weights in the layout of this CPU's fastest kernels (AVX2 or
+ * AVX-512) and, by default, nothing else. RF_LOAD_KEEP_REFERENCE also keeps the plain layout
+ * that contexts with RF_KERNELS_REFERENCE, rf_model_save_native and rf_model_save_onnx read
+ * (those fail with RF_E_UNSUPPORTED without it): 4 more bytes per parameter, 109 MB for
+ * ResNet50. Models mapped from native files and models on CPUs without AVX2 always have it. */
+#define RF_LOAD_KEEP_REFERENCE 1u
+rf_status rf_model_load_flags(const char *path, rf_anchors anchors, unsigned flags,
+                              rf_model **out, rf_error *err);
+rf_status rf_model_load_memory_flags(const void *data, size_t size, rf_anchors anchors,
+                                     unsigned flags, rf_model **out, rf_error *err);
+/* Whether the plain-layout weights are there (see RF_LOAD_KEEP_REFERENCE). */
+int rf_model_has_reference_weights(const rf_model *model);
 void rf_model_free(rf_model *model);
 rf_backbone rf_model_backbone(const rf_model *model);
 rf_anchors rf_model_anchors(const rf_model *model);

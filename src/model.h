@@ -42,7 +42,9 @@ struct rf_model {
     rf_conv head_cls[3], head_box[3], head_ldm[3];
 
     int64_t parameters;
-    float *weights;    /* one allocation holding every folded weight and bias */
+    float *weights;    /* one allocation holding every folded weight and bias; only the
+                        * biases once the weights are dropped after packing */
+    int reference_weights; /* conv->weight is there for the reference kernels and exports */
     void *mapping;     /* a native model file mapped read-only that the weights point into */
     size_t mapping_size;
     /* Every conv->packed points into mapping (a native file's stored packed blocks), so

@@ -183,12 +183,6 @@ static int model_convs(const rf_model *m, const rf_conv **list)
     return n;
 }
 
-static uint64_t weight_count(const rf_conv *c)
-{
-    return (uint64_t)c->kh * (uint64_t)c->kw * (uint64_t)c->cout *
-           (c->groups == 1 ? (uint64_t)c->cin : 1u);
-}
-
 /* ------------------------------------------------------------------------------ save */
 static int write_floats(FILE *f, const float *src, size_t n, rf_storage storage)
 {
@@ -219,6 +213,9 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
 {
     if (!model || !path)
         return rf_fail(err, RF_E_ARG, "rf_model_save_native: null argument");
+    if (!model->reference_weights)
+        return rf_fail(err, RF_E_UNSUPPORTED, "%s: the model let its plain-layout weights go "
+                       "once packed: load it with RF_LOAD_KEEP_REFERENCE to save it", path);
     if (storage != RF_STORAGE_F32 && storage != RF_STORAGE_F16 && storage != RF_STORAGE_BF16)
         return rf_fail(err, RF_E_ARG, "%s: unknown weight storage %d", path, (int)storage);
     if (!host_little_endian())
@@ -241,8 +238,8 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
         for (int k = 0; k < 7; k++)
             put32(r + 4 * k, (uint32_t)geometry[k]);
         put64(r + 32, off);
-        put64(r + 40, weight_count(c));
-        off = align_up(off + weight_count(c) * es);
+        put64(r + 40, rf_conv_weight_count(c));
+        off = align_up(off + rf_conv_weight_count(c) * es);
         put64(r + 48, off);
         put64(r + 56, (uint64_t)c->cout);
         off = align_up(off + (uint64_t)c->cout * es);
@@ -278,8 +275,8 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     for (int i = 0; !bad && i < n; i++) {
         const unsigned char *r = head + HEADER_BYTES + (size_t)i * RECORD_BYTES;
         bad = pad_to(o.f, &pos, get64(r + 32)) ||
-              write_floats(o.f, convs[i]->weight, (size_t)weight_count(convs[i]), storage);
-        pos += weight_count(convs[i]) * es;
+              write_floats(o.f, convs[i]->weight, (size_t)rf_conv_weight_count(convs[i]), storage);
+        pos += rf_conv_weight_count(convs[i]) * es;
         bad = bad || pad_to(o.f, &pos, get64(r + 48)) ||
               write_floats(o.f, convs[i]->bias, (size_t)convs[i]->cout, storage);
         pos += (uint64_t)convs[i]->cout * es;
@@ -410,7 +407,7 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
                          c->groups);
             break;
         }
-        const uint64_t counts[2] = {weight_count(c), (uint64_t)c->cout};
+        const uint64_t counts[2] = {rf_conv_weight_count(c), (uint64_t)c->cout};
         for (int k = 0; k < 2 && st == RF_OK; k++) {
             const uint64_t off = get64(r + 32 + 16 * k), count = get64(r + 40 + 16 * k);
             if (count != counts[k] || off % ALIGN || off < data_offset || off > size ||

@@ -30,6 +30,12 @@ typedef struct {
     void *packed;   /* weights re-laid for the fast kernels (kernel set's own format), or NULL */
 } rf_conv;
 
+static inline uint64_t rf_conv_weight_count(const rf_conv *c)
+{
+    return (uint64_t)c->kh * (uint64_t)c->kw * (uint64_t)c->cout *
+           (c->groups == 1 ? (uint64_t)c->cin : 1u);
+}
+
 static inline int rf_conv_out_size(int in, int k, int stride, int pad)
 {
     return (in + 2 * pad - k) / stride + 1;

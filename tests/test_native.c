@@ -395,6 +395,41 @@ static void check_lazy_weights(const char *tag, const char *path, const float *i
     rf_model_free(m);
 }
 
+/* A model loaded without RF_LOAD_KEEP_REFERENCE: the same outputs from the fastest kernels,
+ * and a clear refusal of what needs the plain layout. */
+static void check_lean(const char *tag, const char *path, rf_anchors anchors,
+                       const outputs *want_auto, const float *input, int h, int w)
+{
+    rf_error err;
+    rf_model *m = NULL;
+    CHECK(rf_model_load(path, anchors, &m, &err) == RF_OK, "%s", err.message);
+    if (!m)
+        return;
+    char what[128];
+    snprintf(what, sizeof what, "%s loaded without the plain layout", tag);
+    compare(what, m, RF_KERNELS_AUTO, want_auto, input, h, w, 0);
+    const int packed = rf_kernels_select(RF_KERNELS_AUTO)->pack != NULL;
+    CHECK(rf_model_has_reference_weights(m) == !packed, "%s: has_reference_weights %d", what,
+          rf_model_has_reference_weights(m));
+    if (packed) {
+        rf_context_options o = rf_context_options_default();
+        o.kernels = RF_KERNELS_REFERENCE;
+        rf_context *ctx = NULL;
+        char out[300];
+        snprintf(out, sizeof out, "%s/%s_lean.rfn", tmpdir, tag);
+        CHECK(rf_context_create(m, &o, &ctx, &err) == RF_E_UNSUPPORTED &&
+                  strstr(err.message, "RF_LOAD_KEEP_REFERENCE"),
+              "%s: reference context: %s", what, err.message);
+        CHECK(rf_model_save_native(m, out, RF_STORAGE_F32, &err) == RF_E_UNSUPPORTED,
+              "%s: save_native: %s", what, err.message);
+        snprintf(out, sizeof out, "%s/%s_lean.onnx", tmpdir, tag);
+        CHECK(rf_model_save_onnx(m, out, &err) == RF_E_UNSUPPORTED, "%s: save_onnx: %s", what,
+              err.message);
+        rf_context_free(ctx);
+    }
+    rf_model_free(m);
+}
+
 static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int h, int w,
                        const char **f32_out)
 {
@@ -402,7 +437,9 @@ static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int
     rf_error err;
     rf_model *ref;
     char path[256];
-    CHECK(rf_model_load(test_data_path(pth), anchors, &ref, &err) == RF_OK, "%s", err.message);
+    CHECK(rf_model_load_flags(test_data_path(pth), anchors, RF_LOAD_KEEP_REFERENCE, &ref,
+                              &err) == RF_OK,
+          "%s", err.message);
     if (!ref)
         return;
     float *input = make_input(1, h, w);
@@ -420,7 +457,8 @@ static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int
         /* the file's own preset wins over the argument */
         rf_anchors other = anchors == RF_ANCHORS_FACE1MB ? RF_ANCHORS_RETINAFACE
                                                          : RF_ANCHORS_FACE1MB;
-        CHECK(rf_model_load(path, other, &m, &err) == RF_OK, "%s", err.message);
+        CHECK(rf_model_load_flags(path, other, RF_LOAD_KEEP_REFERENCE, &m, &err) == RF_OK, "%s",
+              err.message);
         if (!m)
             continue;
         CHECK(rf_model_backbone(m) == rf_model_backbone(ref) && rf_model_anchors(m) == anchors &&
@@ -450,6 +488,7 @@ static void round_trip(const char *pth, rf_anchors anchors, const char *tag, int
             if (f32_out)
                 *f32_out = f32_path;
             check_packed(tag, path, &want, &want_auto, input, h, w);
+            check_lean(tag, test_data_path(pth), anchors, &want_auto, input, h, w);
             check_lazy_weights(tag, path, input, h, w);
         }
     }
