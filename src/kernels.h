@@ -36,6 +36,10 @@ typedef struct {
     /* Rows of output conv computes together (NULL: 1): shares of rows start at multiples of
      * it, or a block is computed twice. */
     int (*row_unit)(const rf_conv *conv);
+    /* Nonzero when every call of conv does work of the whole layer's size besides its share,
+     * such as transforming all the kernels of its channels (NULL: never): callers then give
+     * each thread one call. */
+    int (*per_call_weights)(const rf_conv *conv);
     /* Re-lays conv->weight for this kernel set into conv->packed at model load (may be NULL). */
     int (*pack)(rf_conv *conv);
     /* The layout version pack writes (RF_PACK_LAYOUT_VERSION), 0 without packing: a native file
@@ -82,8 +86,16 @@ void rf_maxpool3s2_avx512(const rf_tensor *in, const rf_tensor *out, int row0, i
  *   most 16 channels are left), each panel [kh][kw][cin][panel width];
  * - WINOGRAD (dense 3x3, stride 1, pad 1): the same panels of the 6x6 transformed kernels
  *   G g G^T of F(4x4, 3x3), each panel [36][cin][panel width];
+ * - WINOGRAD_3X3: the PANELS layout of a layer that runs as Winograd too, its kernels
+ *   transformed as it runs: the widest layers (ResNet50's layer4), whose transformed kernels
+ *   would take 4x the memory (75 MB of ResNet50's 242 MB of packed weights);
  * - DEPTHWISE: [kh][kw][c rounded up to 16]. */
-typedef enum { RF_PACK_PANELS, RF_PACK_WINOGRAD, RF_PACK_DEPTHWISE } rf_pack_layout;
+typedef enum {
+    RF_PACK_PANELS,
+    RF_PACK_WINOGRAD,
+    RF_PACK_DEPTHWISE,
+    RF_PACK_WINOGRAD_3X3
+} rf_pack_layout;
 
 typedef struct {
     rf_pack_layout layout;
@@ -92,14 +104,14 @@ typedef struct {
 
 /* Bump whenever anything above or in rf_pack_simd changes the bytes of a packed block: native
  * files carry it, and blocks of another version are packed again at load. */
-#define RF_PACK_LAYOUT_VERSION 1u
+#define RF_PACK_LAYOUT_VERSION 2u
 #define RF_PACK_HEADER_BYTES 64
 
 /* The header rf_pack_simd writes for conv and the size of its whole block (a multiple of 64). */
 size_t rf_pack_simd_size(const rf_conv *conv, rf_packed *head);
 /* Packs conv->weight into a new conv->packed (freeing the old one); -1 when out of memory. */
 int rf_pack_simd(rf_conv *conv);
-/* row_unit of the SIMD sets: 4 for Winograd F(4x4, 3x3), else 1. */
+/* row_unit of the SIMD sets: 4 for Winograd F(4x4, 3x3) (either layout), else 1. */
 int rf_row_unit_simd(const rf_conv *conv);
 
 static inline const float *rf_packed_weights(const rf_conv *conv)
@@ -122,8 +134,10 @@ void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *r
                     rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
 void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
                   rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
-/* Their scratch: the Winograd block of V and M planes. */
+/* Their scratch: the Winograd block of V and M planes (and U for RF_PACK_WINOGRAD_3X3). */
 size_t rf_conv_scratch_avx512(const rf_conv *conv);
+/* per_call_weights of the AVX-512 set: its calls transform RF_PACK_WINOGRAD_3X3 kernels. */
+int rf_conv_per_call_weights_avx512(const rf_conv *conv);
 size_t rf_conv_scratch_avx2(const rf_conv *conv);
 
 #endif

@@ -692,22 +692,31 @@ static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t
     }
 }
 
-/* M[xi][slots] = V[xi][slots] x U[xi] for the TILE_PX(B) slots from s0 (n of them exist). */
-INLINE void wino_gemm_run(int B, const conv_args *a, const float *v, float *mm, int64_t vplane,
-                          int64_t mplane, int xi, int s0, int n, int cstride_in,
-                          int cstride_out, int panel)
+/* M[xi][slots] (+)= V[xi][slots][k0, k0 + len) x U for the TILE_PX(B) slots from s0 (n of them
+ * exist): wa holds U's rows for the channels from k0, PANEL_W(B) floats each, and wa + wb_off
+ * those of the second panel (B = 3, 4). With acc_in the sums start from M, else from zero. */
+INLINE void wino_gemm_run(int B, const float *v, float *mm, int64_t vplane, int64_t mplane,
+                          int xi, int s0, int n, int cstride_in, int cstride_out, int panel,
+                          const float *wa, int64_t wb_off, int k0, int len, int acc_in)
 {
-    const int cin = a->cv->cin;
-    const float *wa = a->w + panel * a->panel_floats + (size_t)xi * cin * PANEL_W(B);
     const float *src[PX];
     for (int p = 0; p < TILE_PX(B); p++)
-        src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in;
+        src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in + k0;
+    float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + panel * RF_PACK_PANEL;
     __m512 acc[TILE_REGS];
 #pragma GCC unroll 24
     for (int i = 0; i < TILE_REGS; i++)
         acc[i] = _mm512_setzero_ps();
-    run_fma(acc, B, src, wa, wa + a->panel_floats, cin, NULL);
-    float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + panel * RF_PACK_PANEL;
+    if (acc_in) {
+#pragma GCC unroll 12
+        for (int p = 0; p < PX; p++) {
+            if (p >= TILE_PX(B) || p >= n)
+                break;
+            for (int b = 0; b < NVEC(B); b++)
+                acc[p * NVEC(B) + b] = _mm512_load_ps(dst + (int64_t)p * cstride_out + 16 * b);
+        }
+    }
+    run_fma(acc, B, src, wa, wa + wb_off, len, NULL);
 #pragma GCC unroll 12
     for (int p = 0; p < PX; p++) {
         if (p >= TILE_PX(B) || p >= n)
@@ -719,17 +728,17 @@ INLINE void wino_gemm_run(int B, const conv_args *a, const float *v, float *mm, 
 
 /* The same for slots [s0, s0 + n), n <= PX, TILE_PX(B) at a time; a wide tile's last few slots
  * take the half-height shape (with two threads, blocks of 10 or 20 tiles are common). */
-INLINE void wino_gemm_tile(int B, const conv_args *a, const float *v, float *mm, int64_t vplane,
-                           int64_t mplane, int xi, int s0, int n, int cstride_in,
-                           int cstride_out, int panel)
+INLINE void wino_gemm_tile(int B, const float *v, float *mm, int64_t vplane, int64_t mplane,
+                           int xi, int s0, int n, int cstride_in, int cstride_out, int panel,
+                           const float *wa, int64_t wb_off, int k0, int len, int acc_in)
 {
     for (int p0 = 0; p0 < n; p0 += TILE_PX(B)) {
         if (B == 4 && n - p0 <= TILE_PX(3))
-            wino_gemm_run(3, a, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
-                          cstride_out, panel);
+            wino_gemm_run(3, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
+                          cstride_out, panel, wa, wb_off, k0, len, acc_in);
         else
-            wino_gemm_run(B, a, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
-                          cstride_out, panel);
+            wino_gemm_run(B, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
+                          cstride_out, panel, wa, wb_off, k0, len, acc_in);
     }
 }
 
@@ -791,35 +800,40 @@ static int wino_block_tiles(int cin_pad, int cout_pad)
     return n < PX ? PX : n > WINO_MAX_TILES ? WINO_MAX_TILES : (int)n;
 }
 
+/* The next block of at most tb tiles of rows [.., row1), from tile (*img, *ty, *tx) on, in
+ * order (image, tile row, tile column); returns how many. */
+static int next_block(const rf_tensor *out, int row1, int tb, int *img, int *ty, int *tx,
+                      wino_tile *tiles)
+{
+    const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
+    int n = 0;
+    while (n < tb && *img < out->n && *img * out->h + 4 * *ty < row1) {
+        tiles[n++] = (wino_tile){*img, *ty, *tx};
+        if (++*tx == tw) {
+            *tx = 0;
+            if (++*ty == th) {
+                *ty = 0;
+                ++*img;
+            }
+        }
+    }
+    return n;
+}
+
 /* Rows [row0, row1) through the tiles whose 4 rows meet them (a tile row at either end may
  * be shared with the neighbouring call, which stores the other rows). */
 static void conv_winograd(const conv_args *a, int row0, int row1)
 {
     const rf_tensor *out = a->out;
-    const int npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
-    const int cin_pad = (a->cv->cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
-    const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
+    const int cin = a->cv->cin, npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int cin_pad = (cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
     const int tb = wino_block_tiles(cin_pad, cout_pad);
     const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
     float *v = a->scratch;
     float *mm = v + vplane * WINO_N;
-    /* the tile rows in order: image, tile row; then tiles across */
-    int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0;
+    int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0, n;
     wino_tile tiles[WINO_MAX_TILES];
-    for (;;) {
-        int n = 0;
-        while (n < tb && img < out->n && img * out->h + 4 * ty < row1) {
-            tiles[n++] = (wino_tile){img, ty, tx};
-            if (++tx == tw) {
-                tx = 0;
-                if (++ty == th) {
-                    ty = 0;
-                    img++;
-                }
-            }
-        }
-        if (!n)
-            break;
+    while ((n = next_block(out, row1, tb, &img, &ty, &tx, tiles)) > 0) {
         for (int k = 0; k < n; k++)
             wino_input(a, &tiles[k], v, vplane, k, cin_pad);
         for (int xi = 0; xi < WINO_N; xi++)
@@ -828,8 +842,10 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
                 for (int pan = a->pan0; pan < a->pan1; pan++) {
                     /* M is stored 16 channels at a time: no 8-channel tiles */
                     const int b = tile_b(a->cv->cout, pan, a->pan1, 1);
-                    BY_SHAPE(b ? b : 1, wino_gemm_tile, a, v, mm, vplane, mplane, xi, s0, cnt,
-                             cin_pad, cout_pad, pan);
+                    const int width = b >= 2 ? PANEL_W(2) : PANEL_W(1);
+                    const float *w = a->w + pan * a->panel_floats + (size_t)xi * cin * width;
+                    BY_SHAPE(b ? b : 1, wino_gemm_tile, v, mm, vplane, mplane, xi, s0, cnt,
+                             cin_pad, cout_pad, pan, w, a->panel_floats, 0, cin, 0);
                     pan += b == 4;
                 }
             }
@@ -838,14 +854,123 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     }
 }
 
+/* G g for the 3 taps g0, g1, g2 along one axis of a 3x3 kernel: the 6 rows of F(4x4, 3x3)'s G
+ * (interpolation points 0, 1, -1, 1/2, -2 and infinity, as in rf_pack_simd). */
+INLINE void wino_g(__m512 g0, __m512 g1, __m512 g2, __m512 r[6])
+{
+    const __m512 third = _mm512_set1_ps(1.0f / 3), s = _mm512_add_ps(g0, g2);
+    r[0] = g0;
+    r[1] = _mm512_mul_ps(_mm512_add_ps(s, g1), third);
+    r[2] = _mm512_mul_ps(_mm512_sub_ps(g1, s), third);
+    r[3] = _mm512_fmadd_ps(_mm512_set1_ps(-16.0f / 15), g0,
+                           _mm512_fmadd_ps(_mm512_set1_ps(-8.0f / 15), g1,
+                                           _mm512_mul_ps(_mm512_set1_ps(-4.0f / 15), g2)));
+    r[4] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 15), g0,
+                           _mm512_fmadd_ps(_mm512_set1_ps(-2.0f / 15), g1,
+                                           _mm512_mul_ps(_mm512_set1_ps(4.0f / 15), g2)));
+    r[5] = g2;
+}
+
+/* U[xi][k] = (G g G^T)[xi] for input channels [c0, c0 + kc) of a panel of 3x3 kernels (panel:
+ * [9][cin][width] as packed), width floats per row. */
+static void wino_weights(const float *panel, int cin, int c0, int kc, int width, float *u)
+{
+    for (int k = 0; k < kc; k++)
+        for (int c = 0; c < width; c += 16) {
+            __m512 t[3][6]; /* t[x][i] = (G g)[i][x] */
+            for (int x = 0; x < 3; x++) {
+                const float *g = panel + ((size_t)x * cin + c0 + k) * width + c;
+                const size_t row = (size_t)3 * cin * width; /* taps y and y + 1 */
+                wino_g(_mm512_load_ps(g), _mm512_load_ps(g + row), _mm512_load_ps(g + 2 * row),
+                       t[x]);
+            }
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                __m512 r[6];
+                wino_g(t[0][i], t[1][i], t[2][i], r);
+#pragma GCC unroll 6
+                for (int j = 0; j < 6; j++)
+                    _mm512_store_ps(u + ((size_t)(i * 6 + j) * kc + k) * width + c, r[j]);
+            }
+        }
+}
+
+/* Winograd from 3x3 panels (RF_PACK_WINOGRAD_3X3): for each panel (pair) and each run of
+ * WINO_KC input channels, the kernels are transformed into U in the scratch, then multiplied
+ * with every tile of the block, the sums carried in M from one run to the next. Blocks are as
+ * large as the scratch allows and evenly filled: each block transforms the kernels again. */
+#define WINO_KC 64
+#define WINO_3X3_BUDGET ((int64_t)4 << 20) /* bytes of V and M */
+#define WINO_3X3_MAX_TILES WINO_MAX_TILES
+
+static int wino_3x3_block_tiles(int cin_pad, int cout_pad)
+{
+    const int64_t n = WINO_3X3_BUDGET / (int64_t)sizeof(float) / (WINO_N * (cin_pad + cout_pad));
+    return n < 1 ? 1 : n > WINO_3X3_MAX_TILES ? WINO_3X3_MAX_TILES : (int)n;
+}
+
+static void conv_winograd_3x3(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cin = a->cv->cin, npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int cin_pad = (cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
+    const int tw = (out->w + 3) / 4, th = (out->h + 3) / 4;
+    int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0, n;
+    /* every tile of the call, in the fewest blocks of equal size */
+    const int last = (row1 - 1) / out->h * th + ((row1 - 1) % out->h) / 4;
+    const int total = (last - (img * th + ty) + 1) * tw;
+    const int most = wino_3x3_block_tiles(cin_pad, cout_pad);
+    const int blocks = (total + most - 1) / most, tb = (total + blocks - 1) / blocks;
+    const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    float *v = a->scratch;
+    float *mm = v + vplane * WINO_N;
+    float *u = mm + mplane * WINO_N;
+    const int64_t u_panel = (int64_t)WINO_N * WINO_KC * RF_PACK_PANEL;
+    wino_tile tiles[WINO_3X3_MAX_TILES];
+    while ((n = next_block(out, row1, tb, &img, &ty, &tx, tiles)) > 0) {
+        for (int k = 0; k < n; k++)
+            wino_input(a, &tiles[k], v, vplane, k, cin_pad);
+        for (int pan = a->pan0; pan < a->pan1; pan++) {
+            const int b = tile_b(a->cv->cout, pan, a->pan1, 1);
+            const int width = b >= 2 ? PANEL_W(2) : PANEL_W(1);
+            for (int c0 = 0; c0 < cin; c0 += WINO_KC) {
+                const int kc = cin - c0 < WINO_KC ? cin - c0 : WINO_KC;
+                for (int q = 0; q <= (b == 4); q++)
+                    wino_weights(a->w + (pan + q) * a->panel_floats, cin, c0, kc, width,
+                                 u + q * u_panel);
+                for (int xi = 0; xi < WINO_N; xi++)
+                    for (int s0 = 0; s0 < n; s0 += PX) {
+                        const int cnt = n - s0 < PX ? n - s0 : PX;
+                        BY_SHAPE(b ? b : 1, wino_gemm_tile, v, mm, vplane, mplane, xi, s0, cnt,
+                                 cin_pad, cout_pad, pan, u + (size_t)xi * kc * width, u_panel,
+                                 c0, kc, c0 > 0);
+                    }
+            }
+            pan += b == 4;
+        }
+        for (int k = 0; k < n; k++)
+            wino_output(a, &tiles[k], mm, mplane, k, cout_pad, row0, row1);
+    }
+}
+
 size_t rf_conv_scratch_avx512(const rf_conv *conv)
 {
     const rf_packed *pk = conv->packed;
-    if (!pk || pk->layout != RF_PACK_WINOGRAD)
-        return 0;
     const int cin_pad = (conv->cin + 15) & ~15;
     const int cout_pad = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL * RF_PACK_PANEL;
+    if (pk && pk->layout == RF_PACK_WINOGRAD_3X3)
+        return (size_t)wino_3x3_block_tiles(cin_pad, cout_pad) * (size_t)(cin_pad + cout_pad) *
+                   WINO_N +
+               (size_t)2 * WINO_N * WINO_KC * RF_PACK_PANEL;
+    if (!pk || pk->layout != RF_PACK_WINOGRAD)
+        return 0;
     return (size_t)wino_block_tiles(cin_pad, cout_pad) * (size_t)(cin_pad + cout_pad) * WINO_N;
+}
+
+int rf_conv_per_call_weights_avx512(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    return pk && pk->layout == RF_PACK_WINOGRAD_3X3;
 }
 
 /* Outputs of convolutions with long sums (at least STREAM_MIN_SUM multiply-adds per output)
@@ -886,6 +1011,8 @@ void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *r
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)
         conv_winograd(&a, row0, row1);
+    else if (pk->layout == RF_PACK_WINOGRAD_3X3)
+        conv_winograd_3x3(&a, row0, row1);
     else if (conv->kh == 1 && conv->kw == 1 && conv->pad == 0)
         conv_pointwise(&a, row0, row1);
     else

@@ -101,7 +101,8 @@ static void conv_task(void *arg, int t, int worker)
  * maps: when a Winograd layer has too few 4-row bands to keep the threads evenly busy (each
  * channel group transforms the inputs again, so only then), and when a direct one has fewer
  * than 32 rows per thread (each row task reads all the weights, which small maps make the
- * larger part of the traffic). */
+ * larger part of the traffic). A layer whose kernel calls each prepare their weights takes one
+ * task per thread, each with all the rows (ResNet50's layer4 at 2 threads: 10.7 -> 9.0 ms). */
 static void conv_split(const rf_context *ctx, conv_job *j)
 {
     const int threads = rf_pool_threads(ctx->pool);
@@ -114,6 +115,11 @@ static void conv_split(const rf_context *ctx, conv_job *j)
         j->ch_tasks = groups < 2 * threads ? groups : 2 * threads;
         const int per = 4 * threads / j->ch_tasks;
         j->row_tasks = per < 1 ? 1 : per < bands ? per : bands;
+    }
+    if (threads > 1 && groups >= threads && ctx->kernels->per_call_weights &&
+        ctx->kernels->per_call_weights(j->conv)) {
+        j->ch_tasks = threads;
+        j->row_tasks = 1;
     }
 }
 

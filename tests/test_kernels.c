@@ -43,6 +43,13 @@ static const conv_case cases[] = {
     {"r50 3x3 256", 1, 6, 7, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
     {"r50 3x3/2 512", 1, 5, 6, 512, 512, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
     {"r50 3x3 512", 1, 3, 4, 512, 512, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
+    /* a tile row of 29 tiles: more than one block of the 3x3 form holds for 512 channels */
+    {"3x3 512 winograd_3x3, two blocks", 1, 4, 116, 512, 512, 3, 1, 0, 0, 0, 0, 1,
+     {RF_ACT_RELU, 0}, 0},
+    {"3x3 512 winograd_3x3, batch", 2, 7, 9, 512, 512, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0},
+     0},
+    {"3x3 530->520 winograd_3x3, tails", 1, 5, 6, 530, 520, 3, 1, 0, 0, 0, 0, 0,
+     {RF_ACT_LEAKY, 0.1f}, 0},
     {"r50 fpn 1x1 1024->256", 1, 5, 5, 1024, 256, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
     {"r50 fpn 3x3 256", 1, 9, 8, 256, 256, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},
     {"r50 ssh 3x3 256->128 slice", 1, 7, 9, 256, 128, 3, 1, 0, 0, 128, 0, 0, {RF_ACT_RELU, 0}, 0},
