@@ -97,12 +97,16 @@ static void conv_task(void *arg, int t, int worker)
                               j->ctx->scratch ? j->ctx->scratch[worker] : NULL);
 }
 
-/* Splits a convolution into tasks: by bands of rows, and also by groups of channels on small
- * maps: when a Winograd layer has too few 4-row bands to keep the threads evenly busy (each
- * channel group transforms the inputs again, so only then), and when a direct one has fewer
- * than 32 rows per thread (each row task reads all the weights, which small maps make the
- * larger part of the traffic). A layer whose kernel calls each prepare their weights takes one
- * task per thread, each with all the rows (ResNet50's layer4 at 2 threads: 10.7 -> 9.0 ms). */
+/* Splits a convolution into tasks: by bands of rows, and also by groups of channels
+ * - on small maps, when a Winograd layer has too few 4-row bands to keep the threads evenly
+ *   busy (each channel group transforms the inputs again, so only then), or a direct one has
+ *   fewer than 32 rows per thread (each row task reads all the weights, which small maps make
+ *   the larger part of the traffic);
+ * - when a Winograd layer's transformed kernels outweigh its transformed inputs (fewer output
+ *   pixels than 16 per output channel): each row task streams all of them, and two threads
+ *   doing so at once ran out of memory bandwidth (ResNet50's 40x40 layers, 256 channels);
+ * - one task per thread, each with all the rows, for a layer whose kernel calls each prepare
+ *   their weights (ResNet50's layer4 at 2 threads: 10.7 -> 9.0 ms). */
 static void conv_split(const rf_context *ctx, conv_job *j)
 {
     const int threads = rf_pool_threads(ctx->pool);
@@ -111,15 +115,21 @@ static void conv_split(const rf_context *ctx, conv_job *j)
     const int groups = (j->conv->cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
     j->ch_tasks = 1;
     j->row_tasks = task_count(ctx, j->rows);
-    if (threads > 1 && groups > 1 && bands < (j->unit > 1 ? 4 : 32) * threads) {
+    if (threads == 1 || groups == 1)
+        return;
+    if (ctx->kernels->per_call_weights && ctx->kernels->per_call_weights(j->conv)) {
+        if (groups >= threads) {
+            j->ch_tasks = threads;
+            j->row_tasks = 1;
+        }
+    } else if (bands < (j->unit > 1 ? 4 : 32) * threads) {
         j->ch_tasks = groups < 2 * threads ? groups : 2 * threads;
         const int per = 4 * threads / j->ch_tasks;
         j->row_tasks = per < 1 ? 1 : per < bands ? per : bands;
-    }
-    if (threads > 1 && groups >= threads && ctx->kernels->per_call_weights &&
-        ctx->kernels->per_call_weights(j->conv)) {
+    } else if (j->unit > 1 && groups >= threads &&
+               (int64_t)j->rows * j->out->w < 16 * (int64_t)j->conv->cout) {
         j->ch_tasks = threads;
-        j->row_tasks = 1;
+        j->row_tasks = 4 < bands ? 4 : bands;
     }
 }
 
