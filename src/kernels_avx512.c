@@ -79,13 +79,13 @@ static int tile_b(int cout, int panel, int pan1, int wide)
 }
 
 /* acc += src[p][k] * w[k] for k < len, for the TILE_PX(B) pixels of src; w rows are
- * PANEL_W(B) floats, in wa (and wb, B = 3 and 4). With pf, the same stretch of pf[p] is fetched into
+ * PANEL_W(B) floats, wstride apart, in wa (and wb, B = 3 and 4). With pf, the same stretch of pf[p] is fetched into
  * the cache for the tile after this one: dozens of scattered pixel streams are more than the
  * hardware prefetchers follow. The sums live in a local copy: vector types may alias the
  * floats read, so sums the compiler keeps in memory (when the caller's array does not fit its
  * analysis) would be stored on every step. */
 INLINE void run_fma(__m512 acc[TILE_REGS], int B, const float *const *src, const float *wa,
-                    const float *wb, int len, const float *const *pf)
+                    const float *wb, int64_t wstride, int len, const float *const *pf)
 {
     const int np = TILE_PX(B), nv = NVEC(B);
     __m512 r[TILE_REGS];
@@ -100,7 +100,7 @@ INLINE void run_fma(__m512 acc[TILE_REGS], int B, const float *const *src, const
                 _mm_prefetch((const char *)(pf[p] + k0), _MM_HINT_T0);
         }
         for (int k = k0; k < k1; k++) {
-            const float *ka = wa + (size_t)k * PANEL_W(B);
+            const float *ka = wa + k * wstride;
             if (B == 0) {
                 const __m256 w0 = _mm256_load_ps(ka);
 #pragma GCC unroll 12
@@ -116,7 +116,7 @@ INLINE void run_fma(__m512 acc[TILE_REGS], int B, const float *const *src, const
             w[1] = B >= 2 ? _mm512_load_ps(ka + 16) : w[0];
             w[2] = w[3] = w[0];
             if (B >= 3) {
-                const float *kb = wb + (size_t)k * PANEL_W(B);
+                const float *kb = wb + k * wstride;
                 w[2] = _mm512_load_ps(kb);
                 w[3] = _mm512_load_ps(kb + 16);
             }
@@ -199,7 +199,8 @@ INLINE void pointwise_tile(int B, const conv_args *a, const float *const src[PX]
     for (int p0 = 0; p0 < o->np; p0 += TILE_PX(B)) {
         __m512 acc[TILE_REGS];
         init_acc(acc, B, a->cv->bias + panel * RF_PACK_PANEL, m);
-        run_fma(acc, B, src + p0, wa, wa + a->panel_floats, a->cv->cin, pf ? pf + p0 : NULL);
+        run_fma(acc, B, src + p0, wa, wa + a->panel_floats, PANEL_W(B), a->cv->cin,
+                pf ? pf + p0 : NULL);
         store_tile(acc, B, o, p0, panel * RF_PACK_PANEL, m, a->act, a->stream);
     }
 }
@@ -257,7 +258,7 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
             if (interior && one_line) {
                 for (int p = 0; p < np; p++)
                     src[p] = row[0] + ix0[p0 + p] * ps;
-                run_fma(acc, B, src, wrow, wrow + a->panel_floats, kw * cin, NULL);
+                run_fma(acc, B, src, wrow, wrow + a->panel_floats, PANEL_W(B), kw * cin, NULL);
                 continue;
             }
             const int runs = interior ? 1 : kw, len = interior ? kw * cin : cin;
@@ -269,7 +270,7 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
                         src[p] = row[p] && ix >= 0 && ix < in->w ? row[p] + ix * ps + c0 : zeros;
                     }
                     const float *w = wrow + ((size_t)kx * cin + c0) * PANEL_W(B);
-                    run_fma(acc, B, src, w, w + a->panel_floats, n, NULL);
+                    run_fma(acc, B, src, w, w + a->panel_floats, PANEL_W(B), n, NULL);
                 }
         }
         store_tile(acc, B, &t->o, p0, panel * RF_PACK_PANEL, m, a->act, a->stream);
@@ -693,11 +694,13 @@ static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t
 }
 
 /* M[xi][slots] (+)= V[xi][slots][k0, k0 + len) x U for the TILE_PX(B) slots from s0 (n of them
- * exist): wa holds U's rows for the channels from k0, PANEL_W(B) floats each, and wa + wb_off
- * those of the second panel (B = 3, 4). With acc_in the sums start from M, else from zero. */
+ * exist): wa holds U's rows for the channels from k0, PANEL_W(B) floats each, wstride apart,
+ * and wa + wb_off those of the second panel (B = 3, 4). With acc_in the sums start from M,
+ * else from zero. */
 INLINE void wino_gemm_run(int B, const float *v, float *mm, int64_t vplane, int64_t mplane,
                           int xi, int s0, int n, int cstride_in, int cstride_out, int panel,
-                          const float *wa, int64_t wb_off, int k0, int len, int acc_in)
+                          const float *wa, int64_t wb_off, int64_t wstride, int k0, int len,
+                          int acc_in)
 {
     const float *src[PX];
     for (int p = 0; p < TILE_PX(B); p++)
@@ -716,7 +719,7 @@ INLINE void wino_gemm_run(int B, const float *v, float *mm, int64_t vplane, int6
                 acc[p * NVEC(B) + b] = _mm512_load_ps(dst + (int64_t)p * cstride_out + 16 * b);
         }
     }
-    run_fma(acc, B, src, wa, wa + wb_off, len, NULL);
+    run_fma(acc, B, src, wa, wa + wb_off, wstride, len, NULL);
 #pragma GCC unroll 12
     for (int p = 0; p < PX; p++) {
         if (p >= TILE_PX(B) || p >= n)
@@ -730,15 +733,16 @@ INLINE void wino_gemm_run(int B, const float *v, float *mm, int64_t vplane, int6
  * take the half-height shape (with two threads, blocks of 10 or 20 tiles are common). */
 INLINE void wino_gemm_tile(int B, const float *v, float *mm, int64_t vplane, int64_t mplane,
                            int xi, int s0, int n, int cstride_in, int cstride_out, int panel,
-                           const float *wa, int64_t wb_off, int k0, int len, int acc_in)
+                           const float *wa, int64_t wb_off, int64_t wstride, int k0, int len,
+                           int acc_in)
 {
     for (int p0 = 0; p0 < n; p0 += TILE_PX(B)) {
         if (B == 4 && n - p0 <= TILE_PX(3))
             wino_gemm_run(3, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
-                          cstride_out, panel, wa, wb_off, k0, len, acc_in);
+                          cstride_out, panel, wa, wb_off, wstride, k0, len, acc_in);
         else
             wino_gemm_run(B, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
-                          cstride_out, panel, wa, wb_off, k0, len, acc_in);
+                          cstride_out, panel, wa, wb_off, wstride, k0, len, acc_in);
     }
 }
 
@@ -845,7 +849,7 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
                     const int width = b >= 2 ? PANEL_W(2) : PANEL_W(1);
                     const float *w = a->w + pan * a->panel_floats + (size_t)xi * cin * width;
                     BY_SHAPE(b ? b : 1, wino_gemm_tile, v, mm, vplane, mplane, xi, s0, cnt,
-                             cin_pad, cout_pad, pan, w, a->panel_floats, 0, cin, 0);
+                             cin_pad, cout_pad, pan, w, a->panel_floats, width, 0, cin, 0);
                     pan += b == 4;
                 }
             }
@@ -871,8 +875,10 @@ INLINE void wino_g(__m512 g0, __m512 g1, __m512 g2, __m512 r[6])
     r[5] = g2;
 }
 
-/* U[xi][k] = (G g G^T)[xi] for input channels [c0, c0 + kc) of a panel of 3x3 kernels (panel:
- * [9][cin][width] as packed), width floats per row. */
+/* U[k][xi] = (G g G^T)[xi] for input channels [c0, c0 + kc) of a panel of 3x3 kernels (panel:
+ * [9][cin][width] as packed), width floats per row. k outer: the 36 rows of a channel are
+ * stored together; as [xi][k], 36 store streams a power of two apart thrashed the L1 cache and
+ * took 3x as long. */
 static void wino_weights(const float *panel, int cin, int c0, int kc, int width, float *u)
 {
     for (int k = 0; k < kc; k++)
@@ -890,7 +896,7 @@ static void wino_weights(const float *panel, int cin, int c0, int kc, int width,
                 wino_g(t[0][i], t[1][i], t[2][i], r);
 #pragma GCC unroll 6
                 for (int j = 0; j < 6; j++)
-                    _mm512_store_ps(u + ((size_t)(i * 6 + j) * kc + k) * width + c, r[j]);
+                    _mm512_store_ps(u + ((size_t)k * WINO_N + i * 6 + j) * width + c, r[j]);
             }
         }
 }
@@ -942,8 +948,8 @@ static void conv_winograd_3x3(const conv_args *a, int row0, int row1)
                     for (int s0 = 0; s0 < n; s0 += PX) {
                         const int cnt = n - s0 < PX ? n - s0 : PX;
                         BY_SHAPE(b ? b : 1, wino_gemm_tile, v, mm, vplane, mplane, xi, s0, cnt,
-                                 cin_pad, cout_pad, pan, u + (size_t)xi * kc * width, u_panel,
-                                 c0, kc, c0 > 0);
+                                 cin_pad, cout_pad, pan, u + (size_t)xi * width, u_panel,
+                                 (int64_t)WINO_N * width, c0, kc, c0 > 0);
                     }
             }
             pan += b == 4;
