@@ -30,7 +30,7 @@ rf_status rf_context_create(const rf_model *model, const rf_context_options *opt
     if (!ks)
         return rf_fail(err, RF_E_UNSUPPORTED, "kernels '%s' are not supported on this CPU",
                        rf_kernels_name(o.kernels));
-    if (!ks->pack && !model->reference_weights)
+    if (!ks->pack_size && !model->reference_weights)
         return rf_fail(err, RF_E_UNSUPPORTED,
                        "the reference kernels read the model's weights in their plain layout, "
                        "which this model let go once packed: load it with "

@@ -65,19 +65,16 @@ size_t rf_pack_simd_size(const rf_conv *conv, rf_packed *head)
 }
 
 /* Re-lays conv->weight into one of the layouts of kernels.h. */
-int rf_pack_simd(rf_conv *conv)
+void rf_pack_simd(const rf_conv *conv, void *block)
 {
     const int cin = conv->cin, cout = conv->cout;
     const int npanels = (cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     rf_packed head;
     const size_t bytes = rf_pack_simd_size(conv, &head);
     const size_t panel = (size_t)head.taps * cin * RF_PACK_PANEL;
-    unsigned char *block = aligned_alloc(64, bytes);
-    if (!block)
-        return -1;
     /* zeroed: padding is part of the bytes native files store and compare */
     memset(block, 0, bytes);
-    float *w = (float *)(void *)(block + RF_PACK_HEADER_BYTES);
+    float *w = (float *)(void *)((unsigned char *)block + RF_PACK_HEADER_BYTES);
     memcpy(block, &head, sizeof head);
     if (head.layout == RF_PACK_DEPTHWISE) {
         const size_t cp = (size_t)((cout + 15) & ~15);
@@ -105,9 +102,6 @@ int rf_pack_simd(rf_conv *conv)
                 }
         }
     }
-    free(conv->packed);
-    conv->packed = block;
-    return 0;
 }
 
 int rf_row_unit_simd(const rf_conv *conv)
@@ -118,13 +112,14 @@ int rf_row_unit_simd(const rf_conv *conv)
 
 static const rf_kernel_set reference_set = {
     RF_KERNELS_REFERENCE, "reference", rf_conv_reference, rf_maxpool3s2_reference, NULL, NULL,
-    NULL, NULL, 0, rf_fma_peak_reference};
+    NULL, NULL, NULL, 0, rf_fma_peak_reference};
 /* AVX2 runs RF_PACK_WINOGRAD_3X3 layers as direct 3x3 convolutions (the layout is PANELS). */
 static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2,        "avx2",
                                        rf_conv_avx2,           rf_maxpool3s2_avx2,
                                        rf_conv_scratch_avx2,   rf_row_unit_simd,
-                                       NULL,                   rf_pack_simd,
-                                       RF_PACK_LAYOUT_VERSION, rf_fma_peak_avx2};
+                                       NULL,                   rf_pack_simd_size,
+                                       rf_pack_simd,           RF_PACK_LAYOUT_VERSION,
+                                       rf_fma_peak_avx2};
 static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512,
                                          "avx512",
                                          rf_conv_avx512,
@@ -132,6 +127,7 @@ static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512,
                                          rf_conv_scratch_avx512,
                                          rf_row_unit_simd,
                                          rf_conv_per_call_weights_avx512,
+                                         rf_pack_simd_size,
                                          rf_pack_simd,
                                          RF_PACK_LAYOUT_VERSION,
                                          rf_fma_peak_avx512};

@@ -19,6 +19,30 @@ typedef struct {
 
 #define RF_CONV_CHANNEL_STEP 64
 
+/* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, one
+ * allocation that free() releases, unless the block lies in a mapped native file): this header,
+ * zero-padded to 64 bytes, then the weights in one of these layouts, all zero-padded. The block
+ * holds no pointers, so native files store it byte for byte (docs/formats.md):
+ * - PANELS (dense): output channels in panels of RF_PACK_PANEL (the last one 16 wide when at
+ *   most 16 channels are left), each panel [kh][kw][cin][panel width];
+ * - WINOGRAD (dense 3x3, stride 1, pad 1): the same panels of the 6x6 transformed kernels
+ *   G g G^T of F(4x4, 3x3), each panel [36][cin][panel width];
+ * - WINOGRAD_3X3: the PANELS layout of a layer that runs as Winograd too, its kernels
+ *   transformed as it runs: the widest layers (ResNet50's layer4), whose transformed kernels
+ *   would take 4x the memory (75 MB of ResNet50's 242 MB of packed weights);
+ * - DEPTHWISE: [kh][kw][c rounded up to 16]. */
+typedef enum {
+    RF_PACK_PANELS,
+    RF_PACK_WINOGRAD,
+    RF_PACK_DEPTHWISE,
+    RF_PACK_WINOGRAD_3X3
+} rf_pack_layout;
+
+typedef struct {
+    rf_pack_layout layout;
+    int taps;          /* kh * kw, or 36 for WINOGRAD */
+} rf_packed;
+
 typedef struct {
     rf_kernels id;
     const char *name;
@@ -40,8 +64,11 @@ typedef struct {
      * such as transforming all the kernels of its channels (NULL: never): callers then give
      * each thread one call. */
     int (*per_call_weights)(const rf_conv *conv);
-    /* Re-lays conv->weight for this kernel set into conv->packed at model load (may be NULL). */
-    int (*pack)(rf_conv *conv);
+    /* The bytes of conv's packed block for this set, a multiple of 64 (NULL: the set reads
+     * conv->weight as it is), and its header in *head. */
+    size_t (*pack_size)(const rf_conv *conv, rf_packed *head);
+    /* Writes that block from conv->weight at `block`, 64-byte aligned, at model load. */
+    void (*pack)(const rf_conv *conv, void *block);
     /* The layout version pack writes (RF_PACK_LAYOUT_VERSION), 0 without packing: a native file
      * whose stored packed blocks carry this version is used as it is. */
     uint32_t pack_layout;
@@ -78,39 +105,16 @@ void rf_maxpool3s2_reference(const rf_tensor *in, const rf_tensor *out, int row0
 void rf_maxpool3s2_avx2(const rf_tensor *in, const rf_tensor *out, int row0, int row1);
 void rf_maxpool3s2_avx512(const rf_tensor *in, const rf_tensor *out, int row0, int row1);
 
-/* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, one
- * allocation that free() releases, unless the block lies in a mapped native file): this header,
- * zero-padded to 64 bytes, then the weights in one of these layouts, all zero-padded. The block
- * holds no pointers, so native files store it byte for byte (docs/formats.md):
- * - PANELS (dense): output channels in panels of RF_PACK_PANEL (the last one 16 wide when at
- *   most 16 channels are left), each panel [kh][kw][cin][panel width];
- * - WINOGRAD (dense 3x3, stride 1, pad 1): the same panels of the 6x6 transformed kernels
- *   G g G^T of F(4x4, 3x3), each panel [36][cin][panel width];
- * - WINOGRAD_3X3: the PANELS layout of a layer that runs as Winograd too, its kernels
- *   transformed as it runs: the widest layers (ResNet50's layer4), whose transformed kernels
- *   would take 4x the memory (75 MB of ResNet50's 242 MB of packed weights);
- * - DEPTHWISE: [kh][kw][c rounded up to 16]. */
-typedef enum {
-    RF_PACK_PANELS,
-    RF_PACK_WINOGRAD,
-    RF_PACK_DEPTHWISE,
-    RF_PACK_WINOGRAD_3X3
-} rf_pack_layout;
-
-typedef struct {
-    rf_pack_layout layout;
-    int taps;          /* kh * kw, or 36 for WINOGRAD */
-} rf_packed;
 
 /* Bump whenever anything above or in rf_pack_simd changes the bytes of a packed block: native
  * files carry it, and blocks of another version are packed again at load. */
 #define RF_PACK_LAYOUT_VERSION 2u
 #define RF_PACK_HEADER_BYTES 64
 
-/* The header rf_pack_simd writes for conv and the size of its whole block (a multiple of 64). */
+/* pack_size and pack of the SIMD sets: the header rf_pack_simd writes for conv and the size of
+ * its whole block (a multiple of 64); the block, zero-padded, written at `block`. */
 size_t rf_pack_simd_size(const rf_conv *conv, rf_packed *head);
-/* Packs conv->weight into a new conv->packed (freeing the old one); -1 when out of memory. */
-int rf_pack_simd(rf_conv *conv);
+void rf_pack_simd(const rf_conv *conv, void *block);
 /* row_unit of the SIMD sets: 4 for Winograd F(4x4, 3x3) (either layout), else 1. */
 int rf_row_unit_simd(const rf_conv *conv);
 

@@ -47,9 +47,10 @@ struct rf_model {
     int reference_weights; /* conv->weight is there for the reference kernels and exports */
     void *mapping;     /* a native model file mapped read-only that the weights point into */
     size_t mapping_size;
-    /* Every conv->packed points into mapping (a native file's stored packed blocks), so
-     * rf_model_free must not free them; otherwise each is its own allocation or NULL. */
+    /* Every conv->packed points into mapping (a native file's stored packed blocks), or into
+     * packed_region, the one allocation of the blocks packed at load (NULL if none). */
     int packed_mapped;
+    void *packed_region;
 };
 
 /* A model of this backbone and preset with every layer's geometry and the parameter count set

@@ -284,18 +284,17 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     for (int i = 0; !bad && st == RF_OK && pack_version && i < n; i++) {
         /* packed here rather than taken from the model, whose blocks may be of another
          * kernel set or absent (a CPU without AVX2): files are the same from every machine */
-        rf_conv tmp = *convs[i];
-        tmp.packed = NULL;
         const unsigned char *p =
             head + HEADER_BYTES + (size_t)(n * RECORD_BYTES + i * PACKED_BYTES);
-        if (rf_pack_simd(&tmp) != 0) {
+        void *block = aligned_alloc(64, get64(p + 8));
+        if (!block) {
             st = rf_fail(err, RF_E_NOMEM, "%s: out of memory for packed weights", path);
             break;
         }
-        bad = pad_to(o.f, &pos, get64(p)) ||
-              fwrite(tmp.packed, 1, get64(p + 8), o.f) != get64(p + 8);
+        rf_pack_simd(convs[i], block);
+        bad = pad_to(o.f, &pos, get64(p)) || fwrite(block, 1, get64(p + 8), o.f) != get64(p + 8);
         pos += get64(p + 8);
-        free(tmp.packed);
+        free(block);
     }
     bad = bad || pad_to(o.f, &pos, off);
     free(head);

@@ -125,6 +125,19 @@ typedef struct {
     double *exact, *mag; /* per output element of the slice, [n][oh][ow][cout] */
 } conv_setup;
 
+/* conv->packed for kernel set ks, as a model load makes it (none for the reference set). */
+static void pack(const rf_kernel_set *ks, rf_conv *conv)
+{
+    free(conv->packed);
+    conv->packed = NULL;
+    if (!ks->pack_size)
+        return;
+    conv->packed = aligned_alloc(64, ks->pack_size(conv, &(rf_packed){0}));
+    CHECK(conv->packed != NULL, "%s: out of memory for the packed block", ks->name);
+    if (conv->packed)
+        ks->pack(conv, conv->packed);
+}
+
 static float *make_tensor(rf_tensor *t, size_t *floats, int n, int h, int w, int c, int pstride,
                           int gap)
 {
@@ -299,8 +312,7 @@ static void test_case(const conv_case *k)
             printf("  %s -", rf_kernels_name(sets[i]));
             continue;
         }
-        if (ks->pack)
-            CHECK(ks->pack(&s.cv) == 0, "%s: pack", ks->name);
+        pack(ks, &s.cv);
         printf("  %s %.2g", ks->name, run_and_check(k, &s, ks));
     }
     printf("\n");
@@ -311,7 +323,7 @@ static void test_select(void)
 {
     const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE);
     const rf_kernel_set *best = rf_kernels_select(RF_KERNELS_AUTO);
-    CHECK(ref && ref->id == RF_KERNELS_REFERENCE && !ref->pack, "reference set");
+    CHECK(ref && ref->id == RF_KERNELS_REFERENCE && !ref->pack_size, "reference set");
     CHECK(best != NULL, "auto set");
     const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
@@ -394,8 +406,7 @@ static void test_residual_in_place(int cin, int cout, int h, int w)
         const rf_kernel_set *ks = rf_kernels_select(sets[k]);
         if (!ks)
             continue;
-        if (ks->pack)
-            CHECK(ks->pack(&cv) == 0, "%s: pack", ks->name);
+        pack(ks, &cv);
         memcpy(both_buf, res_buf, sizeof(float) * nout);
         ks->conv(&cv, &in, &res, relu, &out, (rf_conv_part){0, h, 0, cout}, NULL);
         ks->conv(&cv, &in, &both, relu, &both, (rf_conv_part){0, h, 0, cout}, NULL);
