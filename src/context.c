@@ -197,7 +197,7 @@ rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err)
         if (!(ctx->scratch = calloc((size_t)threads, sizeof *ctx->scratch)))
             return rf_fail(err, RF_E_NOMEM, "out of memory for kernel scratch");
         for (int t = 0; t < threads; t++)
-            if (!bytes || !(ctx->scratch[t] = aligned_alloc(64, bytes))) {
+            if (!bytes || !(ctx->scratch[t] = rf_alloc_large(bytes))) {
                 free_scratch(ctx);
                 return rf_fail(err, RF_E_NOMEM, "out of memory for %zu KB of kernel scratch",
                                bytes >> 10);
