@@ -19,8 +19,8 @@ typedef struct {
 
 #define RF_CONV_CHANNEL_STEP 64
 
-/* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, one
- * allocation that free() releases, unless the block lies in a mapped native file): this header,
+/* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, in the
+ * model's one region of packed blocks, or the block lies in a mapped native file): this header,
  * zero-padded to 64 bytes, then the weights in one of these layouts, all zero-padded. The block
  * holds no pointers, so native files store it byte for byte (docs/formats.md):
  * - PANELS (dense): output channels in panels of RF_PACK_PANEL (the last one 16 wide when at

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define BN_EPS 1e-5
 
@@ -316,7 +317,9 @@ static int model_convs(rf_model *m, rf_conv **list)
  * afterwards, a file mapping's are read again from the file. */
 static void release_pages(const float *p, size_t n)
 {
-    const uintptr_t page = 4096, start = ((uintptr_t)p + page - 1) & ~(page - 1);
+    const long size = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = size > 0 ? (uintptr_t)size : 4096;
+    const uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
     const uintptr_t end = ((uintptr_t)(p + n)) & ~(page - 1);
     if (end > start)
         madvise((void *)start, end - start, MADV_DONTNEED);
