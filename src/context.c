@@ -141,7 +141,7 @@ static size_t place_in_order(rf_context *ctx, const int *order)
 
 /* Places the planned tensors both in allocation order and largest first, and keeps the
  * smaller arena. In allocation order the holes left are often too small for the 4x wider
- * tensors of the bottlenecks (ResNet50 at 640x640: 61 MB, against 39 MB largest first); the
+ * tensors of the bottlenecks (ResNet50 at 640x640: 61 MB, against 41 MB largest first); the
  * MobileNet's many same-size tensors can go the other way. Returns the arena size in floats. */
 static size_t place_tensors(rf_context *ctx)
 {
