@@ -98,14 +98,16 @@ rf_status rf_anchors_parse(const char *name, rf_anchors *out); /* RF_E_ARG if un
 /* ------------------------------------------------------------------------------ context */
 typedef enum {
     RF_KERNELS_AUTO = 0,  /* the fastest the CPU supports */
-    RF_KERNELS_REFERENCE, /* portable C, the reference every fast path is tested against */
+    RF_KERNELS_REFERENCE, /* portable C, the reference every fast path is tested against; needs
+                           * a model loaded with RF_LOAD_KEEP_REFERENCE on CPUs with AVX2 */
     RF_KERNELS_AVX2,
     RF_KERNELS_AVX512
 } rf_kernels;
 
 typedef struct {
     int threads;        /* worker threads for one forward pass; 0 = 1 */
-    rf_kernels kernels; /* RF_E_UNSUPPORTED from rf_context_create if the CPU lacks them */
+    rf_kernels kernels; /* RF_E_UNSUPPORTED from rf_context_create if the CPU lacks them, or
+                         * the model the weights they read */
 } rf_context_options;
 
 typedef struct rf_context rf_context;
