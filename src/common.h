@@ -36,8 +36,8 @@ void rf_buffer_free(rf_buffer *b);
 
 /* For long-lived blocks that layers stream through (the arena, packed weights): from 2 MB on,
  * 2 MB aligned and advised for transparent huge pages, so that tens of MB take a few TLB
- * entries rather than thousands (ResNet50: about 1.5 % faster at 1 and 2 threads, measured); smaller
- * ones 64-byte aligned. free() releases it; NULL when out of memory. */
+ * entries rather than thousands (ResNet50: about 1.5 % faster at 1 and 2 threads, measured);
+ * smaller ones 64-byte aligned. free() releases it; NULL when out of memory. */
 void *rf_alloc_large(size_t bytes);
 
 #endif

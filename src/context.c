@@ -30,11 +30,8 @@ rf_status rf_context_create(const rf_model *model, const rf_context_options *opt
     if (!ks)
         return rf_fail(err, RF_E_UNSUPPORTED, "kernels '%s' are not supported on this CPU",
                        rf_kernels_name(o.kernels));
-    if (!ks->pack_size && !model->reference_weights)
-        return rf_fail(err, RF_E_UNSUPPORTED,
-                       "the reference kernels read the model's weights in their plain layout, "
-                       "which this model let go once packed: load it with "
-                       "RF_LOAD_KEEP_REFERENCE");
+    if (!ks->pack_size && rf_model_need_reference(model, "the reference kernel set", err) != RF_OK)
+        return RF_E_UNSUPPORTED;
     rf_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return rf_fail(err, RF_E_NOMEM, "out of memory");

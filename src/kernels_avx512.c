@@ -38,8 +38,9 @@ typedef struct {
  * split 512-bit FMAs in two do twice as many 256-bit ones, so 8 useful lanes cost half a
  * 512-bit FMA), 1: WPX x 16, 2: PX x 32 (a panel), 4: WPX x 64 (two neighbouring full panels
  * wa, wb). The narrow shapes take WPX pixels: with PX, the compiler runs out of registers for
- * the pixel pointers and shuffles them through vector registers on every step. Per step the wide tile feeds 24 FMAs from 6 broadcasts where PX x 32 needs 12: on CPUs
- * that run 512-bit FMAs on two 256-bit pipes the broadcasts take slots from the FMAs, and the
+ * the pixel pointers and shuffles them through vector registers on every step. Per step the
+ * wide tile feeds 24 FMAs from 6 broadcasts where PX x 32 needs 12: on CPUs that run 512-bit
+ * FMAs on two 256-bit pipes the broadcasts take slots from the FMAs, and the
  * wide tile reaches the FMA peak where PX x 32 stays ~8 % below it. It reads each weight row
  * for half as many pixels, though: 1x1 layers with few input channels, whose outputs and
  * residuals also stream through memory, run faster on PX x 32 (measured).
@@ -79,11 +80,11 @@ static int tile_b(int cout, int panel, int pan1, int wide)
 }
 
 /* acc += src[p][k] * w[k] for k < len, for the TILE_PX(B) pixels of src; w rows are
- * PANEL_W(B) floats, wstride apart, in wa (and wb, B = 3 and 4). With pf, the same stretch of pf[p] is fetched into
- * the cache for the tile after this one: dozens of scattered pixel streams are more than the
- * hardware prefetchers follow. The sums live in a local copy: vector types may alias the
- * floats read, so sums the compiler keeps in memory (when the caller's array does not fit its
- * analysis) would be stored on every step. */
+ * PANEL_W(B) floats, wstride apart, in wa (and wb, B = 3 and 4). With pf, the same stretch of
+ * pf[p] is fetched into the cache for the tile after this one: dozens of scattered pixel
+ * streams are more than the hardware prefetchers follow. The sums live in a local copy: vector
+ * types may alias the floats read, so sums the compiler keeps in memory (when the caller's
+ * array does not fit its analysis) would be stored on every step. */
 INLINE void run_fma(__m512 acc[TILE_REGS], int B, const float *const *src, const float *wa,
                     const float *wb, int64_t wstride, int len, const float *const *pf)
 {
@@ -907,12 +908,11 @@ static void wino_weights(const float *panel, int cin, int c0, int kc, int width,
  * large as the scratch allows and evenly filled: each block transforms the kernels again. */
 #define WINO_KC 64
 #define WINO_3X3_BUDGET ((int64_t)4 << 20) /* bytes of V and M */
-#define WINO_3X3_MAX_TILES WINO_MAX_TILES
 
 static int wino_3x3_block_tiles(int cin_pad, int cout_pad)
 {
     const int64_t n = WINO_3X3_BUDGET / (int64_t)sizeof(float) / (WINO_N * (cin_pad + cout_pad));
-    return n < 1 ? 1 : n > WINO_3X3_MAX_TILES ? WINO_3X3_MAX_TILES : (int)n;
+    return n < 1 ? 1 : n > WINO_MAX_TILES ? WINO_MAX_TILES : (int)n;
 }
 
 static void conv_winograd_3x3(const conv_args *a, int row0, int row1)
@@ -932,7 +932,7 @@ static void conv_winograd_3x3(const conv_args *a, int row0, int row1)
     float *mm = v + vplane * WINO_N;
     float *u = mm + mplane * WINO_N;
     const int64_t u_panel = (int64_t)WINO_N * WINO_KC * RF_PACK_PANEL;
-    wino_tile tiles[WINO_3X3_MAX_TILES];
+    wino_tile tiles[WINO_MAX_TILES];
     while ((n = next_block(out, row1, tb, &img, &ty, &tx, tiles)) > 0) {
         for (int k = 0; k < n; k++)
             wino_input(a, &tiles[k], v, vplane, k, cin_pad);
@@ -984,8 +984,8 @@ int rf_conv_per_call_weights_avx512(const rf_conv *conv)
  * skip reading each line before writing it and leave the caches to the weights and inputs,
  * which these layers reuse. Short sums are memory-bound layers whose outputs the next layer should
  * find in the cache. An output written over its own residual has had each line read already:
- * plain stores are cheaper there (ResNet50's bottleneck conv3 layers: 6 ms less per frame at 1
- * thread). Measured on ResNet50 and MobileNet0.25. Needs 64-byte aligned pixels. */
+ * plain stores are cheaper there (ResNet50's bottleneck conv3 layers: 4-6 ms less per frame at
+ * 1 thread). Measured on ResNet50 and MobileNet0.25. Needs 64-byte aligned pixels. */
 #define STREAM_MIN_BYTES ((size_t)2 << 20)
 #define STREAM_MIN_SUM 64
 

@@ -73,7 +73,8 @@ void rf_maxpool3s2_reference(const rf_tensor *in, const rf_tensor *out, int row0
         for (int ox = 0; ox < out->w; ox++) {
             const float *taps[9];
             const int n = rf_pool_taps(in, img, oy, ox, taps);
-            float *dst = out->data + img * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
+            float *dst =
+                out->data + img * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
             for (int c = 0; c < out->c; c++) {
                 float m = -FLT_MAX;
                 for (int t = 0; t < n; t++)

@@ -510,6 +510,16 @@ void rf_model_free(rf_model *m)
 
 rf_backbone rf_model_backbone(const rf_model *m) { return m->backbone; }
 int rf_model_has_reference_weights(const rf_model *m) { return m->reference_weights; }
+
+rf_status rf_model_need_reference(const rf_model *m, const char *what, rf_error *err)
+{
+    if (m->reference_weights)
+        return RF_OK;
+    return rf_fail(err, RF_E_UNSUPPORTED,
+                   "%s reads the model's weights in their plain layout, which this model let go "
+                   "once packed: load it with RF_LOAD_KEEP_REFERENCE",
+                   what);
+}
 rf_anchors rf_model_anchors(const rf_model *m) { return m->anchors; }
 int64_t rf_model_parameters(const rf_model *m) { return m->parameters; }
 

@@ -58,4 +58,8 @@ struct rf_model {
  * of memory. */
 rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors);
 
+/* RF_OK if the model still has its plain-layout weights, which `what` reads; otherwise
+ * RF_E_UNSUPPORTED with a message that says how to load it. */
+rf_status rf_model_need_reference(const rf_model *m, const char *what, rf_error *err);
+
 #endif

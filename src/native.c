@@ -213,9 +213,8 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
 {
     if (!model || !path)
         return rf_fail(err, RF_E_ARG, "rf_model_save_native: null argument");
-    if (!model->reference_weights)
-        return rf_fail(err, RF_E_UNSUPPORTED, "%s: the model let its plain-layout weights go "
-                       "once packed: load it with RF_LOAD_KEEP_REFERENCE to save it", path);
+    if (rf_model_need_reference(model, "saving a native file", err) != RF_OK)
+        return RF_E_UNSUPPORTED;
     if (storage != RF_STORAGE_F32 && storage != RF_STORAGE_F16 && storage != RF_STORAGE_BF16)
         return rf_fail(err, RF_E_ARG, "%s: unknown weight storage %d", path, (int)storage);
     if (!host_little_endian())

@@ -417,9 +417,8 @@ rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *
 {
     if (!model || !path)
         return rf_fail(err, RF_E_ARG, "rf_model_save_onnx: null argument");
-    if (!model->reference_weights)
-        return rf_fail(err, RF_E_UNSUPPORTED, "%s: the model let its plain-layout weights go "
-                       "once packed: load it with RF_LOAD_KEEP_REFERENCE to export it", path);
+    if (rf_model_need_reference(model, "ONNX export", err) != RF_OK)
+        return RF_E_UNSUPPORTED;
     graph g = {0};
     build(&g, model);
     pb head = {0}, opset = {0};

@@ -364,7 +364,8 @@ static void test_maxpool(int n, int h, int w, int c)
                         float m = -INFINITY;
                         for (int iy = 2 * y - 1; iy <= 2 * y + 1; iy++)
                             for (int ix = 2 * x - 1; ix <= 2 * x + 1; ix++)
-                                if (iy >= 0 && iy < h && ix >= 0 && ix < w && px(&in, i, iy, ix)[ch] > m)
+                                if (iy >= 0 && iy < h && ix >= 0 && ix < w &&
+                                    px(&in, i, iy, ix)[ch] > m)
                                     m = px(&in, i, iy, ix)[ch];
                         bad += px(&out, i, y, x)[ch] != m;
                     }

@@ -1,4 +1,4 @@
-/* test_steady_alloc.c - rf_detect on an input size it has seen allocates nothing (malloc counted). */
+/* test_steady_alloc.c - rf_detect allocates nothing on an input size it has seen (counted). */
 #include "retinaface.h"
 #include "testutil.h"
 
