@@ -1,8 +1,10 @@
-/* threadpool.c - worker threads that take tasks from a shared counter; the caller works too. */
+/* threadpool.c - worker threads, each with its own share of the tasks, taking over the others'
+ * when done; the caller works too. */
 #include "threadpool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* A forward pass hands out ~100 batches of tasks milliseconds apart: waking a sleeping thread
@@ -14,6 +16,11 @@ typedef struct {
     rf_pool *pool;
     int index; /* 1 .. threads - 1; the caller is 0 */
 } rf_worker;
+
+/* The next task of one thread's share, alone in its cache line. */
+typedef struct {
+    _Alignas(64) atomic_int next;
+} rf_share;
 
 struct rf_pool {
     int threads;
@@ -27,7 +34,7 @@ struct rf_pool {
     rf_task_fn fn;
     void *arg;
     int tasks;
-    atomic_int next;
+    rf_share *shares; /* [threads] */
 };
 
 static inline void cpu_relax(void)
@@ -37,11 +44,26 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Thread w's share: tasks [first(w), first(w + 1)). */
+static int share_first(const rf_pool *p, int w)
+{
+    return (int)((int64_t)p->tasks * w / p->threads);
+}
+
+/* The thread's own share first, then what is left of the others'. Contiguous shares keep each
+ * thread on the same part of every layer, so what a layer reads was mostly written by the same
+ * core, into its own caches. Tasks from one shared counter moved between cores from layer to
+ * layer: at 2 threads MobileNet0.25 ran 3 % slower that way, ResNet50 4 %, and MobileNet0.25
+ * 15 % in the spells when this shared host's second core is slow to reach (measured). Taking
+ * over the rest balances a thread that fell behind. */
 static void run_tasks(rf_pool *p, int worker)
 {
-    int t;
-    while ((t = atomic_fetch_add(&p->next, 1)) < p->tasks)
-        p->fn(p->arg, t, worker);
+    for (int k = 0; k < p->threads; k++) {
+        const int w = (worker + k) % p->threads, end = share_first(p, w + 1);
+        int t;
+        while ((t = atomic_fetch_add(&p->shares[w].next, 1)) < end)
+            p->fn(p->arg, t, worker);
+    }
 }
 
 /* Waits until the generation differs from `seen` (or the pool quits); returns the new one. */
@@ -87,6 +109,11 @@ rf_pool *rf_pool_create(int threads)
     if (!p)
         return NULL;
     p->threads = threads < 1 ? 1 : threads;
+    p->shares = aligned_alloc(64, sizeof *p->shares * (size_t)p->threads);
+    if (!p->shares) {
+        free(p);
+        return NULL;
+    }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -120,6 +147,7 @@ void rf_pool_free(rf_pool *p)
     for (int i = 0; p->workers && i < p->threads - 1; i++)
         pthread_join(p->workers[i].thread, NULL);
     free(p->workers);
+    free(p->shares);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
@@ -141,7 +169,8 @@ void rf_pool_run(rf_pool *p, rf_task_fn fn, void *arg, int tasks)
     p->fn = fn;
     p->arg = arg;
     p->tasks = tasks;
-    atomic_store(&p->next, 0);
+    for (int w = 0; w < p->threads; w++)
+        atomic_store(&p->shares[w].next, share_first(p, w));
     atomic_store(&p->busy, p->threads - 1);
     atomic_fetch_add(&p->generation, 1);
     /* a worker that went to sleep checks the generation under the lock, so this cannot miss it */
