@@ -110,12 +110,32 @@ int rf_row_unit_simd(const rf_conv *conv)
     return pk && (pk->layout == RF_PACK_WINOGRAD || pk->layout == RF_PACK_WINOGRAD_3X3) ? 4 : 1;
 }
 
+void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor *out, int row0,
+                   int row1)
+{
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        for (int ox = 0; ox < out->w; ox++) {
+            const float *taps[9];
+            int n = 0;
+            for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; iy++)
+                for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++)
+                    if (iy >= 0 && iy < in->h && ix >= 0 && ix < in->w)
+                        taps[n++] = in->data + img * in->nstride +
+                                    ((int64_t)iy * in->w + ix) * in->pstride;
+            ks->max_taps(taps, n, out->c,
+                         out->data + img * out->nstride +
+                             ((int64_t)oy * out->w + ox) * out->pstride);
+        }
+    }
+}
+
 static const rf_kernel_set reference_set = {
-    RF_KERNELS_REFERENCE, "reference", rf_conv_reference, rf_maxpool3s2_reference, NULL, NULL,
+    RF_KERNELS_REFERENCE, "reference", rf_conv_reference, rf_max_taps_reference, NULL, NULL,
     NULL, NULL, NULL, 0, rf_fma_peak_reference};
 /* AVX2 runs RF_PACK_WINOGRAD_3X3 layers as direct 3x3 convolutions (the layout is PANELS). */
 static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2,        "avx2",
-                                       rf_conv_avx2,           rf_maxpool3s2_avx2,
+                                       rf_conv_avx2,           rf_max_taps_avx2,
                                        rf_conv_scratch_avx2,   rf_row_unit_simd,
                                        NULL,                   rf_pack_simd_size,
                                        rf_pack_simd,           RF_PACK_LAYOUT_VERSION,
@@ -123,7 +143,7 @@ static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2,        "avx2",
 static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512,
                                          "avx512",
                                          rf_conv_avx512,
-                                         rf_maxpool3s2_avx512,
+                                         rf_max_taps_avx512,
                                          rf_conv_scratch_avx512,
                                          rf_row_unit_simd,
                                          rf_conv_per_call_weights_avx512,

@@ -51,9 +51,9 @@ typedef struct {
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
     void (*conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
                  rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
-    /* out = 3x3 max pooling of in, stride 2, padding 1 (padding never wins), for rows
-     * [row0, row1) of out. */
-    void (*maxpool3s2)(const rf_tensor *in, const rf_tensor *out, int row0, int row1);
+    /* dst[k] = the largest of taps[0..n)[k], for k < c: one pixel of max pooling
+     * (rf_maxpool3s2 walks the pixels). */
+    void (*max_taps)(const float *const *taps, int n, int c, float *dst);
     /* Floats of scratch conv needs (NULL: none ever), so callers own all memory and kernels
      * allocate nothing. */
     size_t (*scratch_floats)(const rf_conv *conv);
@@ -86,24 +86,17 @@ double rf_fma_peak_avx512(void);
 /* Seconds on a monotonic clock, for the peak measurements. */
 double rf_kernel_seconds(void);
 
-/* The input pixels of output pixel (oy, ox) of image img under a 3x3 stride-2 pad-1 window:
- * taps[0..return value). */
-static inline int rf_pool_taps(const rf_tensor *in, int img, int oy, int ox, const float *taps[9])
-{
-    int n = 0;
-    for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; iy++)
-        for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++)
-            if (iy >= 0 && iy < in->h && ix >= 0 && ix < in->w)
-                taps[n++] = in->data + img * in->nstride + ((int64_t)iy * in->w + ix) * in->pstride;
-    return n;
-}
+/* out = 3x3 max pooling of in, stride 2, padding 1 (padding never wins), for rows
+ * [row0, row1) of out, each pixel by ks->max_taps. */
+void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor *out, int row0,
+                   int row1);
 
 /* Reference kernels, in portable C; every fast path is tested against them. */
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
                        rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
-void rf_maxpool3s2_reference(const rf_tensor *in, const rf_tensor *out, int row0, int row1);
-void rf_maxpool3s2_avx2(const rf_tensor *in, const rf_tensor *out, int row0, int row1);
-void rf_maxpool3s2_avx512(const rf_tensor *in, const rf_tensor *out, int row0, int row1);
+void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst);
+void rf_max_taps_avx2(const float *const *taps, int n, int c, float *dst);
+void rf_max_taps_avx512(const float *const *taps, int n, int c, float *dst);
 
 
 /* Bump whenever anything above or in rf_pack_simd changes the bytes of a packed block: native

@@ -629,22 +629,14 @@ void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *res
     _mm256_zeroupper();
 }
 
-void rf_maxpool3s2_avx2(const rf_tensor *in, const rf_tensor *out, int row0, int row1)
+void rf_max_taps_avx2(const float *const *taps, int n, int c, float *dst)
 {
-    for (int r = row0; r < row1; r++) {
-        const int img = r / out->h, oy = r % out->h;
-        for (int ox = 0; ox < out->w; ox++) {
-            const float *taps[9];
-            const int n = rf_pool_taps(in, img, oy, ox, taps);
-            float *dst = pixel_ptr(out, img, oy, ox);
-            for (int c0 = 0; c0 < out->c; c0 += 8) {
-                const __m256i m = lanes(out->c - c0);
-                __m256 v = _mm256_set1_ps(-FLT_MAX);
-                for (int t = 0; t < n; t++)
-                    v = _mm256_max_ps(v, _mm256_maskload_ps(taps[t] + c0, m));
-                _mm256_maskstore_ps(dst + c0, m, v);
-            }
-        }
+    for (int c0 = 0; c0 < c; c0 += 8) {
+        const __m256i m = lanes(c - c0);
+        __m256 v = _mm256_set1_ps(-FLT_MAX);
+        for (int t = 0; t < n; t++)
+            v = _mm256_max_ps(v, _mm256_maskload_ps(taps[t] + c0, m));
+        _mm256_maskstore_ps(dst + c0, m, v);
     }
     _mm256_zeroupper();
 }

@@ -1039,23 +1039,14 @@ void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *r
     _mm256_zeroupper();
 }
 
-void rf_maxpool3s2_avx512(const rf_tensor *in, const rf_tensor *out, int row0, int row1)
+void rf_max_taps_avx512(const float *const *taps, int n, int c, float *dst)
 {
-    for (int r = row0; r < row1; r++) {
-        const int img = r / out->h, oy = r % out->h;
-        for (int ox = 0; ox < out->w; ox++) {
-            const float *taps[9];
-            const int n = rf_pool_taps(in, img, oy, ox, taps);
-            float *dst = pixel_ptr(out, img, oy, ox);
-            for (int c0 = 0; c0 < out->c; c0 += 16) {
-                const int left = out->c - c0;
-                const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-                __m512 v = _mm512_set1_ps(-FLT_MAX);
-                for (int t = 0; t < n; t++)
-                    v = _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, taps[t] + c0));
-                _mm512_mask_storeu_ps(dst + c0, m, v);
-            }
-        }
+    for (int c0 = 0; c0 < c; c0 += 16) {
+        const __mmask16 m = c - c0 >= 16 ? 0xffff : (__mmask16)((1u << (c - c0)) - 1);
+        __m512 v = _mm512_set1_ps(-FLT_MAX);
+        for (int t = 0; t < n; t++)
+            v = _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, taps[t] + c0));
+        _mm512_mask_storeu_ps(dst + c0, m, v);
     }
     _mm256_zeroupper();
 }

@@ -66,22 +66,13 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
     }
 }
 
-void rf_maxpool3s2_reference(const rf_tensor *in, const rf_tensor *out, int row0, int row1)
+void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst)
 {
-    for (int r = row0; r < row1; r++) {
-        const int img = r / out->h, oy = r % out->h;
-        for (int ox = 0; ox < out->w; ox++) {
-            const float *taps[9];
-            const int n = rf_pool_taps(in, img, oy, ox, taps);
-            float *dst =
-                out->data + img * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
-            for (int c = 0; c < out->c; c++) {
-                float m = -FLT_MAX;
-                for (int t = 0; t < n; t++)
-                    m = taps[t][c] > m ? taps[t][c] : m;
-                dst[c] = m;
-            }
-        }
+    for (int k = 0; k < c; k++) {
+        float m = -FLT_MAX;
+        for (int t = 0; t < n; t++)
+            m = taps[t][k] > m ? taps[t][k] : m;
+        dst[k] = m;
     }
 }
 

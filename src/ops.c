@@ -200,7 +200,7 @@ typedef struct {
 static void maxpool_rows(const void *arg, int row0, int row1)
 {
     const pool_op *op = arg;
-    op->ctx->kernels->maxpool3s2(op->in, op->out, row0, row1);
+    rf_maxpool3s2(op->ctx->kernels, op->in, op->out, row0, row1);
 }
 
 rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)

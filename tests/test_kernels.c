@@ -358,8 +358,8 @@ static void test_maxpool(int n, int h, int w, int c)
         for (size_t i = 0; i < out_floats; i++)
             out_buf[i] = SENTINEL;
         const int rows = n * oh, cut = rows / 3;
-        ks->maxpool3s2(&in, &out, 0, cut);
-        ks->maxpool3s2(&in, &out, cut, rows);
+        rf_maxpool3s2(ks, &in, &out, 0, cut);
+        rf_maxpool3s2(ks, &in, &out, cut, rows);
         size_t bad = 0, written = 0;
         for (int i = 0; i < n; i++)
             for (int y = 0; y < oh; y++)
