@@ -168,7 +168,7 @@ static void run_pass(rf_context *ctx, const float *input, int n, int h, int w)
 {
     ctx->ntensors = 0;
     ctx->clock = 0;
-    rf_tensor x = rf_op_from_nchw(ctx, input, n, 3, h, w);
+    rf_tensor x = rf_op_from_nchw(ctx, input, n, h, w);
     rf_network_forward(ctx, &x);
     rf_arena_release(ctx, &x);
 }

@@ -271,18 +271,23 @@ static void from_nchw_rows(const void *arg, int row0, int row1)
     const int64_t plane = (int64_t)out->h * out->w;
     for (int r = row0; r < row1; r++) {
         const int i = r / out->h, y = r % out->h;
-        const float *s = src + (int64_t)i * out->c * plane + (int64_t)y * out->w;
-        float *d = out->data + i * out->nstride + (int64_t)y * out->w * out->pstride;
-        /* pixel by pixel, so the writes are sequential; the c reads stream from c planes */
-        for (int x = 0; x < out->w; x++)
-            for (int ch = 0; ch < out->c; ch++)
-                d[x * out->pstride + ch] = s[ch * plane + x];
+        const float *s0 = src + (int64_t)i * 3 * plane + (int64_t)y * out->w;
+        const float *s1 = s0 + plane, *s2 = s1 + plane;
+        float *d = out->data + i * out->nstride + (int64_t)y * out->w * 3;
+        /* pixel by pixel, so the writes are sequential; the reads stream from the 3 planes. A
+         * loop over a channel count unknown here took twice as long (MobileNet0.25: 4 % of a
+         * frame). */
+        for (int x = 0; x < out->w; x++, d += 3) {
+            d[0] = s0[x];
+            d[1] = s1[x];
+            d[2] = s2[x];
+        }
     }
 }
 
-rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int c, int h, int w)
+rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int h, int w)
 {
-    rf_tensor out = rf_arena_tensor(ctx, n, h, w, c);
+    rf_tensor out = rf_arena_tensor(ctx, n, h, w, 3);
     if (!ctx->planning)
         run_rows(ctx, n * h, from_nchw_rows, &(from_nchw_op){src, &out});
     return out;

@@ -16,7 +16,7 @@ rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in);
 void rf_op_add_upsampled(rf_context *ctx, const rf_tensor *dst, const rf_tensor *src);
 /* Softmax over each pixel's consecutive pairs of channels, in place. */
 void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t);
-/* NCHW float input (batch n) into an NHWC arena tensor. */
-rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int c, int h, int w);
+/* NCHW float input of 3 channels (batch n) into an NHWC arena tensor. */
+rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int h, int w);
 
 #endif
