@@ -98,7 +98,6 @@ void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst);
 void rf_max_taps_avx2(const float *const *taps, int n, int c, float *dst);
 void rf_max_taps_avx512(const float *const *taps, int n, int c, float *dst);
 
-
 /* Bump whenever anything above or in rf_pack_simd changes the bytes of a packed block: native
  * files carry it, and blocks of another version are packed again at load. */
 #define RF_PACK_LAYOUT_VERSION 2u

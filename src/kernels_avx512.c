@@ -145,13 +145,17 @@ INLINE __m512 activate(__m512 v, rf_act act)
     return v;
 }
 
+/* The first n of a vector's 16 lanes (none for n <= 0): where n channels are left. */
+static inline __mmask16 lanes(int n)
+{
+    return n >= 16 ? 0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+}
+
 /* Channel masks of the vectors of a tile starting at panel `panel`: which channels exist. */
 static void tile_masks(int cout, int panel, __mmask16 m[4])
 {
-    for (int b = 0; b < 4; b++) {
-        const int n = cout - panel * RF_PACK_PANEL - 16 * b;
-        m[b] = n >= 16 ? 0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
-    }
+    for (int b = 0; b < 4; b++)
+        m[b] = lanes(cout - panel * RF_PACK_PANEL - 16 * b);
 }
 
 INLINE void init_acc(__m512 acc[TILE_REGS], int B, const float *bias, const __mmask16 m[4])
@@ -600,7 +604,7 @@ static void conv_depthwise(const conv_args *a, int row0, int row1)
                 rows[ky] = in_img + (int64_t)iy * in->w * in->pstride;
         }
         for (int c0 = a->ch0; c0 < a->ch1; c0 += 16) {
-            const __mmask16 m = c - c0 >= 16 ? 0xffff : (__mmask16)((1u << (c - c0)) - 1);
+            const __mmask16 m = lanes(c - c0);
             for (int ox = 0; ox < x0; ox++)
                 dw_pixel(a, in_img, img, oy, ox, c0, m);
             const int xp = pairs ? dw3x3_pairs(a, rows, img, oy, x0, x1) : x0;
@@ -670,7 +674,7 @@ static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t
             px[i][j] = inside ? img + ((int64_t)iy * in->w + ix) * in->pstride : img;
         }
     for (int c0 = 0; c0 < cin; c0 += 16) {
-        const __mmask16 m = cin - c0 >= 16 ? 0xffff : (__mmask16)((1u << (cin - c0)) - 1);
+        const __mmask16 m = lanes(cin - c0);
         __m512 tmp[6][6];
         for (int i = 0; i < 6; i++) {
             __m512 d[6];
@@ -765,7 +769,7 @@ static void wino_output(const conv_args *a, const wino_tile *t, const float *mm,
         }
     }
     for (int c0 = a->ch0; c0 < a->ch1; c0 += 16) {
-        const __mmask16 m = cout - c0 >= 16 ? 0xffff : (__mmask16)((1u << (cout - c0)) - 1);
+        const __mmask16 m = lanes(cout - c0);
         const float *src = mm + (int64_t)slot * cstride + c0;
         __m512 tmp[4][6];
 #pragma GCC unroll 6
@@ -1042,7 +1046,7 @@ void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *r
 void rf_max_taps_avx512(const float *const *taps, int n, int c, float *dst)
 {
     for (int c0 = 0; c0 < c; c0 += 16) {
-        const __mmask16 m = c - c0 >= 16 ? 0xffff : (__mmask16)((1u << (c - c0)) - 1);
+        const __mmask16 m = lanes(c - c0);
         __m512 v = _mm512_set1_ps(-FLT_MAX);
         for (int t = 0; t < n; t++)
             v = _mm512_max_ps(v, _mm512_maskz_loadu_ps(m, taps[t] + c0));

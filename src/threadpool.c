@@ -53,9 +53,9 @@ static int share_first(const rf_pool *p, int w)
 /* The thread's own share first, then what is left of the others'. Contiguous shares keep each
  * thread on the same part of every layer, so what a layer reads was mostly written by the same
  * core, into its own caches. Tasks from one shared counter moved between cores from layer to
- * layer: at 2 threads MobileNet0.25 ran 3 % slower that way, ResNet50 4 %, and MobileNet0.25
- * 15 % in the spells when this shared host's second core is slow to reach (measured). Taking
- * over the rest balances a thread that fell behind. */
+ * layer: at 2 threads MobileNet0.25 ran 3 % slower that way, ResNet50 3-4 %, and MobileNet0.25
+ * 15 % in the spells when this shared host runs two threads slowly (measured). Taking over the
+ * rest balances a thread that fell behind. */
 static void run_tasks(rf_pool *p, int worker)
 {
     for (int k = 0; k < p->threads; k++) {
