@@ -1,7 +1,7 @@
 /* fuzz_checkpoint.c - libFuzzer target: any bytes through the checkpoint reader and the model builder. */
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "fuzz_common.h"
-#include "native.h"
+#include "formats/native.h"
 
 static size_t element_size(rf_dtype dtype)
 {

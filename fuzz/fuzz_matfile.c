@@ -1,6 +1,6 @@
 /* fuzz_matfile.c - libFuzzer target: the MATLAB v5 reader, every array it returns walked. */
 #include "fuzz_common.h"
-#include "matfile.h"
+#include "eval/matfile.h"
 
 static void walk(const rf_mat_array *a, int depth)
 {

@@ -1,6 +1,6 @@
 /* fuzz_pickle.c - libFuzzer target: the restricted unpickler alone, over consecutive streams. */
 #include "fuzz_common.h"
-#include "pickle.h"
+#include "formats/pickle.h"
 
 /* Every reference must name an existing object and every string must lie inside the input. */
 static void check_graph(const rf_pickle *pk, const uint8_t *data, size_t size)

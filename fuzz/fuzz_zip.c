@@ -1,6 +1,6 @@
 /* fuzz_zip.c - libFuzzer target: the zip reader: directory, lookups, stored and deflated entries. */
 #include "fuzz_common.h"
-#include "zip.h"
+#include "formats/zip.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,7 +2,7 @@
 #ifndef RF_GOLDEN_H
 #define RF_GOLDEN_H
 
-#include "npy.h"
+#include "formats/npy.h"
 #include "retinaface.h"
 #include "testutil.h"
 

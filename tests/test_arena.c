@@ -1,6 +1,6 @@
 /* test_arena.c - the activation arena plan: tensors alive together never share memory, and the
  * arena stays close to the most memory alive at one time. */
-#include "context.h"
+#include "core/context.h"
 #include "testutil.h"
 
 /* The most floats alive at one clock tick of the planned pass: no plan can use less. */

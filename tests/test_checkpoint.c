@@ -1,8 +1,8 @@
 /* test_checkpoint.c - legacy and zip checkpoints, generated here and from shared/models. */
 #define _POSIX_C_SOURCE 200809L
-#include "checkpoint.h"
+#include "formats/checkpoint.h"
 #include "testutil.h"
-#include "zip.h"
+#include "formats/zip.h"
 
 #include <stdint.h>
 #include <time.h>

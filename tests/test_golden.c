@@ -1,6 +1,6 @@
 /* test_golden.c - the C engine against the PyTorch golden outputs: tensors, detections, both paths. */
 #include "golden.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 

@@ -1,7 +1,7 @@
 /* test_kernels.c - the reference convolution (on every machine) and each SIMD kernel set the CPU
  * has, against one double-precision convolution, over the layer shapes of both backbones plus
  * odd sizes, strides, channel slices, batches, residuals and activations; and the selection. */
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "testutil.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 /* test_matfile.c - the .mat reader: the real WIDER FACE files, crafted files, and corrupt or truncated ones. */
-#include "matfile.h"
+#include "eval/matfile.h"
 #include "testutil.h"
 
 #include <stdint.h>

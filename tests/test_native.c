@@ -1,6 +1,6 @@
 /* test_native.c - native model files: round trips give the .pth's outputs; corrupt files fail cleanly. */
-#include "kernels.h"
-#include "model.h"
+#include "kernels/kernels.h"
+#include "core/model.h"
 #include "retinaface.h"
 #include "retinaface_tools.h"
 #include "testutil.h"

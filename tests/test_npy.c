@@ -1,7 +1,7 @@
 /* test_npy.c - .npy writing and reading: round trips, numpy's layout, malformed files, golden tensors. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 
-#include "npy.h"
+#include "formats/npy.h"
 #include "retinaface.h"
 #include "testutil.h"
 

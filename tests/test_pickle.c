@@ -1,5 +1,5 @@
 /* test_pickle.c - the restricted unpickler on streams built byte by byte: accepted and refused. */
-#include "pickle.h"
+#include "formats/pickle.h"
 #include "testutil.h"
 
 #include <stdint.h>

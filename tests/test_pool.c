@@ -2,7 +2,7 @@
  * and task counts; each thread starts on its own share; a thread that stalls has the rest of
  * its share taken over. */
 #include "testutil.h"
-#include "threadpool.h"
+#include "core/threadpool.h"
 
 #include <stdatomic.h>
 #include <time.h>

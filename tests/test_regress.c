@@ -1,10 +1,10 @@
 /* test_regress.c - every input in tests/regress/ (mostly fuzzer finds) through its parser: no crash, a clean error. */
-#include "checkpoint.h"
-#include "matfile.h"
-#include "pickle.h"
+#include "formats/checkpoint.h"
+#include "eval/matfile.h"
+#include "formats/pickle.h"
 #include "retinaface_eval.h"
 #include "testutil.h"
-#include "zip.h"
+#include "formats/zip.h"
 
 #include <dirent.h>
 

@@ -1,0 +1,294 @@
+/* ops.c - layer operations: output shapes, row splits over the thread pool, the cheap element-wise ops. */
+#include "core/ops.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+enum { KIND_1X1, KIND_3X3, KIND_DEPTHWISE, KIND_7X7, KIND_OTHER };
+static const char *const kind_names[] = {"conv 1x1", "conv 3x3", "conv 3x3 depthwise",
+                                         "conv 7x7", "other"};
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int conv_kind(const rf_conv *c)
+{
+    if (c->groups > 1)
+        return KIND_DEPTHWISE;
+    return c->kh == 1 ? KIND_1X1 : c->kh == 3 ? KIND_3X3 : KIND_7X7;
+}
+
+static double conv_flops(const rf_conv *c, const rf_tensor *out)
+{
+    return 2.0 * out->n * out->h * out->w * c->cout * (c->cin / c->groups) * c->kh * c->kw;
+}
+
+static void profile_add(rf_context *ctx, int kind, double t0, double flops)
+{
+    rf_profile_entry *e = &ctx->profile[kind];
+    e->kind = kind_names[kind];
+    e->ms += now_ms() - t0;
+    e->flops += flops;
+    e->calls++;
+}
+
+void rf_context_profile_enable(rf_context *ctx, int on)
+{
+    ctx->profiling = on;
+    memset(ctx->profile, 0, sizeof ctx->profile);
+}
+
+int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max)
+{
+    int n = 0;
+    for (int k = 0; k <= KIND_OTHER && n < max; k++)
+        if (ctx->profile[k].calls)
+            entries[n++] = ctx->profile[k];
+    return n;
+}
+
+double rf_context_flops(const rf_context *ctx)
+{
+    return ctx->plan_flops;
+}
+
+/* Rows of work per task: several tasks per thread so uneven rows still balance. */
+static int task_count(const rf_context *ctx, int rows)
+{
+    int tasks = rf_pool_threads(ctx->pool) == 1 ? 1 : rf_pool_threads(ctx->pool) * 4;
+    return tasks < rows ? tasks : rows;
+}
+
+/* A convolution's tasks: row_tasks bands of rows times ch_tasks groups of channels. */
+typedef struct {
+    const rf_context *ctx;
+    const rf_conv *conv;
+    const rf_tensor *in, *residual, *out;
+    rf_act act;
+    int rows, unit, row_tasks, ch_tasks;
+} conv_job;
+
+/* First row of row task t: an even share, moved to a multiple of the kernel's row unit within
+ * its image so that no block of rows is computed by two tasks. */
+static int task_row(const conv_job *j, int t)
+{
+    const int h = j->out->h, u = j->unit, r = (int)((int64_t)j->rows * t / j->row_tasks);
+    const int img = r / h;
+    const int y = (r % h + u / 2) / u * u;
+    return img * h + (y < h ? y : h);
+}
+
+static void conv_task(void *arg, int t, int worker)
+{
+    const conv_job *j = arg;
+    const int rt = t / j->ch_tasks, ct = t % j->ch_tasks;
+    const int groups = (j->conv->cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
+    const int g0 = groups * ct / j->ch_tasks, g1 = groups * (ct + 1) / j->ch_tasks;
+    const int ch1 = g1 * RF_CONV_CHANNEL_STEP;
+    const rf_conv_part part = {task_row(j, rt), task_row(j, rt + 1), g0 * RF_CONV_CHANNEL_STEP,
+                               ch1 < j->conv->cout ? ch1 : j->conv->cout};
+    if (part.row0 < part.row1 && part.ch0 < part.ch1)
+        j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, part,
+                              j->ctx->scratch ? j->ctx->scratch[worker] : NULL);
+}
+
+/* Splits a convolution into tasks: by bands of rows, and also by groups of channels
+ * - on small maps, when a Winograd layer has too few 4-row bands to keep the threads evenly
+ *   busy (each channel group transforms the inputs again, so only then), or a direct one has
+ *   fewer than 32 rows per thread (each row task reads all the weights, which small maps make
+ *   the larger part of the traffic);
+ * - when a Winograd layer's transformed kernels outweigh its transformed inputs (fewer output
+ *   pixels than 16 per output channel): each row task streams all of them, and two threads
+ *   doing so at once ran out of memory bandwidth (ResNet50's 40x40 layers, 256 channels);
+ * - one task per thread, each with all the rows, for a layer whose kernel calls each prepare
+ *   their weights (ResNet50's layer4 at 2 threads: 10.7 -> 9.0 ms). */
+static void conv_split(const rf_context *ctx, conv_job *j)
+{
+    const int threads = rf_pool_threads(ctx->pool);
+    j->unit = ctx->kernels->row_unit ? ctx->kernels->row_unit(j->conv) : 1;
+    const int bands = j->out->n * ((j->out->h + j->unit - 1) / j->unit);
+    const int groups = (j->conv->cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
+    j->ch_tasks = 1;
+    j->row_tasks = task_count(ctx, j->rows);
+    if (threads == 1 || groups == 1)
+        return;
+    if (ctx->kernels->per_call_weights && ctx->kernels->per_call_weights(j->conv)) {
+        if (groups >= threads) {
+            j->ch_tasks = threads;
+            j->row_tasks = 1;
+        }
+    } else if (bands < (j->unit > 1 ? 4 : 32) * threads) {
+        j->ch_tasks = groups < 2 * threads ? groups : 2 * threads;
+        const int per = 4 * threads / j->ch_tasks;
+        j->row_tasks = per < 1 ? 1 : per < bands ? per : bands;
+    } else if (j->unit > 1 && groups >= threads &&
+               (int64_t)j->rows * j->out->w < 16 * (int64_t)j->conv->cout) {
+        j->ch_tasks = threads;
+        j->row_tasks = 4 < bands ? 4 : bands;
+    }
+}
+
+void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
+                const rf_tensor *residual, rf_act act, const rf_tensor *out)
+{
+    if (ctx->planning) {
+        ctx->plan_flops += conv_flops(conv, out);
+        const size_t scratch = ctx->kernels->scratch_floats ? ctx->kernels->scratch_floats(conv) : 0;
+        if (scratch > ctx->plan_scratch_floats)
+            ctx->plan_scratch_floats = scratch;
+        return;
+    }
+    const double t0 = ctx->profiling ? now_ms() : 0;
+    conv_job j = {ctx, conv, in, residual, out, act, out->n * out->h, 1, 0, 1};
+    conv_split(ctx, &j);
+    rf_pool_run(ctx->pool, conv_task, &j, j.row_tasks * j.ch_tasks);
+    if (ctx->profiling)
+        profile_add(ctx, conv_kind(conv), t0, conv_flops(conv, out));
+}
+
+rf_tensor rf_op_conv_new(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
+                         const rf_tensor *residual, rf_act act)
+{
+    rf_tensor out = rf_arena_tensor(ctx, in->n,
+                                    rf_conv_out_size(in->h, conv->kh, conv->stride, conv->pad),
+                                    rf_conv_out_size(in->w, conv->kw, conv->stride, conv->pad),
+                                    conv->cout);
+    rf_op_conv(ctx, conv, in, residual, act, &out);
+    return out;
+}
+
+/* The element-wise ops: each works on rows (image, line) of its output, split over the pool. */
+typedef void (*rows_fn)(const void *op, int row0, int row1);
+
+typedef struct {
+    rows_fn fn;
+    const void *op;
+    int rows, tasks;
+} rows_job;
+
+static void rows_task(void *arg, int t, int worker)
+{
+    (void)worker;
+    const rows_job *j = arg;
+    j->fn(j->op, (int)((int64_t)j->rows * t / j->tasks),
+          (int)((int64_t)j->rows * (t + 1) / j->tasks));
+}
+
+static void run_rows(rf_context *ctx, int rows, rows_fn fn, const void *op)
+{
+    const double t0 = ctx->profiling ? now_ms() : 0;
+    rows_job j = {fn, op, rows, task_count(ctx, rows)};
+    rf_pool_run(ctx->pool, rows_task, &j, j.tasks);
+    if (ctx->profiling)
+        profile_add(ctx, KIND_OTHER, t0, 0);
+}
+
+typedef struct {
+    const rf_tensor *in, *out;
+} unary_op;
+
+typedef struct {
+    const rf_context *ctx;
+    const rf_tensor *in, *out;
+} pool_op;
+
+static void maxpool_rows(const void *arg, int row0, int row1)
+{
+    const pool_op *op = arg;
+    rf_maxpool3s2(op->ctx->kernels, op->in, op->out, row0, row1);
+}
+
+rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)
+{
+    rf_tensor out = rf_arena_tensor(ctx, in->n, rf_conv_out_size(in->h, 3, 2, 1),
+                                    rf_conv_out_size(in->w, 3, 2, 1), in->c);
+    if (!ctx->planning)
+        run_rows(ctx, out.n * out.h, maxpool_rows, &(pool_op){ctx, in, &out});
+    return out;
+}
+
+static void add_upsampled_rows(const void *arg, int row0, int row1)
+{
+    const rf_tensor *src = ((const unary_op *)arg)->in, *dst = ((const unary_op *)arg)->out;
+    for (int r = row0; r < row1; r++) {
+        const int i = r / dst->h, y = r % dst->h;
+        const int sy = (int)((int64_t)y * src->h / dst->h);
+        for (int x = 0; x < dst->w; x++) {
+            const int sx = (int)((int64_t)x * src->w / dst->w);
+            float *d = dst->data + i * dst->nstride + ((int64_t)y * dst->w + x) * dst->pstride;
+            const float *s =
+                src->data + i * src->nstride + ((int64_t)sy * src->w + sx) * src->pstride;
+            for (int ch = 0; ch < dst->c; ch++)
+                d[ch] += s[ch];
+        }
+    }
+}
+
+void rf_op_add_upsampled(rf_context *ctx, const rf_tensor *dst, const rf_tensor *src)
+{
+    if (!ctx->planning)
+        run_rows(ctx, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
+}
+
+static void softmax_rows(const void *arg, int row0, int row1)
+{
+    const rf_tensor *t = ((const unary_op *)arg)->out;
+    for (int r = row0; r < row1; r++) {
+        const int i = r / t->h, y = r % t->h;
+        for (int x = 0; x < t->w; x++) {
+            float *v = t->data + i * t->nstride + ((int64_t)y * t->w + x) * t->pstride;
+            for (int ch = 0; ch + 1 < t->c; ch += 2) {
+                const float m = v[ch] > v[ch + 1] ? v[ch] : v[ch + 1];
+                const float e0 = expf(v[ch] - m), e1 = expf(v[ch + 1] - m);
+                const float sum = e0 + e1;
+                v[ch] = e0 / sum;
+                v[ch + 1] = e1 / sum;
+            }
+        }
+    }
+}
+
+void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t)
+{
+    if (!ctx->planning)
+        run_rows(ctx, t->n * t->h, softmax_rows, &(unary_op){t, t});
+}
+
+typedef struct {
+    const float *src;
+    const rf_tensor *out;
+} from_nchw_op;
+
+static void from_nchw_rows(const void *arg, int row0, int row1)
+{
+    const float *src = ((const from_nchw_op *)arg)->src;
+    const rf_tensor *out = ((const from_nchw_op *)arg)->out;
+    const int64_t plane = (int64_t)out->h * out->w;
+    for (int r = row0; r < row1; r++) {
+        const int i = r / out->h, y = r % out->h;
+        const float *s0 = src + (int64_t)i * 3 * plane + (int64_t)y * out->w;
+        const float *s1 = s0 + plane, *s2 = s1 + plane;
+        float *d = out->data + i * out->nstride + (int64_t)y * out->w * 3;
+        /* pixel by pixel, so the writes are sequential; the reads stream from the 3 planes. A
+         * loop over a channel count unknown here took twice as long (MobileNet0.25: 4 % of a
+         * frame). */
+        for (int x = 0; x < out->w; x++, d += 3) {
+            d[0] = s0[x];
+            d[1] = s1[x];
+            d[2] = s2[x];
+        }
+    }
+}
+
+rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int h, int w)
+{
+    rf_tensor out = rf_arena_tensor(ctx, n, h, w, 3);
+    if (!ctx->planning)
+        run_rows(ctx, n * h, from_nchw_rows, &(from_nchw_op){src, &out});
+    return out;
+}

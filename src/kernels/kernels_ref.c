@@ -1,0 +1,90 @@
+/* kernels_ref.c - portable C convolution: the reference every SIMD kernel is tested against. */
+#include "kernels/kernels.h"
+
+#include <float.h>
+#include <string.h>
+
+#define REF_MAX_COUT 2048
+
+static inline float activate(float v, rf_act act)
+{
+    if (act.kind == RF_ACT_RELU)
+        return v > 0.0f ? v : 0.0f;
+    if (act.kind == RF_ACT_LEAKY)
+        return v < 0.0f ? v * act.slope : v;
+    return v;
+}
+
+/* acc[c0..c1) += the contribution of one input pixel through one kernel tap. */
+static void accumulate_tap(const rf_conv *cv, const float *ip, const float *wp, int c0, int c1,
+                           float *acc)
+{
+    if (cv->groups == 1) {
+        for (int ci = 0; ci < cv->cin; ci++) {
+            const float v = ip[ci];
+            const float *wrow = wp + (size_t)ci * cv->cout;
+            for (int co = c0; co < c1; co++)
+                acc[co] += v * wrow[co];
+        }
+    } else {
+        for (int c = c0; c < c1; c++)
+            acc[c] += ip[c] * wp[c];
+    }
+}
+
+void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
+                       const rf_tensor *out, rf_conv_part part, float *scratch)
+{
+    (void)scratch; /* the reference needs none */
+    float acc[REF_MAX_COUT];
+    const int cout = cv->cout, c0 = part.ch0, c1 = part.ch1;
+    /* floats per tap: [cin][cout] dense, [c] depthwise */
+    const size_t tap = cv->groups == 1 ? (size_t)cv->cin * cout : (size_t)cout;
+    for (int r = part.row0; r < part.row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        const float *ibase = in->data + img * in->nstride;
+        for (int ox = 0; ox < out->w; ox++) {
+            memcpy(acc + c0, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
+            for (int ky = 0; ky < cv->kh; ky++) {
+                const int iy = oy * cv->stride - cv->pad + ky;
+                if (iy < 0 || iy >= in->h)
+                    continue;
+                for (int kx = 0; kx < cv->kw; kx++) {
+                    const int ix = ox * cv->stride - cv->pad + kx;
+                    if (ix < 0 || ix >= in->w)
+                        continue;
+                    accumulate_tap(cv, ibase + ((int64_t)iy * in->w + ix) * in->pstride,
+                                   cv->weight + (size_t)(ky * cv->kw + kx) * tap, c0, c1, acc);
+                }
+            }
+            const int64_t pix = (int64_t)oy * out->w + ox;
+            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
+            float *dst = out->data + img * out->nstride + pix * out->pstride;
+            for (int co = c0; co < c1; co++)
+                dst[co] = activate(rp ? acc[co] + rp[co] : acc[co], act);
+        }
+    }
+}
+
+void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst)
+{
+    for (int k = 0; k < c; k++) {
+        float m = -FLT_MAX;
+        for (int t = 0; t < n; t++)
+            m = taps[t][k] > m ? taps[t][k] : m;
+        dst[k] = m;
+    }
+}
+
+/* Scalar multiply and add (the reference is built without FMA contraction), four chains. */
+double rf_fma_peak_reference(void)
+{
+    float acc[4] = {0, 1, 2, 3};
+    const long rounds = 1L << 23;
+    const double t0 = rf_kernel_seconds();
+    for (long r = 0; r < rounds; r++)
+        for (int i = 0; i < 4; i++)
+            acc[i] = acc[i] * 0.5f + 0.25f;
+    const double seconds = rf_kernel_seconds() - t0;
+    return 2.0 * 4 * rounds / seconds / 1e9 + 0.0 * (acc[0] + acc[1] + acc[2] + acc[3]);
+}
