@@ -3,6 +3,7 @@
 #define RF_CLI_H
 
 #include "retinaface.h"
+#include "retinaface_tools.h"
 
 #include <stdio.h>
 
@@ -28,7 +29,8 @@ void cli_model_options_init(cli_model_options *o, rf_input_policy default_policy
  * is bad. */
 int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_options *o);
 /* The help text of those options. */
-void cli_model_options_help(FILE *f);
+/* threads_help: what --threads means for the command (its line of help). */
+void cli_model_options_help(FILE *f, const char *threads_help);
 /* Loads the model and creates one context; prints the error and returns nonzero on failure. */
 int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_context **ctx);
 /* Loads the model of o (a path or a downloaded model's name), keeping the plain-layout weights
@@ -44,15 +46,15 @@ int cli_parse_float(const char *cmd, const char *opt, const char *s, float lo, f
                     float *out);
 /* Prints s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
-/* An output file that appears under its name only once complete ("-" is stdout). */
+/* An output by rf_output's rules (retinaface_tools.h), or standard output for "-". */
 typedef struct {
     FILE *f;
-    const char *path;
-    char tmp[4200];
+    rf_output out;
 } cli_output;
-/* Opens a temporary file next to path; prints an error and returns -1 on failure. */
+/* Opens path; prints an error and returns -1 on failure. */
 int cli_output_open(const char *cmd, const char *path, cli_output *o);
-/* ok: renames it into place; otherwise (or if writing failed) removes it. 0 on success. */
+/* ok: finishes the file (for a regular file: renames it into place); otherwise (or if writing
+ * failed) discards it. Prints the error; 0 on success. */
 int cli_output_close(const char *cmd, cli_output *o, int ok);
 
 int cmd_detect(int argc, char **argv);

@@ -11,7 +11,7 @@ static void help(FILE *f)
     fputs("usage: retinaface bench -m MODEL [options]\n\n"
           "Times the forward pass (network only) and the post-processing on one input.\n\n",
           f);
-    cli_model_options_help(f);
+    cli_model_options_help(f, "threads for the forward pass (default 1)");
     fputs("      (default input: --input-size 640x640)\n\n"
           "Benchmark:\n"
           "      --image FILE        input picture (JPEG/PNG), resized by the input policy;\n"

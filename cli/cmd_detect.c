@@ -14,7 +14,7 @@ static void help(FILE *f)
     fputs("usage: retinaface detect -m MODEL [options] IMAGE|DIR...\n\n"
           "Finds faces in JPEG and PNG images (a DIR means the .jpg/.jpeg/.png files in it).\n\n",
           f);
-    cli_model_options_help(f);
+    cli_model_options_help(f, "threads for the forward pass (default 1)");
     fputs("      (default input: --original-size)\n\n"
           "Detection:\n"
           "      --threshold T       report faces with score > T (default 0.5)\n"

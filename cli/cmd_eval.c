@@ -60,10 +60,10 @@ static void usage(FILE *f)
           "      --json FILE|-       the summary as JSON (AP as fractions in [0, 1])\n"
           "  -q, --quiet             no progress on stderr\n\n",
           f);
-    cli_model_options_help(f);
+    cli_model_options_help(f, "images evaluated at once, each on its own thread with a\n"
+          "                          one-thread forward pass (default 1)");
     fputs("\nThe input options apply to the official protocol (default --original-size, as the\n"
-          "original test_widerface.py); the OMZ protocol always stretches to 640x640.\n"
-          "--threads N evaluates N images at once, each on its own thread and context.\n",
+          "original test_widerface.py); the OMZ protocol always stretches to 640x640.\n",
           f);
 }
 
@@ -473,17 +473,11 @@ static int write_outputs(const eval_options *o, const summary *sm)
     }
     if (make_path(path, sizeof path, "%s/summary.json", o->out_dir))
         return -1;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "retinaface eval: cannot write %s: %s\n", path, strerror(errno));
+    cli_output summary;
+    if (cli_output_open(CMD, path, &summary))
         return -1;
-    }
-    write_json(f, o, sm);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "retinaface eval: cannot write %s\n", path);
-        return -1;
-    }
-    return 0;
+    write_json(summary.f, o, sm);
+    return cli_output_close(CMD, &summary, 1);
 fail:
     fprintf(stderr, "retinaface eval: %s\n", err.message);
     return -1;

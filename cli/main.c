@@ -1,6 +1,7 @@
 /* main.c - the retinaface command: dispatches to its subcommands. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* a reader that went away (a closed FIFO or pipe) becomes a write error naming the output,
+     * reported like any other, rather than a silent death */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

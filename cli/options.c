@@ -134,7 +134,7 @@ int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_o
     return 1;
 }
 
-void cli_model_options_help(FILE *f)
+void cli_model_options_help(FILE *f, const char *threads_help)
 {
     fputs("Model and input:\n"
           "  -m, --model FILE        checkpoint: Resnet50_Final.pth, mobilenet0.25_Final.pth\n"
@@ -146,10 +146,10 @@ void cli_model_options_help(FILE *f)
           "      --input-size WxH    stretch every image to W x H, bilinear (Open Model Zoo:\n"
           "                          640x640); several images then run as one batch\n"
           "      --long-side N       scale so that the longer side is N, aspect kept\n"
-          "      --original-size     feed images at their own size\n"
-          "      --threads N         threads for the forward pass (default 1)\n"
-          "      --kernels NAME      auto (default), reference, avx2 or avx512\n",
+          "      --original-size     feed images at their own size\n",
           f);
+    fprintf(f, "      --threads N         %s\n", threads_help);
+    fputs("      --kernels NAME      auto (default), reference, avx2 or avx512\n", f);
 }
 
 rf_status cli_load_model(const cli_model_options *o, rf_model **model, rf_error *err)
@@ -204,36 +204,34 @@ int cli_output_open(const char *cmd, const char *path, cli_output *o)
         o->f = stdout;
         return 0;
     }
-    o->path = path;
-    int fd = -1;
-    if ((size_t)snprintf(o->tmp, sizeof o->tmp, "%s.tmp-XXXXXX", path) < sizeof o->tmp)
-        fd = mkstemp(o->tmp);
-    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-        fprintf(stderr, "retinaface %s: cannot write %s: %s\n", cmd, path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(o->tmp);
-        }
+    rf_error err;
+    if (rf_output_open(&o->out, path, &err) != RF_OK) {
+        fprintf(stderr, "retinaface %s: %s\n", cmd, err.message);
         return -1;
     }
+    o->f = o->out.f;
     return 0;
 }
 
 int cli_output_close(const char *cmd, cli_output *o, int ok)
 {
-    if (!o->f || o->f == stdout) {
-        if (o->f)
-            fflush(stdout);
+    if (!o->f)
+        return ok ? 0 : -1;
+    if (o->f == stdout) {
         o->f = NULL;
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            if (ok)
+                fprintf(stderr, "retinaface %s: cannot write to standard output: %s\n", cmd,
+                        strerror(errno));
+            return -1;
+        }
         return ok ? 0 : -1;
     }
-    int failed = ferror(o->f);
-    failed |= fclose(o->f) != 0;
     o->f = NULL;
-    if (ok && !failed && rename(o->tmp, o->path) == 0)
+    rf_error err;
+    if (rf_output_close(&o->out, ok ? RF_OK : RF_E_IO, &err) == RF_OK)
         return 0;
     if (ok)
-        fprintf(stderr, "retinaface %s: cannot write %s: %s\n", cmd, o->path, strerror(errno));
-    unlink(o->tmp);
+        fprintf(stderr, "retinaface %s: %s\n", cmd, err.message);
     return -1;
 }

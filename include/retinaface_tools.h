@@ -1,4 +1,4 @@
-/* retinaface_tools.h - model tools of libretinaface: download known checkpoints, convert models.
+/* retinaface_tools.h - tools of libretinaface: output files, download known checkpoints, convert models.
  *
  * Download (libcurl; RF_E_UNSUPPORTED in a build without it):
  *
@@ -35,9 +35,46 @@
 
 #include "retinaface.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ------------------------------------------------------------------------------ output files */
+/* Every file the library and the CLI write goes through rf_output, by these rules:
+ * - a regular file, or a new name, is written to a temporary file beside it and renamed into
+ *   place only when complete and synced: a reader never sees half a file, and a failed or killed
+ *   writer leaves the previous file as it was (a kill may leave NAME.tmp-PID-N behind);
+ * - a symbolic link is followed: its target is written by the rule above, the link stays;
+ * - anything else that exists under the name (a character device such as /dev/null, a FIFO, a
+ *   socket, /dev/stdout, /proc/self/fd/N) is opened and written in place, never replaced; a
+ *   write error there (ENOSPC, EPIPE) is an error of rf_output_close. Opening a FIFO waits for
+ *   its reader, and writing to one whose reader has gone raises SIGPIPE unless the program
+ *   ignores it (the retinaface command does);
+ * - a new file gets mode 0666 & ~umask; a replaced file keeps its mode (and owner, where the
+ *   writer may set it); a file the writer may not write (a read-only one) is refused.
+ *
+ *     rf_output out;
+ *     if (rf_output_open(&out, path, &err) == RF_OK) {
+ *         rf_status st = fwrite(data, 1, n, out.f) == n ? RF_OK : RF_E_IO;
+ *         st = rf_output_close(&out, st, &err);   // RF_OK: the whole file is in place
+ *     }
+ *
+ * Errors name the path: "cannot write PATH: REASON". */
+typedef struct {
+    FILE *f;            /* write the contents here */
+    /* private */
+    char *path_;        /* as given, for messages */
+    char *target_;      /* where the links lead */
+    char *tmp_;         /* the temporary file, or NULL when written in place */
+} rf_output;
+
+rf_status rf_output_open(rf_output *out, const char *path, rf_error *err);
+/* Finishes the file when status is RF_OK (flush, sync, rename); otherwise, or if finishing
+ * fails, removes the temporary file and returns the error (the first one when status already
+ * was). Frees what rf_output_open took; out may then be opened again. */
+rf_status rf_output_close(rf_output *out, rf_status status, rf_error *err);
 
 /* ------------------------------------------------------------------------------ known models */
 typedef struct {
@@ -100,11 +137,11 @@ typedef enum {
 const char *rf_storage_name(rf_storage storage);               /* "f32", "f16", "bf16" */
 rf_status rf_storage_parse(const char *name, rf_storage *out); /* RF_E_ARG if unknown */
 
-/* Writes the native file; nothing is left at path on failure. */
+/* Writes the native file through rf_output. */
 rf_status rf_model_save_native(const rf_model *model, const char *path, rf_storage storage,
                                rf_error *err);
 
-/* Writes the ONNX model; nothing is left at path on failure. */
+/* Writes the ONNX model through rf_output. */
 rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *err);
 
 #ifdef __cplusplus

@@ -129,6 +129,21 @@ echo "== any file with --url and --sha256"
 "$BIN" download other.pth --dir "$WORK/d10" --url "$URL/files/$FILE" --sha256 "$SHA" -q >/dev/null 2>&1
 check "saved as other.pth" cmp -s "$MODELS/$FILE" "$WORK/d10/other.pth"
 
+echo "== a link under the final name: followed; a FIFO there: refused, left alone"
+mkdir -p "$WORK/d11" "$WORK/store"
+ln -s ../store/kept.pth "$WORK/d11/$FILE"
+download "$WORK/d11" --url "$URL/files/$FILE"
+check "through a link: exit status 0" [ $status = 0 ]
+check "the link stays a link" [ -L "$WORK/d11/$FILE" ]
+check "its target holds the file" cmp -s "$MODELS/$FILE" "$WORK/store/kept.pth"
+check "no .part left beside the target" [ ! -e "$WORK/store/kept.pth.part" ]
+mkdir -p "$WORK/d12"
+mkfifo "$WORK/d12/$FILE"
+download "$WORK/d12" --url "$URL/files/$FILE"
+check "a FIFO as final name: exit status 1" [ $status = 1 ]
+check "says it is not a regular file" grep -q "not a regular file" "$WORK/err"
+check "the FIFO is still there" [ -p "$WORK/d12/$FILE" ]
+
 echo "== bad command lines"
 "$BIN" download nosuchmodel >/dev/null 2>&1
 check "unknown model: exit status 2" [ $? = 2 ]

@@ -26,11 +26,21 @@ static int is_bgr(const rf_image_buf *img, int x, int y, int b, int g, int r)
     return p[0] == b && p[1] == g && p[2] == r;
 }
 
+/* Pixels that are not black. */
+static int count_lit(const rf_image_buf *img)
+{
+    int n = 0;
+    for (int y = 0; y < img->image.height; y++)
+        for (int x = 0; x < img->image.width; x++)
+            n += !is_bgr(img, x, y, 0, 0, 0);
+    return n;
+}
+
 static void test_basic(void)
 {
     rf_error err;
     rf_image_buf img;
-    rf_image_alloc(200, 150, &img, &err);
+    CHECK(rf_image_alloc(200, 150, &img, &err) == RF_OK, "%s", err.message);
     rf_face faces[2] = {face(50, 60, 150, 140, 0.97f), face(5, 5, 30, 30, 0.3f)};
     rf_faces list = {faces, 2, 2};
     rf_draw_faces(&img, &list, 0.5f);
@@ -68,7 +78,7 @@ static void test_rgb_order(void)
 {
     rf_error err;
     rf_image_buf img;
-    rf_image_alloc(40, 40, &img, &err);
+    CHECK(rf_image_alloc(40, 40, &img, &err) == RF_OK, "%s", err.message);
     img.image.order = RF_PIXELS_RGB;
     rf_face f = face(10, 20, 30, 35, 0.9f);
     rf_faces list = {&f, 1, 1};
@@ -96,29 +106,38 @@ static void test_hostile(void)
     faces[0].landmarks[3] = NAN;
     faces[1].landmarks[0] = -INFINITY;
     rf_faces list = {faces, (int)(sizeof faces / sizeof faces[0]), 0};
+    /* Faces that lie wholly outside the picture or have no real coordinates: nothing drawn. */
+    rf_face invisible[] = {faces[2], faces[3], faces[7]};
+    rf_faces none_visible = {invisible, 3, 0};
     static const int sizes[][2] = {{1, 1}, {2, 3}, {3, 2}, {16, 16}, {700, 5}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         rf_image_buf img;
-        rf_image_alloc(sizes[i][0], sizes[i][1], &img, &err);
+        CHECK(rf_image_alloc(sizes[i][0], sizes[i][1], &img, &err) == RF_OK, "%s", err.message);
+        /* every hostile face, on every size: ASan and UBSan watch the writes */
         rf_draw_faces(&img, &list, -INFINITY);
-        CHECK(1, "survived %dx%d", sizes[i][0], sizes[i][1]);
+        memset(img.data, 0, (size_t)img.image.stride * (size_t)img.image.height);
+        rf_draw_faces(&img, &none_visible, -INFINITY);
+        CHECK(count_lit(&img) == 0, "%dx%d: nothing drawn for faces outside (%d pixels)",
+              sizes[i][0], sizes[i][1], count_lit(&img));
         rf_image_buf_free(&img);
     }
     /* A box around the whole image is clipped, not drawn: the image stays black. */
     rf_image_buf img;
-    rf_image_alloc(20, 20, &img, &err);
+    CHECK(rf_image_alloc(20, 20, &img, &err) == RF_OK, "%s", err.message);
     rf_face around = face(-50, -50, 70, 70, 0.9f);
     rf_faces one = {&around, 1, 1};
     rf_draw_faces(&img, &one, 0.5f);
     CHECK(is_bgr(&img, 0, 0, 0, 0, 0) && is_bgr(&img, 19, 19, 0, 0, 0), "outline is outside");
 
+    int lit = count_lit(&img);
     rf_faces empty = {0};
     rf_draw_faces(&img, &empty, 0.0f);
     rf_draw_faces(&img, NULL, 0.0f);
     rf_draw_faces(NULL, &one, 0.0f);
     rf_image_buf none = {0};
     rf_draw_faces(&none, &one, 0.0f);
-    CHECK(1, "NULL arguments ignored");
+    CHECK(count_lit(&img) == lit, "empty and NULL arguments draw nothing");
+    CHECK(none.image.pixels == NULL && none.image.width == 0, "an empty image stays empty");
     rf_image_buf_free(&img);
 }
 

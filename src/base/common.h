@@ -18,6 +18,12 @@ rf_status rf_fail(rf_error *err, rf_status status, const char *fmt, ...) RF_PRIN
 /* Clears err to RF_OK / "" and returns RF_OK. */
 rf_status rf_ok(rf_error *err);
 
+/* The regular file that writing `path` by rf_output's rules replaces (symbolic links
+ * followed; it need not exist yet), malloc'd into *target: for writers that keep their own
+ * temporary file, such as a resumable download. RF_E_IO when something other than a regular
+ * file is there. */
+rf_status rf_output_target(const char *path, char **target, rf_error *err);
+
 /* Overflow-checked size arithmetic: 0 on overflow. */
 size_t rf_mul_size(size_t a, size_t b);
 

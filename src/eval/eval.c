@@ -1,6 +1,7 @@
 /* eval.c - the official WIDER FACE and Open Model Zoo average precision, their PR curves, SVG plots. */
 #include "retinaface_eval.h"
 #include "base/common.h"
+#include "retinaface_tools.h"
 
 #include <errno.h>
 #include <math.h>
@@ -378,9 +379,11 @@ rf_status rf_eval_plot_svg(const char *path, const char *title, const rf_eval_cu
     const double pw = W - L - R, ph = H - T - B;
     if (!path || (n && (!curves || !labels)) || n < 0)
         return rf_fail(err, RF_E_ARG, "rf_eval_plot_svg: bad argument");
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return rf_fail(err, RF_E_IO, "%s: cannot write: %s", path, strerror(errno));
+    rf_output out;
+    rf_status st = rf_output_open(&out, path, err);
+    if (st != RF_OK)
+        return st;
+    FILE *f = out.f;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
                "viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n"
                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H, W, H);
@@ -427,10 +430,5 @@ rf_status rf_eval_plot_svg(const char *path, const char *title, const rf_eval_cu
         fprintf(f, " (AP %.2f%%)</text>\n", 100 * cv->ap);
     }
     fputs("</svg>\n", f);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        remove(path);
-        return rf_fail(err, RF_E_IO, "%s: write error", path);
-    }
-    return rf_ok(err);
+    return rf_output_close(&out, RF_OK, err);
 }

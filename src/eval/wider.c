@@ -3,6 +3,7 @@
 #include "retinaface_eval.h"
 #include "base/common.h"
 #include "eval/matfile.h"
+#include "retinaface_tools.h"
 
 #include <errno.h>
 #include <math.h>
@@ -596,7 +597,7 @@ rf_status rf_wider_result_write(const char *dir, const char *event, const char *
 {
     if (!dir || !event || !name || n < 0 || (n && !boxes))
         return rf_fail(err, RF_E_ARG, "rf_wider_result_write: bad argument");
-    char path[4096], tmp[4200];
+    char path[4096];
     rf_status st;
     if (snprintf(path, sizeof path, "%s/%s", dir, event) >= (int)sizeof path)
         return rf_fail(err, RF_E_ARG, "%s/%s: path too long", dir, event);
@@ -604,11 +605,10 @@ rf_status rf_wider_result_write(const char *dir, const char *event, const char *
         return st;
     if (snprintf(path, sizeof path, "%s/%s/%s.txt", dir, event, name) >= (int)sizeof path)
         return rf_fail(err, RF_E_ARG, "%s/%s/%s.txt: path too long", dir, event, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    /* written beside and renamed, so a failed write leaves no half file behind */
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return rf_fail(err, RF_E_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    rf_output out;
+    if ((st = rf_output_open(&out, path, err)) != RF_OK)
+        return st;
+    FILE *f = out.f;
     fprintf(f, "%s\n%d\n", name, n);
     for (int i = 0; i < n; i++) {
         char v[5][40];
@@ -619,17 +619,7 @@ rf_status rf_wider_result_write(const char *dir, const char *event, const char *
         format_number(v[4], sizeof v[4], boxes[i].score);
         fprintf(f, "%s %s %s %s %s\n", v[0], v[1], v[2], v[3], v[4]);
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        remove(tmp);
-        return rf_fail(err, RF_E_IO, "%s: write error", tmp);
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return rf_fail(err, RF_E_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    return rf_ok(err);
+    return rf_output_close(&out, RF_OK, err);
 }
 
 rf_status rf_wider_result_parse(const char *text, size_t size, const char *name,

@@ -609,27 +609,38 @@ rf_status rf_download(const char *name, const char *dir, const rf_download_optio
         dir = cache;
     if ((s = make_dirs(dir, err)) != RF_OK)
         return s;
-    if ((size_t)snprintf(path, path_size, "%s/%s", dir, file) >= path_size ||
-        (size_t)snprintf(part, sizeof part, "%s.part", path) >= sizeof part)
+    if ((size_t)snprintf(path, path_size, "%s/%s", dir, file) >= path_size)
         return rf_fail(err, RF_E_LIMIT, "%s/%s: path too long", dir, file);
+    /* a link under the final name stays a link: its target receives the file */
+    char *target;
+    if ((s = rf_output_target(path, &target, err)) != RF_OK)
+        return s;
+    if ((size_t)snprintf(part, sizeof part, "%s.part", target) >= sizeof part) {
+        free(target);
+        return rf_fail(err, RF_E_LIMIT, "%s/%s: path too long", dir, file);
+    }
     struct stat st;
     if (stat(path, &st) == 0) {
         if (verify(path, size, sha256, err) == RF_OK) {
             note(&opt, "%s is already there and verified", path);
+            free(target);
             return rf_ok(err);
         }
         note(&opt, "%s fails its check (%s); downloading it again", path, err->message);
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        free(target);
         return rf_fail(err, RF_E_NETWORK, "%s: cannot initialise libcurl", name);
+    }
     const char *const *urls = opt.url ? (const char *const[]){opt.url, NULL} : k->urls;
     outcome out = ATTEMPT_NEXT_URL;
     for (int i = 0; urls[i] && out != ATTEMPT_DONE && out != ATTEMPT_FATAL; i++) {
         if (i > 0)
             note(&opt, "%s; trying %s", err->message, urls[i]);
-        out = from_url(urls[i], part, path, size, sha256, &opt, err);
+        out = from_url(urls[i], part, target, size, sha256, &opt, err);
     }
     curl_global_cleanup();
+    free(target);
     if (out == ATTEMPT_DONE)
         return rf_ok(err);
     if (stat(part, &st) == 0 && st.st_size == 0)

@@ -4,7 +4,6 @@
 #include "base/common.h"
 #include "kernels/kernels.h"
 #include "core/model.h"
-#include "base/outfile.h"
 #include "retinaface_tools.h"
 
 #include <errno.h>
@@ -263,8 +262,8 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     put32(head + 56, pack_version);
     put32(head + CRC_AT, (uint32_t)crc32(0L, head, (uInt)table_end));
 
-    rf_outfile o;
-    rf_status st = rf_outfile_open(&o, path, err);
+    rf_output o;
+    rf_status st = rf_output_open(&o, path, err);
     if (st != RF_OK) {
         free(head);
         return st;
@@ -299,7 +298,7 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     free(head);
     if (bad && st == RF_OK)
         st = rf_fail(err, RF_E_IO, "%s: write failed: %s", path, strerror(errno));
-    return rf_outfile_close(&o, st, err);
+    return rf_output_close(&o, st, err);
 }
 
 /* ------------------------------------------------------------------------------ load */

@@ -1,6 +1,7 @@
 /* npy.c - float32 .npy files: the public writer and the internal reader of golden tensors. */
 #include "base/common.h"
 #include "formats/npy.h"
+#include "retinaface_tools.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -91,27 +92,21 @@ rf_status rf_npy_save(const char *path, const float *data, int ndim, const int64
     memset(header + len, ' ', (size_t)(total - 10 - len));
     header[total - 11] = '\n';
 
-    FILE *fp = fopen(path, "wb");
-    if (!fp)
-        return rf_fail(err, RF_E_IO, "%s: cannot create: %s", path, strerror(errno));
-    int good = fwrite(prefix, 1, 10, fp) == 10 &&
-               fwrite(header, 1, (size_t)(total - 10), fp) == (size_t)(total - 10);
+    rf_output out;
+    rf_status st = rf_output_open(&out, path, err);
+    if (st != RF_OK)
+        return st;
+    int good = fwrite(prefix, 1, 10, out.f) == 10 &&
+               fwrite(header, 1, (size_t)(total - 10), out.f) == (size_t)(total - 10);
     uint8_t chunk[4 * NPY_CHUNK];
     for (size_t i = 0; good && i < count; i += NPY_CHUNK) {
         size_t n = count - i < NPY_CHUNK ? count - i : NPY_CHUNK;
         floats_to_le(data + i, chunk, n);
-        good = fwrite(chunk, 4, n, fp) == n;
+        good = fwrite(chunk, 4, n, out.f) == n;
     }
-    int saved_errno = errno;
-    if (fclose(fp) != 0 && good) {
-        good = 0;
-        saved_errno = errno;
-    }
-    if (!good) {
-        remove(path);
-        return rf_fail(err, RF_E_IO, "%s: cannot write: %s", path, strerror(saved_errno));
-    }
-    return rf_ok(err);
+    if (!good)
+        st = rf_fail(err, RF_E_IO, "cannot write %s: %s", path, strerror(errno));
+    return rf_output_close(&out, st, err);
 }
 
 /* ------------------------------------------------------------------------------ reading */

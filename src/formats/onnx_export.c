@@ -3,7 +3,6 @@
 
 #include "base/common.h"
 #include "core/model.h"
-#include "base/outfile.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -432,12 +431,12 @@ rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *
     rf_status st = RF_OK;
     if (head.oom || g.g.oom)
         st = rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
-    rf_outfile o;
-    if (st == RF_OK && (st = rf_outfile_open(&o, path, err)) == RF_OK) {
+    rf_output o;
+    if (st == RF_OK && (st = rf_output_open(&o, path, err)) == RF_OK) {
         if (fwrite(head.p, 1, head.len, o.f) != head.len ||
             fwrite(g.g.p, 1, g.g.len, o.f) != g.g.len)
             st = rf_fail(err, RF_E_IO, "%s: write failed: %s", path, strerror(errno));
-        st = rf_outfile_close(&o, st, err);
+        st = rf_output_close(&o, st, err);
     }
     free(head.p);
     free(g.g.p);

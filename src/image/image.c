@@ -3,6 +3,7 @@
 
 #include "base/common.h"
 #include "image/image.h"
+#include "retinaface_tools.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -453,31 +454,6 @@ static rf_status write_jpeg(FILE *fp, const rf_image *img, const char *path, rf_
     return RF_OK;
 }
 
-/* A new file next to path (so the final rename stays on one file system), created exclusively
- * so that concurrent saves never share one. */
-static rf_status open_temp(const char *path, char *tmp, size_t tmp_size, FILE **fp,
-                           rf_error *err)
-{
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, tmp_size, "%s.%ld-%d.tmp", path, (long)getpid(), attempt);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno == EEXIST)
-            continue;
-        if (fd < 0)
-            return rf_fail(err, RF_E_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        *fp = fdopen(fd, "wb");
-        if (!*fp) {
-            rf_status st = rf_fail(err, RF_E_IO, "%s: cannot open %s: %s", path, tmp,
-                                   strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return st;
-        }
-        return RF_OK;
-    }
-    return rf_fail(err, RF_E_IO, "%s: cannot create a temporary file next to it", path);
-}
-
 rf_status rf_image_save(const char *path, const rf_image *img, rf_error *err)
 {
     if (!path)
@@ -493,25 +469,10 @@ rf_status rf_image_save(const char *path, const rf_image *img, rf_error *err)
     if (!png && !(dot && (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0)))
         return rf_fail(err, RF_E_ARG, "%s: unknown image type (use .png, .jpg or .jpeg)", path);
 
-    size_t tmp_size = strlen(path) + 48;
-    char *tmp = malloc(tmp_size);
-    if (!tmp)
-        return rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
-    FILE *fp;
-    st = open_temp(path, tmp, tmp_size, &fp, err);
-    if (st != RF_OK) {
-        free(tmp);
+    rf_output out;
+    if ((st = rf_output_open(&out, path, err)) != RF_OK)
         return st;
-    }
-    st = png ? write_png(fp, img, path, err) : write_jpeg(fp, img, path, err);
-    if (st == RF_OK && (fflush(fp) != 0 || ferror(fp)))
-        st = rf_fail(err, RF_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (fclose(fp) != 0 && st == RF_OK)
-        st = rf_fail(err, RF_E_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (st == RF_OK && rename(tmp, path) != 0)
-        st = rf_fail(err, RF_E_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
-    if (st != RF_OK)
-        unlink(tmp);
-    free(tmp);
+    st = png ? write_png(out.f, img, path, err) : write_jpeg(out.f, img, path, err);
+    st = rf_output_close(&out, st, err);
     return st == RF_OK ? rf_ok(err) : st;
 }
