@@ -36,6 +36,14 @@ extern "C" {
 
 #define RF_VERSION "0.1.0"
 
+/* Marks what the shared library exports: it is built with -fvisibility=hidden, so a name not
+ * declared with RF_API in an installed header stays inside it. */
+#if defined(__GNUC__)
+#define RF_API __attribute__((visibility("default")))
+#else
+#define RF_API
+#endif
+
 /* ------------------------------------------------------------------------------ errors */
 typedef enum {
     RF_OK = 0,
@@ -54,7 +62,7 @@ typedef struct {
     char message[512];
 } rf_error;
 
-const char *rf_status_name(rf_status status);
+RF_API const char *rf_status_name(rf_status status);
 
 /* ------------------------------------------------------------------------------ model */
 typedef enum { RF_BACKBONE_MOBILENET025 = 0, RF_BACKBONE_RESNET50 = 1 } rf_backbone;
@@ -69,10 +77,10 @@ typedef struct rf_model rf_model;
 
 /* Loads a torch.save checkpoint (legacy or zip format; keys may carry "module."). The backbone
  * is recognised from the keys; every tensor is checked for presence, dtype and shape. */
-rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **out, rf_error *err);
+RF_API rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **out, rf_error *err);
 /* The same from a buffer (copied as needed; the buffer may be freed afterwards). */
-rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors,
-                               rf_model **out, rf_error *err);
+RF_API rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors,
+                                      rf_model **out, rf_error *err);
 /* A loaded model holds its weights in the layout of this CPU's fastest kernels (AVX2 or
  * AVX-512) and, by default, nothing else. RF_LOAD_KEEP_REFERENCE also keeps the plain layout
  * that contexts with RF_KERNELS_REFERENCE, rf_model_save_native and rf_model_save_onnx read
@@ -80,21 +88,22 @@ rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors
  * ResNet50. Models of float32 native files loaded from a path (whose weights stay in the
  * mapped file until read) and models on CPUs without AVX2 always have it. */
 #define RF_LOAD_KEEP_REFERENCE 1u
-rf_status rf_model_load_flags(const char *path, rf_anchors anchors, unsigned flags,
-                              rf_model **out, rf_error *err);
-rf_status rf_model_load_memory_flags(const void *data, size_t size, rf_anchors anchors,
-                                     unsigned flags, rf_model **out, rf_error *err);
+RF_API rf_status rf_model_load_flags(const char *path, rf_anchors anchors, unsigned flags,
+                                     rf_model **out, rf_error *err);
+RF_API rf_status rf_model_load_memory_flags(const void *data, size_t size, rf_anchors anchors,
+                                            unsigned flags, rf_model **out, rf_error *err);
 /* Whether the plain-layout weights are there (see RF_LOAD_KEEP_REFERENCE). */
-int rf_model_has_reference_weights(const rf_model *model);
-void rf_model_free(rf_model *model);
-rf_backbone rf_model_backbone(const rf_model *model);
-rf_anchors rf_model_anchors(const rf_model *model);
+RF_API int rf_model_has_reference_weights(const rf_model *model);
+RF_API void rf_model_free(rf_model *model);
+RF_API rf_backbone rf_model_backbone(const rf_model *model);
+RF_API rf_anchors rf_model_anchors(const rf_model *model);
 /* Number of learned parameters (BatchNorm running statistics not counted). */
-int64_t rf_model_parameters(const rf_model *model);
+RF_API int64_t rf_model_parameters(const rf_model *model);
 
-const char *rf_backbone_name(rf_backbone backbone);           /* "resnet50", "mobilenet0.25" */
-const char *rf_anchors_name(rf_anchors anchors);              /* "retinaface", "face1mb" */
-rf_status rf_anchors_parse(const char *name, rf_anchors *out); /* RF_E_ARG if unknown */
+/* "resnet50", "mobilenet0.25" */
+RF_API const char *rf_backbone_name(rf_backbone backbone);
+RF_API const char *rf_anchors_name(rf_anchors anchors);              /* "retinaface", "face1mb" */
+RF_API rf_status rf_anchors_parse(const char *name, rf_anchors *out); /* RF_E_ARG if unknown */
 
 /* ------------------------------------------------------------------------------ context */
 typedef enum {
@@ -113,22 +122,23 @@ typedef struct {
 
 typedef struct rf_context rf_context;
 
-rf_context_options rf_context_options_default(void); /* 1 thread, RF_KERNELS_AUTO */
+RF_API rf_context_options rf_context_options_default(void); /* 1 thread, RF_KERNELS_AUTO */
 /* options may be NULL for the defaults. */
-rf_status rf_context_create(const rf_model *model, const rf_context_options *options,
-                            rf_context **out, rf_error *err);
-void rf_context_free(rf_context *ctx);
-const char *rf_kernels_name(rf_kernels kernels);              /* "auto", "reference", ... */
-rf_status rf_kernels_parse(const char *name, rf_kernels *out);
-rf_kernels rf_context_kernels(const rf_context *ctx);         /* the ones actually selected */
+RF_API rf_status rf_context_create(const rf_model *model, const rf_context_options *options,
+                                   rf_context **out, rf_error *err);
+RF_API void rf_context_free(rf_context *ctx);
+RF_API const char *rf_kernels_name(rf_kernels kernels);              /* "auto", "reference", ... */
+RF_API rf_status rf_kernels_parse(const char *name, rf_kernels *out);
+/* the ones actually selected */
+RF_API rf_kernels rf_context_kernels(const rf_context *ctx);
 
 /* Floating-point operations (2 per multiply-add) of one forward pass at the shape the context
  * last ran, counting the convolutions. */
-double rf_context_flops(const rf_context *ctx);
+RF_API double rf_context_flops(const rf_context *ctx);
 
 /* Measures (for about 30 ms) the GFLOP/s one core sustains with nothing but the multiply-adds of
  * the context's kernels: the peak a benchmark can quote a percentage of. */
-double rf_context_fma_peak_gflops(const rf_context *ctx);
+RF_API double rf_context_fma_peak_gflops(const rf_context *ctx);
 
 /* Per-layer-kind timing of the forward passes run while profiling is on (off by default;
  * turning it on resets the totals). */
@@ -140,9 +150,9 @@ typedef struct {
 } rf_profile_entry;
 
 #define RF_PROFILE_KINDS 5
-void rf_context_profile_enable(rf_context *ctx, int on);
+RF_API void rf_context_profile_enable(rf_context *ctx, int on);
 /* Fills up to max entries (RF_PROFILE_KINDS is enough), returns how many. */
-int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max);
+RF_API int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max);
 
 /* ------------------------------------------------------------------------------ images */
 typedef enum { RF_PIXELS_BGR = 0, RF_PIXELS_RGB = 1 } rf_pixel_order;
@@ -166,16 +176,17 @@ typedef struct {
 
 /* JPEG or PNG (by content, not by name). Grey, grey+alpha, RGBA, palette and 16-bit PNGs are
  * converted to 8-bit BGR; alpha is dropped. */
-rf_status rf_image_load(const char *path, rf_image_buf *out, rf_error *err);
-rf_status rf_image_load_memory(const void *data, size_t size, rf_image_buf *out, rf_error *err);
-rf_status rf_image_alloc(int width, int height, rf_image_buf *out, rf_error *err);
-void rf_image_buf_free(rf_image_buf *img);
+RF_API rf_status rf_image_load(const char *path, rf_image_buf *out, rf_error *err);
+RF_API rf_status rf_image_load_memory(const void *data, size_t size, rf_image_buf *out,
+                                      rf_error *err);
+RF_API rf_status rf_image_alloc(int width, int height, rf_image_buf *out, rf_error *err);
+RF_API void rf_image_buf_free(rf_image_buf *img);
 /* Format by extension: .png (lossless) or .jpg/.jpeg (quality 90). Nothing is left at path on
  * failure. */
-rf_status rf_image_save(const char *path, const rf_image *img, rf_error *err);
+RF_API rf_status rf_image_save(const char *path, const rf_image *img, rf_error *err);
 /* Bilinear resize with half-pixel centres (as OpenCV's INTER_LINEAR); dst is allocated. */
-rf_status rf_image_resize(const rf_image *src, int width, int height, rf_image_buf *dst,
-                          rf_error *err);
+RF_API rf_status rf_image_resize(const rf_image *src, int width, int height, rf_image_buf *dst,
+                                 rf_error *err);
 
 /* ------------------------------------------------------------------------------ detection */
 typedef struct {
@@ -190,7 +201,7 @@ typedef struct {
     int count;
     int capacity;
 } rf_faces;
-void rf_faces_free(rf_faces *faces);
+RF_API void rf_faces_free(rf_faces *faces);
 
 /* How an image becomes the network input. */
 typedef enum {
@@ -205,14 +216,14 @@ typedef struct {
     int long_side;     /* RF_INPUT_LONG_SIDE */
 } rf_input_policy;
 
-rf_input_policy rf_input_policy_original(void);
-rf_input_policy rf_input_policy_stretch(int width, int height);
-rf_input_policy rf_input_policy_long_side(int long_side);
+RF_API rf_input_policy rf_input_policy_original(void);
+RF_API rf_input_policy rf_input_policy_stretch(int width, int height);
+RF_API rf_input_policy rf_input_policy_long_side(int long_side);
 
 /* The network input size for an image of img_w x img_h, and the factors that map network
  * pixels back to image pixels (x_image = x_net * scale_x). */
-rf_status rf_input_geometry(const rf_input_policy *policy, int img_w, int img_h, int *net_w,
-                            int *net_h, float *scale_x, float *scale_y, rf_error *err);
+RF_API rf_status rf_input_geometry(const rf_input_policy *policy, int img_w, int img_h, int *net_w,
+                                   int *net_h, float *scale_x, float *scale_y, rf_error *err);
 
 typedef struct {
     float score_threshold; /* keep anchors with score > this; default 0.02 */
@@ -223,30 +234,30 @@ typedef struct {
     int nms_in_network_pixels; /* 0 (default): NMS on image pixels; 1: on network pixels (OMZ) */
 } rf_detect_params;
 
-rf_detect_params rf_detect_params_default(void);
+RF_API rf_detect_params rf_detect_params_default(void);
 
 /* One image: preprocess by policy, forward, decode, threshold, NMS. Allocates nothing once
  * the context has seen this input size (and faces has the capacity). */
-rf_status rf_detect(rf_context *ctx, const rf_image *image, const rf_input_policy *policy,
-                    const rf_detect_params *params, rf_faces *faces, rf_error *err);
+RF_API rf_status rf_detect(rf_context *ctx, const rf_image *image, const rf_input_policy *policy,
+                           const rf_detect_params *params, rf_faces *faces, rf_error *err);
 
 /* n images run as one batch; the policy must give them all the same network size
  * (RF_INPUT_STRETCH always does). faces is an array of n lists. */
-rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
-                          const rf_input_policy *policy, const rf_detect_params *params,
-                          rf_faces *faces, rf_error *err);
+RF_API rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
+                                 const rf_input_policy *policy, const rf_detect_params *params,
+                                 rf_faces *faces, rf_error *err);
 
 /* ------------------------------------------------------------------------------ raw tensors */
 /* Anchors per image for a network input of height x width: 2 * sum_s ceil(H/s) * ceil(W/s). */
-int64_t rf_anchor_count(int height, int width);
+RF_API int64_t rf_anchor_count(int height, int width);
 
 /* Network inputs larger than this (batch * height * width) are refused with RF_E_LIMIT. */
 #define RF_NETWORK_MAX_PIXELS (16LL * 1024 * 1024)
 
 /* Runs the network on `input`, float32 NCHW [batch,3,height,width], BGR, mean
  * (104,117,123) already subtracted (the `data` tensor of the Open Model Zoo model). */
-rf_status rf_forward(rf_context *ctx, const float *input, int batch, int height, int width,
-                     rf_error *err);
+RF_API rf_status rf_forward(rf_context *ctx, const float *input, int batch, int height, int width,
+                            rf_error *err);
 
 /* The tensors of the last forward pass; owned by the context, valid until its next use. */
 typedef struct {
@@ -257,29 +268,29 @@ typedef struct {
     const float *landmark_pred; /* face_rpn_landmark_pred [batch, anchors, 10] */
 } rf_outputs;
 
-rf_status rf_context_outputs(const rf_context *ctx, rf_outputs *out, rf_error *err);
+RF_API rf_status rf_context_outputs(const rf_context *ctx, rf_outputs *out, rf_error *err);
 
 /* Builds the network input of one image into dst (float32 [3, net_h, net_w], BGR minus mean),
  * resizing bilinearly if the size differs. */
-rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *dst,
-                            rf_error *err);
+RF_API rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *dst,
+                                   rf_error *err);
 
 /* Post-processing of one image's raw tensors (pointers to its [anchors, k] rows): priors for a
  * net_w x net_h input, decode, threshold, sort, NMS, caps; coordinates multiplied by
  * scale_x / scale_y. Deterministic: ties in score keep anchor order. */
-rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
-                         const float *landmark_pred, int net_w, int net_h, float scale_x,
-                         float scale_y, rf_anchors anchors, const rf_detect_params *params,
-                         rf_faces *faces, rf_error *err);
+RF_API rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
+                                const float *landmark_pred, int net_w, int net_h, float scale_x,
+                                float scale_y, rf_anchors anchors, const rf_detect_params *params,
+                                rf_faces *faces, rf_error *err);
 
 /* ------------------------------------------------------------------------------ drawing, npy */
 /* Draws boxes, scores and the five landmarks (distinct colours) of faces with
  * score >= min_score onto a BGR image. */
-void rf_draw_faces(rf_image_buf *img, const rf_faces *faces, float min_score);
+RF_API void rf_draw_faces(rf_image_buf *img, const rf_faces *faces, float min_score);
 
 /* Writes a float32 .npy file (version 1.0, little-endian, C order). */
-rf_status rf_npy_save(const char *path, const float *data, int ndim, const int64_t *shape,
-                      rf_error *err);
+RF_API rf_status rf_npy_save(const char *path, const float *data, int ndim, const int64_t *shape,
+                             rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -50,7 +50,7 @@ extern "C" {
 
 /* ------------------------------------------------------------------------------ ground truth */
 typedef enum { RF_WIDER_EASY = 0, RF_WIDER_MEDIUM = 1, RF_WIDER_HARD = 2 } rf_wider_setting;
-const char *rf_wider_setting_name(rf_wider_setting setting); /* "easy", "medium", "hard" */
+RF_API const char *rf_wider_setting_name(rf_wider_setting setting); /* "easy", "medium", "hard" */
 
 typedef struct {
     char *event;   /* event folder, e.g. "0--Parade" */
@@ -68,24 +68,24 @@ typedef struct {
 
 /* Finds `file` in dir, dir/ground_truth or dir/wider_face_split; path receives the first that
  * exists. RF_E_IO (naming all three places) when none does. */
-rf_status rf_wider_find_file(const char *dir, const char *file, char *path, size_t size,
-                             rf_error *err);
+RF_API rf_status rf_wider_find_file(const char *dir, const char *file, char *path, size_t size,
+                                    rf_error *err);
 
 /* wider_face_val.mat (event_list, file_list, face_bbx_list) and wider_{easy,medium,hard}_val.mat
  * (gt_list: 1-based indices of the faces each setting counts), found with rf_wider_find_file. */
-rf_status rf_wider_gt_load_official(const char *dir, rf_wider_gt *out, rf_error *err);
+RF_API rf_status rf_wider_gt_load_official(const char *dir, rf_wider_gt *out, rf_error *err);
 /* The same from explicit paths: settings[RF_WIDER_EASY] = ".../wider_easy_val.mat", ... */
-rf_status rf_wider_gt_load_mat(const char *val_mat, const char *const settings[3],
-                               rf_wider_gt *out, rf_error *err);
+RF_API rf_status rf_wider_gt_load_mat(const char *val_mat, const char *const settings[3],
+                                      rf_wider_gt *out, rf_error *err);
 /* wider_face_val_bbx_gt.txt: "<event>/<name>.jpg", a face count, then one line per face,
  * "x y w h" followed by attribute labels. Lines before an image line are ignored (a count of 0
  * is followed by a dummy all-zero line in the official file). */
-rf_status rf_wider_gt_load_txt(const char *path, rf_wider_gt *out, rf_error *err);
-rf_status rf_wider_gt_parse_txt(const char *text, size_t size, const char *name,
-                                rf_wider_gt *out, rf_error *err);
-void rf_wider_gt_free(rf_wider_gt *gt);
+RF_API rf_status rf_wider_gt_load_txt(const char *path, rf_wider_gt *out, rf_error *err);
+RF_API rf_status rf_wider_gt_parse_txt(const char *text, size_t size, const char *name,
+                                       rf_wider_gt *out, rf_error *err);
+RF_API void rf_wider_gt_free(rf_wider_gt *gt);
 /* Index of the image event/name, or -1. */
-int rf_wider_gt_find(const rf_wider_gt *gt, const char *event, const char *name);
+RF_API int rf_wider_gt_find(const rf_wider_gt *gt, const char *event, const char *name);
 
 /* ------------------------------------------------------------------------------ detections */
 typedef struct {
@@ -107,39 +107,41 @@ typedef struct {
 } rf_wider_preds;
 
 /* Every image absent. */
-rf_status rf_wider_preds_init(const rf_wider_gt *gt, rf_wider_preds *out, rf_error *err);
+RF_API rf_status rf_wider_preds_init(const rf_wider_gt *gt, rf_wider_preds *out, rf_error *err);
 /* Copies n boxes as image `index`'s detections and marks it present. */
-rf_status rf_wider_preds_set(rf_wider_preds *preds, int index, const rf_wider_box *boxes, int n,
-                             rf_error *err);
-void rf_wider_preds_free(rf_wider_preds *preds);
+RF_API rf_status rf_wider_preds_set(rf_wider_preds *preds, int index, const rf_wider_box *boxes,
+                                    int n,
+                                    rf_error *err);
+RF_API void rf_wider_preds_free(rf_wider_preds *preds);
 
 /* A detection as the official test_widerface.py writes it: x = (int)x1, w = (int)x2 - (int)x1
  * (truncation toward zero), the same for y, h; the score becomes the shortest decimal that reads
  * back as the same float32 (as Python prints numpy float32), then that decimal as a double. */
-rf_wider_box rf_wider_box_official(const rf_face *face);
+RF_API rf_wider_box rf_wider_box_official(const rf_face *face);
 /* As the Open Model Zoo pipeline: corners rounded to the nearest integer, ties to even (numpy
  * rint), w = x2 - x1; the score as in rf_wider_box_official. */
-rf_wider_box rf_wider_box_omz(const rf_face *face);
+RF_API rf_wider_box rf_wider_box_omz(const rf_face *face);
 /* Stable sort by score, descending (the order result files are written in). */
-rf_status rf_wider_boxes_sort(rf_wider_box *boxes, int n, rf_error *err);
+RF_API rf_status rf_wider_boxes_sort(rf_wider_box *boxes, int n, rf_error *err);
 
 /* ------------------------------------------------------------------------------ result files */
 /* Writes dir/event/name.txt (creating the folders): the name, the count, then one line
  * "x y w h score" per box in the given order. Numbers are written in the shortest form that
  * reads back exactly. Nothing is left at the path on failure. */
-rf_status rf_wider_result_write(const char *dir, const char *event, const char *name,
-                                const rf_wider_box *boxes, int n, rf_error *err);
+RF_API rf_status rf_wider_result_write(const char *dir, const char *event, const char *name,
+                                       const rf_wider_box *boxes, int n, rf_error *err);
 /* Reads a result file of any detector: first line the image name (not checked), second the
  * count, then lines of at least five numbers (x y w h score; more are ignored), blank lines
  * skipped. RF_E_FORMAT, with the line, for a malformed number, a non-finite value or a count
  * that does not match. *boxes is allocated (free it); the order of the file is kept. */
-rf_status rf_wider_result_read(const char *path, rf_wider_box **boxes, int *n, rf_error *err);
-rf_status rf_wider_result_parse(const char *text, size_t size, const char *name,
-                                rf_wider_box **boxes, int *n, rf_error *err);
+RF_API rf_status rf_wider_result_read(const char *path, rf_wider_box **boxes, int *n,
+                                      rf_error *err);
+RF_API rf_status rf_wider_result_parse(const char *text, size_t size, const char *name,
+                                       rf_wider_box **boxes, int *n, rf_error *err);
 /* Reads dir/<event>/<name>.txt for every image of gt; those with a file become present.
  * RF_E_IO if dir is not a directory. */
-rf_status rf_wider_preds_load(const char *dir, const rf_wider_gt *gt, rf_wider_preds *out,
-                              rf_error *err);
+RF_API rf_status rf_wider_preds_load(const char *dir, const rf_wider_gt *gt, rf_wider_preds *out,
+                                     rf_error *err);
 
 /* ------------------------------------------------------------------------------ metrics */
 typedef struct {
@@ -154,19 +156,19 @@ typedef struct {
 } rf_eval_curve;
 
 /* preds must come from rf_wider_preds_init/_load with this gt; gt must be official (keep). */
-rf_status rf_eval_official(const rf_wider_gt *gt, const rf_wider_preds *preds,
-                           rf_wider_setting setting, rf_eval_curve *out, rf_error *err);
-rf_status rf_eval_omz(const rf_wider_gt *gt, const rf_wider_preds *preds, rf_eval_curve *out,
-                      rf_error *err);
-void rf_eval_curve_free(rf_eval_curve *curve);
+RF_API rf_status rf_eval_official(const rf_wider_gt *gt, const rf_wider_preds *preds,
+                                  rf_wider_setting setting, rf_eval_curve *out, rf_error *err);
+RF_API rf_status rf_eval_omz(const rf_wider_gt *gt, const rf_wider_preds *preds, rf_eval_curve *out,
+                             rf_error *err);
+RF_API void rf_eval_curve_free(rf_eval_curve *curve);
 
 /* VOC AP of a PR curve in recall order: sentinels (0, 0) and (1, 0) added, precision made
  * monotone from the right, area summed where recall changes. */
-double rf_eval_voc_ap(const double *recall, const double *precision, int n);
+RF_API double rf_eval_voc_ap(const double *recall, const double *precision, int n);
 
 /* An SVG plot of n curves (precision over recall), each labelled "label (AP xx.xx%)". */
-rf_status rf_eval_plot_svg(const char *path, const char *title, const rf_eval_curve *curves,
-                           const char *const *labels, int n, rf_error *err);
+RF_API rf_status rf_eval_plot_svg(const char *path, const char *title, const rf_eval_curve *curves,
+                                  const char *const *labels, int n, rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -70,11 +70,11 @@ typedef struct {
     char *tmp_;         /* the temporary file, or NULL when written in place */
 } rf_output;
 
-rf_status rf_output_open(rf_output *out, const char *path, rf_error *err);
+RF_API rf_status rf_output_open(rf_output *out, const char *path, rf_error *err);
 /* Finishes the file when status is RF_OK (flush, sync, rename); otherwise, or if finishing
  * fails, removes the temporary file and returns the error (the first one when status already
  * was). Frees what rf_output_open took; out may then be opened again. */
-rf_status rf_output_close(rf_output *out, rf_status status, rf_error *err);
+RF_API rf_status rf_output_close(rf_output *out, rf_status status, rf_error *err);
 
 /* ------------------------------------------------------------------------------ known models */
 typedef struct {
@@ -87,19 +87,19 @@ typedef struct {
 } rf_known_model;
 
 /* The i-th known model, or NULL past the end. */
-const rf_known_model *rf_known_model_at(int i);
+RF_API const rf_known_model *rf_known_model_at(int i);
 /* By name, or NULL. */
-const rf_known_model *rf_known_model_find(const char *name);
+RF_API const rf_known_model *rf_known_model_find(const char *name);
 
 /* The cache directory (not created here). RF_E_ARG if neither variable is set, RF_E_LIMIT if
  * it does not fit. */
-rf_status rf_cache_dir(char *buf, size_t size, rf_error *err);
+RF_API rf_status rf_cache_dir(char *buf, size_t size, rf_error *err);
 
 /* What `--model ARG` names: an existing file is itself; a known model name otherwise means its
  * file in the cache (RF_E_IO, saying how to get it, if it is not there or has the wrong size).
  * *known (may be NULL) receives the table entry or NULL. */
-rf_status rf_model_resolve(const char *arg, char *path, size_t size,
-                           const rf_known_model **known, rf_error *err);
+RF_API rf_status rf_model_resolve(const char *arg, char *path, size_t size,
+                                  const rf_known_model **known, rf_error *err);
 
 /* ------------------------------------------------------------------------------ download */
 typedef struct {
@@ -116,16 +116,16 @@ typedef struct {
     void *user;
 } rf_download_options;
 
-rf_download_options rf_download_options_default(void);
+RF_API rf_download_options rf_download_options_default(void);
 
 /* Downloads known model `name` (or, with opt->url and opt->sha256, any file: `name` is then
  * the file name to save as) into dir (NULL: the cache, created if missing). An existing final
  * file that passes the check is kept without a transfer. path receives the final file. */
-rf_status rf_download(const char *name, const char *dir, const rf_download_options *opt,
-                      char *path, size_t path_size, rf_error *err);
+RF_API rf_status rf_download(const char *name, const char *dir, const rf_download_options *opt,
+                             char *path, size_t path_size, rf_error *err);
 
 /* Lower-case hex sha256 of a file (65 bytes with the terminator). */
-rf_status rf_sha256_file(const char *path, char hex[65], rf_error *err);
+RF_API rf_status rf_sha256_file(const char *path, char hex[65], rf_error *err);
 
 /* ------------------------------------------------------------------------------ conversion */
 typedef enum {
@@ -134,15 +134,15 @@ typedef enum {
     RF_STORAGE_BF16 = 2 /* half the size; widened to float32 at load */
 } rf_storage;
 
-const char *rf_storage_name(rf_storage storage);               /* "f32", "f16", "bf16" */
-rf_status rf_storage_parse(const char *name, rf_storage *out); /* RF_E_ARG if unknown */
+RF_API const char *rf_storage_name(rf_storage storage);               /* "f32", "f16", "bf16" */
+RF_API rf_status rf_storage_parse(const char *name, rf_storage *out); /* RF_E_ARG if unknown */
 
 /* Writes the native file through rf_output. */
-rf_status rf_model_save_native(const rf_model *model, const char *path, rf_storage storage,
-                               rf_error *err);
+RF_API rf_status rf_model_save_native(const rf_model *model, const char *path, rf_storage storage,
+                                      rf_error *err);
 
 /* Writes the ONNX model through rf_output. */
-rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *err);
+RF_API rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *err);
 
 #ifdef __cplusplus
 }
