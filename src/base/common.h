@@ -5,6 +5,7 @@
 #include "retinaface.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__)
 #define RF_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -23,6 +24,15 @@ rf_status rf_ok(rf_error *err);
  * temporary file, such as a resumable download. RF_E_IO when something other than a regular
  * file is there. */
 rf_status rf_output_target(const char *path, char **target, rf_error *err);
+
+/* A whole file into a malloc'd buffer with a NUL after its *size bytes (so text can be parsed
+ * in place); RF_E_LIMIT past max_bytes. */
+rf_status rf_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
+                       rf_error *err);
+
+/* Bytes that come from a file, for a message: non-printable ones as '?', cut with "..." to fit
+ * cap (at least 5). Returns buf. */
+const char *rf_printable(const void *bytes, size_t n, char *buf, size_t cap);
 
 /* Overflow-checked size arithmetic: 0 on overflow. */
 size_t rf_mul_size(size_t a, size_t b);

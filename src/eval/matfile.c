@@ -437,26 +437,11 @@ rf_status rf_mat_load(const char *path, rf_mat_file *out, rf_error *err)
     if (!path || !out)
         return rf_fail(err, RF_E_ARG, "rf_mat_load: null argument");
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rf_fail(err, RF_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t *data = NULL;
-    rf_status st = RF_OK;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        st = rf_fail(err, RF_E_IO, "%s: cannot determine its size", path);
-    } else if ((unsigned long)size > RF_MAT_MAX_FILE_BYTES) {
-        st = rf_fail(err, RF_E_LIMIT, "%s: larger than %u MiB", path, RF_MAT_MAX_FILE_BYTES >> 20);
-    } else if (!(data = malloc(size ? (size_t)size : 1))) {
-        st = rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
-    } else if (fread(data, 1, (size_t)size, f) != (size_t)size) {
-        st = rf_fail(err, RF_E_IO, "%s: read error", path);
-    }
-    fclose(f);
+    uint8_t *data;
+    size_t size;
+    rf_status st = rf_read_file(path, RF_MAT_MAX_FILE_BYTES, &data, &size, err);
     if (st == RF_OK)
-        st = rf_mat_load_memory(data, (size_t)size, path, NULL, out, err);
+        st = rf_mat_load_memory(data, size, path, NULL, out, err);
     free(data);
     return st;
 }

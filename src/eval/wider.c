@@ -55,36 +55,6 @@ rf_status rf_wider_find_file(const char *dir, const char *file, char *path, size
                    file, dir, dir, dir);
 }
 
-/* Reads a whole text file, NUL-terminated. */
-static rf_status read_text(const char *path, char **text, size_t *size, rf_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rf_fail(err, RF_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    rf_status st = RF_OK;
-    long n = -1;
-    char *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0)
-        n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0)
-        st = rf_fail(err, RF_E_IO, "%s: cannot determine its size", path);
-    else if ((unsigned long)n > WIDER_MAX_TEXT_BYTES)
-        st = rf_fail(err, RF_E_LIMIT, "%s: larger than %u MiB", path, WIDER_MAX_TEXT_BYTES >> 20);
-    else if (!(buf = malloc((size_t)n + 1)))
-        st = rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
-    else if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        st = rf_fail(err, RF_E_IO, "%s: read error", path);
-    fclose(f);
-    if (st != RF_OK) {
-        free(buf);
-        return st;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *size = (size_t)n;
-    return RF_OK;
-}
-
 void rf_wider_gt_free(rf_wider_gt *gt)
 {
     if (!gt)
@@ -448,12 +418,12 @@ rf_status rf_wider_gt_load_txt(const char *path, rf_wider_gt *out, rf_error *err
     if (!path || !out)
         return rf_fail(err, RF_E_ARG, "rf_wider_gt_load_txt: null argument");
     memset(out, 0, sizeof *out);
-    char *text;
+    uint8_t *text;
     size_t size;
-    rf_status st = read_text(path, &text, &size, err);
+    rf_status st = rf_read_file(path, WIDER_MAX_TEXT_BYTES, &text, &size, err);
     if (st != RF_OK)
         return st;
-    st = rf_wider_gt_parse_txt(text, size, path, out, err);
+    st = rf_wider_gt_parse_txt((const char *)text, size, path, out, err);
     free(text);
     return st;
 }
@@ -676,12 +646,12 @@ rf_status rf_wider_result_read(const char *path, rf_wider_box **boxes, int *n, r
 {
     if (!path)
         return rf_fail(err, RF_E_ARG, "rf_wider_result_read: null argument");
-    char *text;
+    uint8_t *text;
     size_t size;
-    rf_status st = read_text(path, &text, &size, err);
+    rf_status st = rf_read_file(path, WIDER_MAX_TEXT_BYTES, &text, &size, err);
     if (st != RF_OK)
         return st;
-    st = rf_wider_result_parse(text, size, path, boxes, n, err);
+    st = rf_wider_result_parse((const char *)text, size, path, boxes, n, err);
     free(text);
     return st;
 }

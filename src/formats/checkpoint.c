@@ -71,18 +71,6 @@ const char *rf_dtype_name(rf_dtype dtype)
     return "unknown";
 }
 
-/* A key from the file, shortened and made printable for messages. */
-static const char *show(const uint8_t *s, size_t n, char *buf, size_t cap)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n && j + 4 < cap; i++)
-        buf[j++] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-    if (j + 4 >= cap && n > j)
-        buf[j++] = '.', buf[j++] = '.', buf[j++] = '.';
-    buf[j] = '\0';
-    return buf;
-}
-
 static const rf_pk_obj *obj(const loader *ld, uint32_t ref)
 {
     return rf_pickle_get(&ld->pk, ref);
@@ -100,7 +88,7 @@ static rf_status bad_tensor(loader *ld, const tdesc *t, const char *what)
 {
     char kb[120];
     return rf_fail(ld->err, RF_E_FORMAT, "%s: tensor '%s': %s", ld->name,
-                   show(t->name, t->name_len, kb, sizeof kb), what);
+                   rf_printable(t->name, t->name_len, kb, sizeof kb), what);
 }
 
 /* ('storage', StorageType, key, location, numel[, view_metadata]) */
@@ -162,7 +150,7 @@ static rf_status parse_tensor(loader *ld, tdesc *t, const rf_pk_obj *val)
     char kb[120], msg[200];
     if (val->type != RF_PK_TENSOR) {
         snprintf(msg, sizeof msg, "state dict entry '%s' is a %s, not a tensor",
-                 show(t->name, t->name_len, kb, sizeof kb),
+                 rf_printable(t->name, t->name_len, kb, sizeof kb),
                  rf_pk_type_name(val->type));
         return rf_fail(ld->err, RF_E_FORMAT, "%s: %s", ld->name, msg);
     }
@@ -360,7 +348,7 @@ static rf_status build(loader *ld, rf_checkpoint *out)
         if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
             char kb[120];
             rf_status st = rf_fail(ld->err, RF_E_FORMAT, "%s: tensor '%s' appears twice",
-                                   ld->name, show((const uint8_t *)sorted[i]->name,
+                                   ld->name, rf_printable((const uint8_t *)sorted[i]->name,
                                                   strlen(sorted[i]->name), kb, sizeof kb));
             free(own);
             free(arena);
@@ -399,7 +387,7 @@ static rf_status attach_storage(loader *ld, tdesc **by_key, const rf_pk_obj *key
     char kb[120];
     tdesc probe = {.skey = key->u.s.ptr, .skey_len = key->u.s.len}, *pp = &probe;
     tdesc **hit = bsearch(&pp, by_key, ld->n, sizeof *by_key, cmp_skey);
-    show(key->u.s.ptr, key->u.s.len, kb, sizeof kb);
+    rf_printable(key->u.s.ptr, key->u.s.len, kb, sizeof kb);
     if (!hit)
         return rf_fail(ld->err, RF_E_FORMAT, "%s: storage '%s' is listed but no tensor uses it",
                        ld->name, kb);
@@ -497,7 +485,7 @@ static rf_status load_legacy(loader *ld, uint8_t *data, size_t size, rf_checkpoi
         if (!ld->t[i].data) {
             char kb[120];
             return rf_fail(ld->err, RF_E_FORMAT, "%s: storage '%s' is missing from the data",
-                           ld->name, show(ld->t[i].skey, ld->t[i].skey_len, kb, sizeof kb));
+                           ld->name, rf_printable(ld->t[i].skey, ld->t[i].skey_len, kb, sizeof kb));
         }
     }
     return build(ld, out);
@@ -562,7 +550,7 @@ static rf_status load_zip(loader *ld, const uint8_t *data, size_t size, rf_check
         goto done;
     char pkl_name[1024], shown[300];
     snprintf(pkl_name, sizeof pkl_name, "%s: %s/data.pkl", ld->name,
-             show((const uint8_t *)prefix, prefix_len, shown, sizeof shown));
+             rf_printable((const uint8_t *)prefix, prefix_len, shown, sizeof shown));
     size_t pos = 0;
     uint32_t root;
     if ((st = rf_pickle_parse(&ld->pk, bytes, (size_t)pkl->size, &pos, pkl_name, &root,
@@ -580,8 +568,8 @@ static rf_status load_zip(loader *ld, const uint8_t *data, size_t size, rf_check
         if (!e) {
             char eb[300];
             st = rf_fail(ld->err, RF_E_FORMAT, "%s: zip has no entry '%s' for tensor '%s'",
-                         ld->name, show((const uint8_t *)entry, strlen(entry), eb, sizeof eb),
-                         show(t->name, t->name_len, kb, sizeof kb));
+                         ld->name, rf_printable((const uint8_t *)entry, strlen(entry), eb, sizeof eb),
+                         rf_printable(t->name, t->name_len, kb, sizeof kb));
             goto done;
         }
         size_t idx = (size_t)(e - zip.entries);
@@ -594,7 +582,7 @@ static rf_status load_zip(loader *ld, const uint8_t *data, size_t size, rf_check
             char eb[300];
             st = rf_fail(ld->err, RF_E_FORMAT, "%s: entry '%s' holds %llu bytes, fewer than "
                          "%lld elements of %s", ld->name,
-                         show((const uint8_t *)entry, strlen(entry), eb, sizeof eb),
+                         rf_printable((const uint8_t *)entry, strlen(entry), eb, sizeof eb),
                          (unsigned long long)e->size,
                          (long long)t->storage_numel, rf_dtype_name(t->dtype));
             goto done;
@@ -661,34 +649,12 @@ rf_status rf_checkpoint_load(const char *path, rf_checkpoint *out, rf_error *err
     memset(out, 0, sizeof *out);
     if (!path)
         return rf_fail(err, RF_E_ARG, "rf_checkpoint_load: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return rf_fail(err, RF_E_IO, "%s: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return rf_fail(err, RF_E_IO, "%s: cannot tell its size", path);
-    }
-    if ((int64_t)size > MAX_FILE_BYTES || (uint64_t)size > (uint64_t)SIZE_MAX / 2) {
-        fclose(f);
-        return rf_fail(err, RF_E_LIMIT, "%s: %ld bytes is too large for a checkpoint", path,
-                       size);
-    }
-    uint8_t *buf = malloc(size ? (size_t)size : 1);
-    if (!buf) {
-        fclose(f);
-        return rf_fail(err, RF_E_NOMEM, "%s: out of memory for %ld bytes", path, size);
-    }
-    size_t got = fread(buf, 1, (size_t)size, f);
-    int read_error = ferror(f);
-    fclose(f);
-    if (got != (size_t)size || read_error) {
-        free(buf);
-        return rf_fail(err, RF_E_IO, "%s: read %zu of %ld bytes", path, got, size);
-    }
-    return load_owned(buf, (size_t)size, path, out, err);
+    uint8_t *buf;
+    size_t size;
+    rf_status st = rf_read_file(path, MAX_FILE_BYTES, &buf, &size, err);
+    if (st != RF_OK)
+        return st;
+    return load_owned(buf, size, path, out, err);
 }
 
 const rf_ckpt_tensor *rf_checkpoint_find(const rf_checkpoint *ckpt, const char *name)

@@ -91,17 +91,6 @@ void rf_pickle_free(rf_pickle *pk)
     rf_pickle_init(pk);
 }
 
-/* Names from the file go into messages; keep them short and printable. */
-static void printable(char *dst, size_t cap, const uint8_t *s, size_t n)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < n && j + 4 < cap; i++)
-        dst[j++] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-    if (j + 4 >= cap && n > j)
-        dst[j++] = '.', dst[j++] = '.', dst[j++] = '.';
-    dst[j] = '\0';
-}
-
 static rf_status fail(parser *p, const char *fmt, ...) RF_PRINTF(2, 3);
 static rf_status fail(parser *p, const char *fmt, ...)
 {
@@ -278,8 +267,8 @@ static rf_status push_global(parser *p, const uint8_t *mod, size_t mod_len, cons
         }
     }
     char m[80], n[80];
-    printable(m, sizeof m, mod, mod_len);
-    printable(n, sizeof n, name, name_len);
+    rf_printable(mod, mod_len, m, sizeof m);
+    rf_printable(name, name_len, n, sizeof n);
     return fail(p, "refused pickle global '%s.%s' at offset %zu", m, n, p->op_at);
 }
 

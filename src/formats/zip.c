@@ -21,20 +21,6 @@ static uint64_t le(const uint8_t *p, int n)
     return v;
 }
 
-/* An entry's name, from the file, made short and printable for messages. */
-static const char *label(const rf_zip_entry *e, char *buf, size_t cap)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < e->name_len && j + 4 < cap; i++) {
-        unsigned char c = (unsigned char)e->name[i];
-        buf[j++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-    }
-    if (j + 4 >= cap && e->name_len > j)
-        buf[j++] = '.', buf[j++] = '.', buf[j++] = '.';
-    buf[j] = '\0';
-    return buf;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
     const rf_zip_entry *x = a, *y = b;
@@ -162,7 +148,7 @@ rf_status rf_zip_open(rf_zip *zip, const void *data, size_t size, const char *na
         if (le(p + 8, 2) & 1) {
             char nl[208];
             st = rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s is encrypted", name,
-                         label(e, nl, sizeof nl));
+                         rf_printable(e->name, e->name_len, nl, sizeof nl));
             rf_zip_close(zip);
             return st;
         }
@@ -180,7 +166,7 @@ rf_status rf_zip_open(rf_zip *zip, const void *data, size_t size, const char *na
             const rf_zip_entry *e = &zip->entries[i];
             char nl[208];
             st = rf_fail(err, RF_E_FORMAT, "%s: zip: duplicate entry %s", name,
-                         label(e, nl, sizeof nl));
+                         rf_printable(e->name, e->name_len, nl, sizeof nl));
             rf_zip_close(zip);
             return st;
         }
@@ -205,7 +191,7 @@ static rf_status inflate_entry(const rf_zip *zip, const rf_zip_entry *e, const u
                                uint8_t **out, rf_error *err)
 {
     char nl[208];
-    label(e, nl, sizeof nl);
+    rf_printable(e->name, e->name_len, nl, sizeof nl);
     if (e->size / MAX_DEFLATE_RATIO > e->compressed_size + 1)
         return rf_fail(err, RF_E_FORMAT, "%s: zip: entry %s claims an impossible size",
                        zip->name, nl);
@@ -254,7 +240,7 @@ rf_status rf_zip_read(const rf_zip *zip, const rf_zip_entry *e, const uint8_t **
                       uint8_t **allocated, rf_error *err)
 {
     char nl[208];
-    label(e, nl, sizeof nl);
+    rf_printable(e->name, e->name_len, nl, sizeof nl);
     *bytes = NULL;
     *allocated = NULL;
     if (e->header_offset > zip->size || zip->size - e->header_offset < LOCAL_SIZE ||
