@@ -43,9 +43,30 @@ typedef struct {
     int taps;          /* kh * kw, or 36 for WINOGRAD */
 } rf_packed;
 
+/* CPU features a kernel set needs, by the names /proc/cpuinfo and __builtin_cpu_supports give
+ * them: X(ENUM SUFFIX, "name"). */
+#define RF_CPU_FEATURES(X)                                                                         \
+    X(AVX2, "avx2")                                                                                \
+    X(FMA, "fma")                                                                                  \
+    X(AVX512F, "avx512f")                                                                          \
+    X(AVX512BW, "avx512bw")                                                                        \
+    X(AVX512DQ, "avx512dq")                                                                        \
+    X(AVX512VL, "avx512vl")
+
+#define RF_CPU_FEATURE_BIT_(name, str) RF_CPU_BIT_##name,
+enum { RF_CPU_FEATURES(RF_CPU_FEATURE_BIT_) RF_CPU_FEATURE_COUNT };
+#define RF_CPU_FEATURE_FLAG_(name, str) RF_CPU_##name = 1u << RF_CPU_BIT_##name,
+enum { RF_CPU_FEATURES(RF_CPU_FEATURE_FLAG_) };
+
+/* The features of this CPU (RF_CPU_* flags; __builtin_cpu_supports also checks that the OS
+ * saves the registers), and the name of feature `bit` (0 .. RF_CPU_FEATURE_COUNT - 1). */
+unsigned rf_cpu_features(void);
+const char *rf_cpu_feature_name(int bit);
+
 typedef struct {
     rf_kernels id;
     const char *name;
+    unsigned cpu_features; /* the RF_CPU_* flags the set's instructions need */
     /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out; it
      * may be out itself (each element is read before it is written).
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
@@ -76,6 +97,11 @@ typedef struct {
      * multiply-adds in flight, in GFLOP/s: the peak that benchmarks quote a percentage of. */
     double (*fma_peak_gflops)(void);
 } rf_kernel_set;
+
+/* Every kernel set built in, indexed by id (the RF_KERNELS_AUTO entry is empty: name NULL),
+ * whether this CPU supports it or not: rf_kernel_sets()[i] for i < *count. Their order is the
+ * order of preference: RF_KERNELS_AUTO takes the last one the CPU supports. */
+const rf_kernel_set *rf_kernel_sets(int *count);
 
 /* The set for `which` (RF_KERNELS_AUTO: the best the CPU supports), or NULL if unsupported. */
 const rf_kernel_set *rf_kernels_select(rf_kernels which);
