@@ -109,6 +109,9 @@ static const conv_case cases[] = {
     {"5x5 taps", 1, 8, 9, 12, 20, 5, 1, 0, 0, 3, 1, 0, {RF_ACT_LEAKY, 0.2f}, 0},
     {"1x1 in slice out slice", 2, 5, 8, 96, 112, 1, 1, 0, 11, 16, 8, 1, {RF_ACT_RELU, 0}, 0},
     {"3x3 cin over zero run", 1, 3, 3, 1100, 32, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    /* more output channels than the reference sums at once (either share of channels) */
+    {"1x1 16->4200", 2, 2, 3, 16, 4200, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"3x3 8->4136 slice", 1, 3, 2, 8, 4136, 3, 1, 0, 0, 24, 8, 0, {RF_ACT_LEAKY, 0.1f}, 0},
     {"flat batch 1x1 residual", 3, 5, 3, 24, 40, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 1},
     {"flat batch 1x1 slices", 2, 4, 7, 32, 20, 1, 1, 0, 5, 12, 4, 0, {RF_ACT_LEAKY, 0.1f}, 1},
     {"flat batch 3x3", 2, 6, 5, 16, 16, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}, 1},
