@@ -1,6 +1,8 @@
-/* test_kernels.c - the reference convolution (on every machine) and each SIMD kernel set the CPU
- * has, against one double-precision convolution, over the layer shapes of both backbones plus
- * odd sizes, strides, channel slices, batches, residuals and activations; and the selection. */
+/* test_kernels.c - every kernel set of the table (rf_kernel_sets) that the CPU has, the reference
+ * included, against one double-precision convolution, over the layer shapes of both backbones
+ * plus odd sizes, strides, channel slices, batches, residuals and activations; max pooling and
+ * outputs written over their residual; and the choice of a set, against the CPU's flags as
+ * Linux reports them and the flags CMakeLists.txt compiles each set with. */
 #include "kernels/kernels.h"
 #include "testutil.h"
 
@@ -107,6 +109,9 @@ static const conv_case cases[] = {
     {"5x5 taps", 1, 8, 9, 12, 20, 5, 1, 0, 0, 3, 1, 0, {RF_ACT_LEAKY, 0.2f}, 0},
     {"1x1 in slice out slice", 2, 5, 8, 96, 112, 1, 1, 0, 11, 16, 8, 1, {RF_ACT_RELU, 0}, 0},
     {"3x3 cin over zero run", 1, 3, 3, 1100, 32, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    /* more output channels than the reference sums at once (either share of channels) */
+    {"1x1 16->4200", 2, 2, 3, 16, 4200, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"3x3 8->4136 slice", 1, 3, 2, 8, 4136, 3, 1, 0, 0, 24, 8, 0, {RF_ACT_LEAKY, 0.1f}, 0},
     {"flat batch 1x1 residual", 3, 5, 3, 24, 40, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 1},
     {"flat batch 1x1 slices", 2, 4, 7, 32, 20, 1, 1, 0, 5, 12, 4, 0, {RF_ACT_LEAKY, 0.1f}, 1},
     {"flat batch 3x3", 2, 6, 5, 16, 16, 3, 1, 0, 0, 0, 0, 1, {RF_ACT_NONE, 0}, 1},
@@ -304,16 +309,33 @@ static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_s
     return worst;
 }
 
+/* Set i of the table if it is one and this CPU runs it, else NULL; *name its name (or NULL). */
+static const rf_kernel_set *runnable_set(int i, const char **name)
+{
+    int count;
+    const rf_kernel_set *all = rf_kernel_sets(&count);
+    *name = i < count ? all[i].name : NULL;
+    return *name ? rf_kernels_select(all[i].id) : NULL;
+}
+
+static int set_count(void)
+{
+    int count;
+    rf_kernel_sets(&count);
+    return count;
+}
+
 static void test_case(const conv_case *k)
 {
-    static const rf_kernels sets[] = {RF_KERNELS_REFERENCE, RF_KERNELS_AVX2, RF_KERNELS_AVX512};
     conv_setup s;
     setup(k, &s);
     printf("  %-34s", k->what);
-    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
-        const rf_kernel_set *ks = rf_kernels_select(sets[i]);
+    for (int i = 0; i < set_count(); i++) {
+        const char *name;
+        const rf_kernel_set *ks = runnable_set(i, &name);
         if (!ks) {
-            printf("  %s -", rf_kernels_name(sets[i]));
+            if (name)
+                printf("  %s -", name);
             continue;
         }
         pack(ks, &s.cv);
@@ -323,27 +345,158 @@ static void test_case(const conv_case *k)
     teardown(&s);
 }
 
+/* The contents of a small text file (NULL if it cannot be read); free it. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t len = 0, cap = 1 << 16;
+    char *text = malloc(cap);
+    size_t got;
+    while (text && (got = fread(text + len, 1, cap - 1 - len, f)) > 0) {
+        len += got;
+        if (len == cap - 1) {
+            char *more = realloc(text, cap *= 2);
+            if (!more)
+                free(text);
+            text = more;
+        }
+    }
+    fclose(f);
+    if (text)
+        text[len] = 0;
+    return text;
+}
+
+/* Whether `word` stands in the text from `from` to the end of its line, space-separated. */
+static int has_word(const char *from, const char *word)
+{
+    const size_t n = strlen(word);
+    const char *end = strchr(from, '\n');
+    for (const char *p = strstr(from, word); p && (!end || p < end); p = strstr(p + 1, word))
+        if ((p == from || p[-1] == ' ' || p[-1] == '\t') &&
+            (p[n] == ' ' || p[n] == '\n' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
+/* The "flags" line of /proc/cpuinfo (from after its colon), an account of the CPU's features
+ * independent of the library's __builtin_cpu_supports; NULL where Linux does not give one.
+ * *text is the buffer to free. */
+static const char *cpuinfo_flags(char **text)
+{
+    *text = read_text("/proc/cpuinfo");
+    const char *line = *text ? strstr(*text, "\nflags") : NULL;
+    const char *colon = line ? strchr(line, ':') : NULL;
+    return colon ? colon + 1 : NULL;
+}
+
+/* The COMPILE_OPTIONS that CMakeLists.txt gives the source files of set `name`
+ * (src/kernels/kernels_NAME.c) up to the closing quote, or NULL. */
+static const char *cmake_flags(const char *cmake, const char *name)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"_%s\\\\.c$\"", name);
+    const char *at = strstr(cmake, pattern);
+    const char *opts = at ? strstr(at, "COMPILE_OPTIONS") : NULL;
+    return opts ? strchr(opts, '"') : NULL;
+}
+
+/* Every -mFEATURE the set is compiled with is a feature its entry declares: a CPU without it
+ * would otherwise be offered code it cannot run. */
+static void check_compile_flags(const char *cmake, const rf_kernel_set *ks)
+{
+    const char *q = cmake_flags(cmake, ks->name);
+    CHECK(q != NULL, "CMakeLists.txt gives src/kernels/kernels_%s.c no COMPILE_OPTIONS",
+          ks->name);
+    if (!q)
+        return;
+    const char *end = strchr(q + 1, '"');
+    int flags = 0;
+    for (const char *p = q + 1; end && p < end; p += strcspn(p, ";\"") + 1) {
+        const size_t len = strcspn(p, ";\"");
+        if (len < 3 || strncmp(p, "-m", 2) != 0)
+            continue;
+        int bit = -1;
+        for (int b = 0; b < RF_CPU_FEATURE_COUNT; b++)
+            if (strlen(rf_cpu_feature_name(b)) == len - 2 &&
+                !strncmp(p + 2, rf_cpu_feature_name(b), len - 2))
+                bit = b;
+        CHECK(bit >= 0 && (ks->cpu_features >> bit & 1),
+              "%s is compiled with %.*s, which its table entry does not require", ks->name,
+              (int)len, p);
+        flags++;
+    }
+    CHECK(flags > 0, "%s: no -m flags found in CMakeLists.txt", ks->name);
+}
+
+/* The table: every entry sits at its id and has the functions the callers use; a set is
+ * offered exactly where the CPU has the features it declares (by /proc/cpuinfo, not by the
+ * library's own test), each SIMD set declares the features it is compiled for, names parse
+ * back to their set, and RF_KERNELS_AUTO picks the last supported set in table order. */
 static void test_select(void)
 {
+    int count;
+    const rf_kernel_set *all = rf_kernel_sets(&count);
+    char *cpuinfo, *cmake = read_text(RF_SOURCE_DIR "/CMakeLists.txt");
+    const char *flags = cpuinfo_flags(&cpuinfo);
+    CHECK(cmake != NULL, "cannot read %s/CMakeLists.txt", RF_SOURCE_DIR);
+    if (!flags)
+        printf("  no flags in /proc/cpuinfo: the sets offered are not checked against them\n");
+    const rf_kernel_set *last = NULL;
+    int sets = 0;
+    for (int i = 0; i < count; i++) {
+        const rf_kernel_set *ks = &all[i];
+        if (!ks->name) {
+            CHECK(i == RF_KERNELS_AUTO, "table entry %d is empty", i);
+            continue;
+        }
+        sets++;
+        CHECK((int)ks->id == i, "%s sits at %d, its id is %d", ks->name, i, (int)ks->id);
+        CHECK(ks->conv && ks->max_taps && ks->fma_peak_gflops, "%s lacks a function", ks->name);
+        CHECK(!ks->pack_size == !ks->pack && !ks->pack == !ks->pack_layout,
+              "%s: pack_size, pack and pack_layout go together", ks->name);
+        CHECK(ks->cpu_features >> RF_CPU_FEATURE_COUNT == 0, "%s: unknown features %#x",
+              ks->name, ks->cpu_features);
+        int has = 1;
+        for (int b = 0; b < RF_CPU_FEATURE_COUNT; b++)
+            if ((ks->cpu_features >> b & 1) && flags && !has_word(flags, rf_cpu_feature_name(b)))
+                has = 0;
+        const rf_kernel_set *got = rf_kernels_select(ks->id);
+        CHECK(!got || got == ks, "select(%s) gives another entry", ks->name);
+        if (flags)
+            CHECK(!got == !has, "%s offered: %s; its features in /proc/cpuinfo: %s", ks->name,
+                  got ? "yes" : "no", has ? "all" : "not all");
+        if (got)
+            last = ks;
+        if (cmake && ks->cpu_features)
+            check_compile_flags(cmake, ks);
+        rf_kernels parsed = RF_KERNELS_AUTO;
+        CHECK(rf_kernels_parse(ks->name, &parsed) == RF_OK && parsed == ks->id &&
+                  !strcmp(rf_kernels_name(ks->id), ks->name),
+              "%s: name and id do not round-trip", ks->name);
+    }
     const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE);
+    CHECK(ref && !ref->cpu_features && !ref->pack_size, "the reference set runs everywhere");
+    CHECK(sets >= 3, "%d sets in the table", sets);
     const rf_kernel_set *best = rf_kernels_select(RF_KERNELS_AUTO);
-    CHECK(ref && ref->id == RF_KERNELS_REFERENCE && !ref->pack_size, "reference set");
-    CHECK(best != NULL, "auto set");
-    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    CHECK(!rf_kernels_select(RF_KERNELS_AVX512) == !avx512, "avx512 offered iff supported");
-    CHECK(!rf_kernels_select(RF_KERNELS_AVX2) == !avx2, "avx2 offered iff supported");
-    CHECK(best->id == (avx512 ? RF_KERNELS_AVX512 : avx2 ? RF_KERNELS_AVX2 : RF_KERNELS_REFERENCE),
-          "auto picks the widest: %s", best->name);
-    printf("  auto kernels here: %s\n", best->name);
+    CHECK(best != NULL && best == last, "auto picks %s, the last supported set is %s",
+          best ? best->name : "none", last ? last->name : "none");
+    CHECK(rf_kernels_select((rf_kernels)count) == NULL, "an id past the table selects nothing");
+    printf("  kernel sets here:");
+    for (int i = 0; i < count; i++)
+        if (all[i].name)
+            printf(" %s%s", all[i].name, rf_kernels_select(all[i].id) ? "" : " (unsupported)");
+    printf("; auto: %s\n", best ? best->name : "none");
+    free(cpuinfo);
+    free(cmake);
 }
 
 /* 3x3 stride-2 max pooling of every set against a direct computation: odd sizes, channel
  * counts that leave vector tails, padded pixels, a batch with a gap, rows in two calls. */
 static void test_maxpool(int n, int h, int w, int c)
 {
-    static const rf_kernels sets[] = {RF_KERNELS_REFERENCE, RF_KERNELS_AVX2, RF_KERNELS_AVX512};
     rf_tensor in, out;
     size_t in_floats, out_floats;
     float *in_buf = make_tensor(&in, &in_floats, n, h, w, c, c + 3, 5);
@@ -351,8 +504,9 @@ static void test_maxpool(int n, int h, int w, int c)
         in_buf[i] = urand();
     const int oh = rf_conv_out_size(h, 3, 2, 1), ow = rf_conv_out_size(w, 3, 2, 1);
     float *out_buf = make_tensor(&out, &out_floats, n, oh, ow, c, c + 1, 2);
-    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
-        const rf_kernel_set *ks = rf_kernels_select(sets[k]);
+    for (int k = 0; k < set_count(); k++) {
+        const char *name;
+        const rf_kernel_set *ks = runnable_set(k, &name);
         if (!ks)
             continue;
         for (size_t i = 0; i < out_floats; i++)
@@ -388,7 +542,6 @@ static void test_maxpool(int n, int h, int w, int c)
  * streamed-output paths). */
 static void test_residual_in_place(int cin, int cout, int h, int w)
 {
-    static const rf_kernels sets[] = {RF_KERNELS_REFERENCE, RF_KERNELS_AVX2, RF_KERNELS_AVX512};
     rf_conv cv = {.cin = cin, .cout = cout, .kh = 1, .kw = 1, .stride = 1, .pad = 0, .groups = 1};
     cv.weight = malloc(sizeof(float) * (size_t)cin * cout);
     cv.bias = malloc(sizeof(float) * (size_t)cout);
@@ -407,8 +560,9 @@ static void test_residual_in_place(int cin, int cout, int h, int w)
     for (size_t i = 0; i < nout; i++)
         res_buf[i] = urand();
     const rf_act relu = {RF_ACT_RELU, 0};
-    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
-        const rf_kernel_set *ks = rf_kernels_select(sets[k]);
+    for (int k = 0; k < set_count(); k++) {
+        const char *name;
+        const rf_kernel_set *ks = runnable_set(k, &name);
         if (!ks)
             continue;
         pack(ks, &cv);

@@ -1,4 +1,5 @@
-/* kernels.c - chooses the kernel set once from what the CPU supports (cpuid). */
+/* kernels.c - the table of kernel sets and the choice among them by what the CPU supports; the
+ * packed weights the SIMD sets share; max pooling over a set's max_taps. */
 #include "kernels/kernels.h"
 
 #include <time.h>
@@ -17,8 +18,8 @@ static int use_winograd(const rf_conv *conv)
 /* Winograd layers whose kernels are transformed as they run (RF_PACK_WINOGRAD_3X3): those of
  * 512 x 512 channels or more. They run on the coarsest maps, where one block holds every tile,
  * so the kernels are transformed once per pass; ResNet50's two such layers keep 19 MB of
- * kernels instead of 75 MB, and run at 640x640 in 14.3 ms against 13.9 ms (1 thread,
- * AVX-512, measured). */
+ * kernels instead of 75 MB, and run 3 % slower at 640x640 (1 thread, AVX-512, measured). Sets
+ * without this path (AVX2) run the layout as the PANELS it is, directly. */
 #define WINOGRAD_3X3_MIN_PAIRS (512 * 512)
 
 /* G g G^T of F(4x4, 3x3) with interpolation points 0, 1, -1, 1/2, -2 and infinity: the 3x3
@@ -130,27 +131,39 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
     }
 }
 
-static const rf_kernel_set reference_set = {
-    RF_KERNELS_REFERENCE, "reference", rf_conv_reference, rf_max_taps_reference, NULL, NULL,
-    NULL, NULL, NULL, 0, rf_fma_peak_reference};
-/* AVX2 runs RF_PACK_WINOGRAD_3X3 layers as direct 3x3 convolutions (the layout is PANELS). */
-static const rf_kernel_set avx2_set = {RF_KERNELS_AVX2,        "avx2",
-                                       rf_conv_avx2,           rf_max_taps_avx2,
-                                       rf_conv_scratch_avx2,   rf_row_unit_simd,
-                                       NULL,                   rf_pack_simd_size,
-                                       rf_pack_simd,           RF_PACK_LAYOUT_VERSION,
-                                       rf_fma_peak_avx2};
-static const rf_kernel_set avx512_set = {RF_KERNELS_AVX512,
-                                         "avx512",
-                                         rf_conv_avx512,
-                                         rf_max_taps_avx512,
-                                         rf_conv_scratch_avx512,
-                                         rf_row_unit_simd,
-                                         rf_conv_per_call_weights_avx512,
-                                         rf_pack_simd_size,
-                                         rf_pack_simd,
-                                         RF_PACK_LAYOUT_VERSION,
-                                         rf_fma_peak_avx512};
+/* The entry of a set compiled from conv_simd.h: its functions by the set's name isa. */
+#define SIMD_SET(isa, set_id, features)                                                            \
+    {                                                                                              \
+        .id = set_id, .name = #isa, .cpu_features = features, .conv = rf_conv_##isa,               \
+        .max_taps = rf_max_taps_##isa, .scratch_floats = rf_conv_scratch_##isa,                    \
+        .row_unit = rf_row_unit_simd, .per_call_weights = rf_conv_per_call_weights_##isa,          \
+        .pack_size = rf_pack_simd_size, .pack = rf_pack_simd,                                      \
+        .pack_layout = RF_PACK_LAYOUT_VERSION, .fma_peak_gflops = rf_fma_peak_##isa,               \
+    }
+
+/* The kernel sets, in order of preference (rf_kernel_sets). */
+static const rf_kernel_set kernel_sets[] = {
+    [RF_KERNELS_REFERENCE] =
+        {
+            .id = RF_KERNELS_REFERENCE,
+            .name = "reference",
+            .cpu_features = 0,
+            .conv = rf_conv_reference,
+            .max_taps = rf_max_taps_reference,
+            .fma_peak_gflops = rf_fma_peak_reference,
+        },
+    [RF_KERNELS_AVX2] = SIMD_SET(avx2, RF_KERNELS_AVX2, RF_CPU_AVX2 | RF_CPU_FMA),
+    [RF_KERNELS_AVX512] = SIMD_SET(avx512, RF_KERNELS_AVX512,
+                                   RF_CPU_AVX2 | RF_CPU_FMA | RF_CPU_AVX512F | RF_CPU_AVX512BW |
+                                       RF_CPU_AVX512DQ | RF_CPU_AVX512VL),
+};
+#define KERNEL_SET_COUNT ((int)(sizeof kernel_sets / sizeof kernel_sets[0]))
+
+const rf_kernel_set *rf_kernel_sets(int *count)
+{
+    *count = KERNEL_SET_COUNT;
+    return kernel_sets;
+}
 
 double rf_kernel_seconds(void)
 {
@@ -159,52 +172,55 @@ double rf_kernel_seconds(void)
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* __builtin_cpu_supports also checks that the OS saves the registers (xgetbv). */
-static int have_avx2(void)
+unsigned rf_cpu_features(void)
 {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    unsigned f = 0;
+#define RF_CPU_FEATURE_TEST_(name, str)                                                            \
+    if (__builtin_cpu_supports(str))                                                               \
+        f |= RF_CPU_##name;
+    RF_CPU_FEATURES(RF_CPU_FEATURE_TEST_)
+#undef RF_CPU_FEATURE_TEST_
+    return f;
 }
 
-static int have_avx512(void)
+const char *rf_cpu_feature_name(int bit)
 {
-    return have_avx2() && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl");
+#define RF_CPU_FEATURE_NAME_(name, str) str,
+    static const char *const names[] = {RF_CPU_FEATURES(RF_CPU_FEATURE_NAME_)};
+#undef RF_CPU_FEATURE_NAME_
+    return bit >= 0 && bit < RF_CPU_FEATURE_COUNT ? names[bit] : NULL;
 }
 
 const rf_kernel_set *rf_kernels_select(rf_kernels which)
 {
-    switch (which) {
-    case RF_KERNELS_AUTO:
-        return have_avx512() ? &avx512_set : have_avx2() ? &avx2_set : &reference_set;
-    case RF_KERNELS_REFERENCE:
-        return &reference_set;
-    case RF_KERNELS_AVX2:
-        return have_avx2() ? &avx2_set : NULL;
-    case RF_KERNELS_AVX512:
-        return have_avx512() ? &avx512_set : NULL;
+    const unsigned have = rf_cpu_features();
+    const rf_kernel_set *best = NULL;
+    for (int i = 0; i < KERNEL_SET_COUNT; i++) {
+        const rf_kernel_set *ks = &kernel_sets[i];
+        if (!ks->name || (ks->cpu_features & ~have))
+            continue;
+        if (which == RF_KERNELS_AUTO)
+            best = ks;
+        else if (ks->id == which)
+            return ks;
     }
-    return NULL;
+    return best;
 }
 
 const char *rf_kernels_name(rf_kernels kernels)
 {
-    switch (kernels) {
-    case RF_KERNELS_AUTO: return "auto";
-    case RF_KERNELS_REFERENCE: return "reference";
-    case RF_KERNELS_AVX2: return "avx2";
-    case RF_KERNELS_AVX512: return "avx512";
-    }
+    if (kernels == RF_KERNELS_AUTO)
+        return "auto";
+    if ((int)kernels > 0 && (int)kernels < KERNEL_SET_COUNT && kernel_sets[kernels].name)
+        return kernel_sets[kernels].name;
     return "unknown";
 }
 
 rf_status rf_kernels_parse(const char *name, rf_kernels *out)
 {
-    static const rf_kernels all[] = {RF_KERNELS_AUTO, RF_KERNELS_REFERENCE, RF_KERNELS_AVX2,
-                                     RF_KERNELS_AVX512};
-    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
-        if (!strcmp(name, rf_kernels_name(all[i]))) {
-            *out = all[i];
+    for (int i = 0; name && i < KERNEL_SET_COUNT; i++)
+        if (!strcmp(name, rf_kernels_name((rf_kernels)i))) {
+            *out = (rf_kernels)i;
             return RF_OK;
         }
     return RF_E_ARG;

@@ -43,9 +43,30 @@ typedef struct {
     int taps;          /* kh * kw, or 36 for WINOGRAD */
 } rf_packed;
 
+/* CPU features a kernel set needs, by the names /proc/cpuinfo and __builtin_cpu_supports give
+ * them: X(ENUM SUFFIX, "name"). */
+#define RF_CPU_FEATURES(X)                                                                         \
+    X(AVX2, "avx2")                                                                                \
+    X(FMA, "fma")                                                                                  \
+    X(AVX512F, "avx512f")                                                                          \
+    X(AVX512BW, "avx512bw")                                                                        \
+    X(AVX512DQ, "avx512dq")                                                                        \
+    X(AVX512VL, "avx512vl")
+
+#define RF_CPU_FEATURE_BIT_(name, str) RF_CPU_BIT_##name,
+enum { RF_CPU_FEATURES(RF_CPU_FEATURE_BIT_) RF_CPU_FEATURE_COUNT };
+#define RF_CPU_FEATURE_FLAG_(name, str) RF_CPU_##name = 1u << RF_CPU_BIT_##name,
+enum { RF_CPU_FEATURES(RF_CPU_FEATURE_FLAG_) };
+
+/* The features of this CPU (RF_CPU_* flags; __builtin_cpu_supports also checks that the OS
+ * saves the registers), and the name of feature `bit` (0 .. RF_CPU_FEATURE_COUNT - 1). */
+unsigned rf_cpu_features(void);
+const char *rf_cpu_feature_name(int bit);
+
 typedef struct {
     rf_kernels id;
     const char *name;
+    unsigned cpu_features; /* the RF_CPU_* flags the set's instructions need */
     /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out; it
      * may be out itself (each element is read before it is written).
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
@@ -77,12 +98,15 @@ typedef struct {
     double (*fma_peak_gflops)(void);
 } rf_kernel_set;
 
+/* Every kernel set built in, indexed by id (the RF_KERNELS_AUTO entry is empty: name NULL),
+ * whether this CPU supports it or not: rf_kernel_sets()[i] for i < *count. Their order is the
+ * order of preference: RF_KERNELS_AUTO takes the last one the CPU supports. */
+const rf_kernel_set *rf_kernel_sets(int *count);
+
 /* The set for `which` (RF_KERNELS_AUTO: the best the CPU supports), or NULL if unsupported. */
 const rf_kernel_set *rf_kernels_select(rf_kernels which);
 
 double rf_fma_peak_reference(void);
-double rf_fma_peak_avx2(void);
-double rf_fma_peak_avx512(void);
 /* Seconds on a monotonic clock, for the peak measurements. */
 double rf_kernel_seconds(void);
 
@@ -95,8 +119,6 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
                        rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
 void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst);
-void rf_max_taps_avx2(const float *const *taps, int n, int c, float *dst);
-void rf_max_taps_avx512(const float *const *taps, int n, int c, float *dst);
 
 /* Bump whenever anything above or in rf_pack_simd changes the bytes of a packed block: native
  * files carry it, and blocks of another version are packed again at load. */
@@ -126,14 +148,28 @@ static inline int64_t rf_pack_panel_floats(const rf_conv *conv)
 /* Longest run of one tap's input channels a kernel reads from its zero padding buffer. */
 #define RF_PACK_ZERO_RUN 1024
 
-void rf_conv_avx512(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                    rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
-void rf_conv_avx2(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                  rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
-/* Their scratch: the Winograd block of V and M planes (and U for RF_PACK_WINOGRAD_3X3). */
-size_t rf_conv_scratch_avx512(const rf_conv *conv);
-/* per_call_weights of the AVX-512 set: its calls transform RF_PACK_WINOGRAD_3X3 kernels. */
-int rf_conv_per_call_weights_avx512(const rf_conv *conv);
-size_t rf_conv_scratch_avx2(const rf_conv *conv);
+/* The taps [*t0, *t1) of a kernel k wide along one axis that fall inside an input `size` long,
+ * for output position o: 0 <= o * stride - pad + t < size. */
+static inline void rf_tap_range(int o, int stride, int pad, int k, int size, int *t0, int *t1)
+{
+    const int i0 = o * stride - pad;
+    *t0 = i0 < 0 ? -i0 : 0;
+    *t1 = size - i0 < k ? size - i0 : k;
+    if (*t1 < *t0)
+        *t1 = *t0;
+}
+
+/* The SIMD sets, one compilation of conv_simd.h each (see there): conv, scratch_floats (the
+ * Winograd block of V and M planes, and U for RF_PACK_WINOGRAD_3X3), per_call_weights (calls
+ * that transform RF_PACK_WINOGRAD_3X3 kernels), max_taps and fma_peak_gflops. */
+#define RF_SIMD_SET_DECLARE(isa)                                                                   \
+    void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
+                       rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);      \
+    size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
+    int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \
+    void rf_max_taps_##isa(const float *const *taps, int n, int c, float *dst);                    \
+    double rf_fma_peak_##isa(void);
+RF_SIMD_SET_DECLARE(avx2)
+RF_SIMD_SET_DECLARE(avx512)
 
 #endif

@@ -4,7 +4,9 @@
 #include <float.h>
 #include <string.h>
 
-#define REF_MAX_COUT 2048
+/* Output channels summed together: a call's channels go in chunks of at most this many, so the
+ * sums fit on the stack whatever cout is. */
+#define REF_CHUNK 2048
 
 static inline float activate(float v, rf_act act)
 {
@@ -15,20 +17,51 @@ static inline float activate(float v, rf_act act)
     return v;
 }
 
-/* acc[c0..c1) += the contribution of one input pixel through one kernel tap. */
+/* acc[c - c0] += the contribution of one input pixel through one kernel tap, c in [c0, c1). */
 static void accumulate_tap(const rf_conv *cv, const float *ip, const float *wp, int c0, int c1,
                            float *acc)
 {
     if (cv->groups == 1) {
         for (int ci = 0; ci < cv->cin; ci++) {
             const float v = ip[ci];
-            const float *wrow = wp + (size_t)ci * cv->cout;
-            for (int co = c0; co < c1; co++)
-                acc[co] += v * wrow[co];
+            const float *wrow = wp + (size_t)ci * cv->cout + c0;
+            for (int k = 0; k < c1 - c0; k++)
+                acc[k] += v * wrow[k];
         }
     } else {
-        for (int c = c0; c < c1; c++)
-            acc[c] += ip[c] * wp[c];
+        for (int k = 0; k < c1 - c0; k++)
+            acc[k] += ip[c0 + k] * wp[c0 + k];
+    }
+}
+
+/* Channels [c0, c1) of rows [row0, row1), c1 - c0 <= REF_CHUNK. */
+static void conv_chunk(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
+                       const rf_tensor *out, int row0, int row1, int c0, int c1)
+{
+    float acc[REF_CHUNK];
+    /* floats per tap: [cin][cout] dense, [c] depthwise */
+    const size_t tap = cv->groups == 1 ? (size_t)cv->cin * cv->cout : (size_t)cv->cout;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        const float *ibase = in->data + img * in->nstride;
+        for (int ox = 0; ox < out->w; ox++) {
+            memcpy(acc, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
+            int ky0, ky1, kx0, kx1;
+            rf_tap_range(oy, cv->stride, cv->pad, cv->kh, in->h, &ky0, &ky1);
+            rf_tap_range(ox, cv->stride, cv->pad, cv->kw, in->w, &kx0, &kx1);
+            for (int ky = ky0; ky < ky1; ky++)
+                for (int kx = kx0; kx < kx1; kx++) {
+                    const int iy = oy * cv->stride - cv->pad + ky;
+                    const int ix = ox * cv->stride - cv->pad + kx;
+                    accumulate_tap(cv, ibase + ((int64_t)iy * in->w + ix) * in->pstride,
+                                   cv->weight + (size_t)(ky * cv->kw + kx) * tap, c0, c1, acc);
+                }
+            const int64_t pix = (int64_t)oy * out->w + ox;
+            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
+            float *dst = out->data + img * out->nstride + pix * out->pstride;
+            for (int co = c0; co < c1; co++)
+                dst[co] = activate(rp ? acc[co - c0] + rp[co] : acc[co - c0], act);
+        }
     }
 }
 
@@ -36,34 +69,9 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
                        const rf_tensor *out, rf_conv_part part, float *scratch)
 {
     (void)scratch; /* the reference needs none */
-    float acc[REF_MAX_COUT];
-    const int cout = cv->cout, c0 = part.ch0, c1 = part.ch1;
-    /* floats per tap: [cin][cout] dense, [c] depthwise */
-    const size_t tap = cv->groups == 1 ? (size_t)cv->cin * cout : (size_t)cout;
-    for (int r = part.row0; r < part.row1; r++) {
-        const int img = r / out->h, oy = r % out->h;
-        const float *ibase = in->data + img * in->nstride;
-        for (int ox = 0; ox < out->w; ox++) {
-            memcpy(acc + c0, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
-            for (int ky = 0; ky < cv->kh; ky++) {
-                const int iy = oy * cv->stride - cv->pad + ky;
-                if (iy < 0 || iy >= in->h)
-                    continue;
-                for (int kx = 0; kx < cv->kw; kx++) {
-                    const int ix = ox * cv->stride - cv->pad + kx;
-                    if (ix < 0 || ix >= in->w)
-                        continue;
-                    accumulate_tap(cv, ibase + ((int64_t)iy * in->w + ix) * in->pstride,
-                                   cv->weight + (size_t)(ky * cv->kw + kx) * tap, c0, c1, acc);
-                }
-            }
-            const int64_t pix = (int64_t)oy * out->w + ox;
-            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
-            float *dst = out->data + img * out->nstride + pix * out->pstride;
-            for (int co = c0; co < c1; co++)
-                dst[co] = activate(rp ? acc[co] + rp[co] : acc[co], act);
-        }
-    }
+    for (int c0 = part.ch0; c0 < part.ch1; c0 += REF_CHUNK)
+        conv_chunk(cv, in, res, act, out, part.row0, part.row1, c0,
+                   part.ch1 - c0 < REF_CHUNK ? part.ch1 : c0 + REF_CHUNK);
 }
 
 void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst)

@@ -1,0 +1,833 @@
+/* conv_simd.h - the vector bodies of the SIMD kernel sets, written once for every vector
+ * width: convolutions over NHWC tensors and the packed weights of kernels.h (1x1 as a GEMM,
+ * kh x kw without im2col, Winograd F(4x4, 3x3) for stride-1 3x3, depthwise 3x3 vectorised
+ * over channels), max pooling taps and the FMA peak. A set's file (kernels_avx2.c,
+ * kernels_avx512.c) is compiled with its instruction set's flags and includes this after
+ * defining:
+ *
+ *   SIMD_SUFFIX        the set's name in the functions exported here (rf_conv_avx2, ...)
+ *   vf, vmask, SIMD_W  a vector of SIMD_W floats; a lane mask
+ *   V(op)              the intrinsic of op at this width, for what both widths spell alike:
+ *                      V(add_ps)(a, b), V(load_ps)(p), ...
+ *   lanes(n)           the mask of the first n lanes (none for n <= 0, all for n >= SIMD_W);
+ *   load_masked(p, m), store_masked(p, m, v), mask_and(a, b), mask_full(m), leaky(v, slope):
+ *                      what the widths spell differently
+ *   the register tiles by shape B (0..4, see tile_b): TILE_PX(B) pixels x NVEC(B) vectors,
+ *   COL_BLOCKS(B) tiles side by side across a panel (pair), PX = the widest TILE_PX,
+ *   TILE_REGS = the most TILE_PX(B) * NVEC(B); DW_PX depthwise pixels per step;
+ *   WINO_MAX_TILES Winograd tiles per block at most;
+ *   and, 0 or 1, the fast paths that only some widths take (the set's file says why):
+ *   SIMD_HALF   shape 0: half-width vectors for panels of at most 8 channels (vhalf,
+ *               half_load(p), half_fmadd(x, w, acc): acc's low half += x * w);
+ *   SIMD_WIDE   shapes 3 and 4: tiles over two neighbouring full panels;
+ *   SIMD_STREAM large outputs with non-temporal stores (rf_streams_output);
+ *   SIMD_WINO_3X3 RF_PACK_WINOGRAD_3X3 layers as Winograd with kernels transformed per call
+ *               (else they run direct, as the PANELS layout they are);
+ *   SIMD_DW_PAIRS 8-channel stride-1 depthwise lines two pixels a vector: the set's file
+ *               defines dw3x3_pairs after including this. */
+#include "kernels/conv_plan.h"
+
+#include <float.h>
+#include <immintrin.h>
+
+#define SIMD_CAT_(a, b) a##_##b
+#define SIMD_CAT(a, b) SIMD_CAT_(a, b)
+#define SIMD_FN(name) SIMD_CAT(name, SIMD_SUFFIX)
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Shapes: 0 (SIMD_HALF): panels of at most 8 channels; 1: at most 16 (16-float weight rows);
+ * 2: a panel of up to 32 (32-float rows); 3 and 4 (SIMD_WIDE): two neighbouring full panels, 3
+ * with fewer pixels for the last few Winograd tiles of a block. acc[p * NVEC(B) + v]: pixel p,
+ * vector v; vectors [0, NVEC_A(B)) are the first panel's. PANEL_W: floats per weight row. */
+#define NVEC_A(B) ((B) >= 3 ? NVEC(B) / 2 : NVEC(B))
+#define TILE_COLS(B) (SIMD_W * NVEC_A(B))
+#define PANEL_W(B) ((B) >= 2 ? 32 : 16)
+/* 1x1 layers with at least this many input channels take the wide shapes (SIMD_WIDE). */
+#define WIDE_MIN_CIN 256
+
+_Static_assert(PX <= RF_TILE_MAX_PX, "tiles hold RF_TILE_MAX_PX pixels at most");
+_Static_assert(RF_PACK_PANEL % SIMD_W == 0 && WINO_MAX_TILES % PX == 0, "tile geometry");
+
+/* Calls f(B, ...) with the shape b as a constant, so that each shape is compiled apart. */
+#define BY_SHAPE(b, f, ...)                                                                        \
+    do {                                                                                           \
+        if (SIMD_WIDE && (b) == 4)                                                                 \
+            f(4, __VA_ARGS__);                                                                     \
+        else if (SIMD_WIDE && (b) == 3)                                                            \
+            f(3, __VA_ARGS__);                                                                     \
+        else if ((b) == 2)                                                                         \
+            f(2, __VA_ARGS__);                                                                     \
+        else if ((b) == 1 || !SIMD_HALF)                                                           \
+            f(1, __VA_ARGS__);                                                                     \
+        else                                                                                       \
+            f(0, __VA_ARGS__);                                                                     \
+    } while (0)
+
+/* Taps in the zero padding read from here. */
+static const float zeros[RF_PACK_ZERO_RUN];
+
+/* The tile shape for panel `panel` of a layer with cout channels: wide if allowed and this
+ * panel and the next one are full and within [.., pan1). */
+static int tile_b(int cout, int panel, int pan1, int wide)
+{
+    const int n = cout - panel * RF_PACK_PANEL;
+    if (SIMD_WIDE && wide && panel + 1 < pan1 && n >= 2 * RF_PACK_PANEL)
+        return 4;
+    return n > 16 ? 2 : n > 8 || !SIMD_HALF ? 1 : 0;
+}
+
+/* acc += src[p][k] * w[k] for k < len, for the TILE_PX(B) pixels of src; w rows are
+ * PANEL_W(B) floats, wstride apart, in wa (and wb, B = 3 and 4). With pf, the same stretch of
+ * pf[p] is fetched into the cache for the tile after this one: dozens of scattered pixel
+ * streams are more than the hardware prefetchers follow. The sums live in a local copy: vector
+ * types may alias the floats read, so sums the compiler keeps in memory (when the caller's
+ * array does not fit its analysis) would be stored on every step. */
+INLINE void run_fma(vf acc[TILE_REGS], int B, const float *const *src, const float *wa,
+                    const float *wb, int64_t wstride, int len, const float *const *pf)
+{
+    const int np = TILE_PX(B), nv = NVEC(B), na = NVEC_A(B);
+    vf r[TILE_REGS];
+#pragma GCC unroll 24
+    for (int i = 0; i < np * nv; i++)
+        r[i] = acc[i];
+    for (int k0 = 0; k0 < len; k0 += 16) {
+        const int k1 = k0 + 16 < len ? k0 + 16 : len;
+        if (pf) {
+#pragma GCC unroll 12
+            for (int p = 0; p < np; p++)
+                _mm_prefetch((const char *)(pf[p] + k0), _MM_HINT_T0);
+        }
+        for (int k = k0; k < k1; k++) {
+            const float *ka = wa + k * wstride;
+#if SIMD_HALF
+            if (B == 0) {
+                const vhalf w0 = half_load(ka);
+#pragma GCC unroll 12
+                for (int p = 0; p < np; p++)
+                    r[p] = half_fmadd(src[p][k], w0, r[p]);
+                continue;
+            }
+#endif
+            vf w[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++)
+                w[v] = V(load_ps)(v < na ? ka + SIMD_W * v : wb + k * wstride + SIMD_W * (v - na));
+#pragma GCC unroll 12
+            for (int p = 0; p < np; p++) {
+                const vf x = V(set1_ps)(src[p][k]);
+#pragma GCC unroll 4
+                for (int v = 0; v < nv; v++)
+                    r[p * nv + v] = V(fmadd_ps)(x, w[v], r[p * nv + v]);
+            }
+        }
+    }
+#pragma GCC unroll 24
+    for (int i = 0; i < np * nv; i++)
+        acc[i] = r[i];
+}
+
+INLINE vf activate(vf v, rf_act act)
+{
+    if (act.kind == RF_ACT_RELU)
+        return V(max_ps)(v, V(setzero_ps)());
+    if (act.kind == RF_ACT_LEAKY)
+        return leaky(v, act.slope);
+    return v;
+}
+
+/* The masks of a shape B tile's vectors from channel c0 on, n = cout - c0: which exist. */
+INLINE void tile_masks(int B, int n, vmask m[4])
+{
+    for (int v = 0; v < NVEC(B); v++)
+        m[v] = lanes(n - SIMD_W * v);
+}
+
+INLINE void init_acc(vf acc[TILE_REGS], int B, const float *bias, const vmask m[4])
+{
+    const int nv = NVEC(B);
+    for (int b = 0; b < nv; b++) {
+        const vf v = load_masked(bias + SIMD_W * b, m[b]);
+#pragma GCC unroll 12
+        for (int p = 0; p < PX; p++)
+            if (p < TILE_PX(B))
+                acc[p * nv + b] = v;
+    }
+}
+
+/* Pixels p0.. of the tile's outputs, channels c0..: + residual, activation, masked store.
+ * Constant indices (the pixel count tested per pixel) keep acc in registers. */
+INLINE void store_tile(const vf acc[TILE_REGS], int B, const tile_out *o, int p0, int c0,
+                       const vmask m[4], rf_act act, int stream)
+{
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; p++) {
+        if (p >= TILE_PX(B) || p0 + p >= o->np)
+            break;
+        float *dst = o->dst[p0 + p] + c0;
+        const float *res = o->res[p0 + p] ? o->res[p0 + p] + c0 : NULL;
+        for (int b = 0; b < NVEC(B); b++) {
+            vf v = acc[p * NVEC(B) + b];
+            if (res)
+                v = V(add_ps)(v, load_masked(res + SIMD_W * b, m[b]));
+            if (SIMD_STREAM && stream && mask_full(m[b]))
+                V(stream_ps)(dst + SIMD_W * b, activate(v, act));
+            else
+                store_masked(dst + SIMD_W * b, m[b], activate(v, act));
+        }
+    }
+}
+
+/* One tile of a 1x1 convolution, TILE_PX(B) pixels at a time: every pixel has its own input
+ * pointer; pf (or NULL) are the next tile's, to prefetch. */
+INLINE void pointwise_tile(int B, const conv_args *a, const float *const src[PX],
+                           const tile_out *o, int panel, const float *const *pf)
+{
+    for (int cb = 0; cb < COL_BLOCKS(B); cb++) {
+        const int c0 = panel * RF_PACK_PANEL + cb * TILE_COLS(B);
+        vmask m[4];
+        tile_masks(B, a->cv->cout - c0, m);
+        const float *wa = a->w + panel * a->panel_floats + cb * TILE_COLS(B);
+        for (int p0 = 0; p0 < o->np; p0 += TILE_PX(B)) {
+            vf acc[TILE_REGS];
+            init_acc(acc, B, a->cv->bias + c0, m);
+            run_fma(acc, B, src + p0, wa, wa + a->panel_floats, PANEL_W(B), a->cv->cin,
+                    pf && !cb ? pf + p0 : NULL);
+            store_tile(acc, B, o, p0, c0, m, a->act, a->stream);
+        }
+    }
+}
+
+/* One tile of a kh x kw convolution. Taps outside the input read zeros. When every pixel has
+ * all kw taps of a kernel row inside its input line and pixels are dense, those taps are one
+ * contiguous run of kw * cin floats, in the input as in the weights. Tiles within one output
+ * line (nearly all) share the input line of each kernel row. */
+INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    const int s = cv->stride, cin = cv->cin, kw = cv->kw, np = TILE_PX(B);
+    const int64_t ps = in->pstride;
+    int64_t ix0[PX];
+    for (int p = 0; p < PX; p++)
+        ix0[p] = t->ox[p] * s - cv->pad;
+    for (int cb = 0; cb < COL_BLOCKS(B); cb++) {
+        const int c0 = panel * RF_PACK_PANEL + cb * TILE_COLS(B);
+        const float *wpanel = a->w + panel * a->panel_floats + cb * TILE_COLS(B);
+        vmask m[4];
+        tile_masks(B, cv->cout - c0, m);
+        for (int p0 = 0; p0 < t->o.np; p0 += np) {
+            /* per run of np pixels: a tile that wraps to the next line loses the fast path
+             * only in the run that wraps */
+            const int last = p0 + np - 1;
+            const int one_line = t->img[p0] == t->img[last] && t->oy[p0] == t->oy[last];
+            int interior = ps == cin;
+            for (int p = p0; p <= last; p++)
+                interior &= ix0[p] >= 0 && ix0[p] + kw <= in->w;
+            vf acc[TILE_REGS];
+            init_acc(acc, B, cv->bias + c0, m);
+            const float *row[PX], *src[PX];
+            for (int ky = 0; ky < cv->kh; ky++) {
+                int any = 0;
+                for (int p = 0; p < np; p++) {
+                    if (one_line && p) {
+                        row[p] = row[0];
+                        continue;
+                    }
+                    const int iy = t->oy[p0 + p] * s - cv->pad + ky;
+                    row[p] = iy >= 0 && iy < in->h ? in->data + t->img[p0 + p] * in->nstride +
+                                                         (int64_t)iy * in->w * ps
+                                                   : NULL;
+                    any |= row[p] != NULL;
+                }
+                if (!any)
+                    continue;
+                const float *wrow = wpanel + (size_t)ky * kw * cin * PANEL_W(B);
+                if (interior && one_line) {
+                    for (int p = 0; p < np; p++)
+                        src[p] = row[0] + ix0[p0 + p] * ps;
+                    run_fma(acc, B, src, wrow, wrow + a->panel_floats, PANEL_W(B), kw * cin,
+                            NULL);
+                    continue;
+                }
+                const int runs = interior ? 1 : kw, len = interior ? kw * cin : cin;
+                for (int kx = 0; kx < runs; kx++)
+                    for (int k0 = 0; k0 < len; k0 += RF_PACK_ZERO_RUN) {
+                        const int n = len - k0 < RF_PACK_ZERO_RUN ? len - k0 : RF_PACK_ZERO_RUN;
+                        for (int p = 0; p < np; p++) {
+                            const int64_t ix = ix0[p0 + p] + kx;
+                            src[p] =
+                                row[p] && ix >= 0 && ix < in->w ? row[p] + ix * ps + k0 : zeros;
+                        }
+                        const float *w = wrow + ((size_t)kx * cin + k0) * PANEL_W(B);
+                        run_fma(acc, B, src, w, w + a->panel_floats, PANEL_W(B), n, NULL);
+                    }
+            }
+            store_tile(acc, B, &t->o, p0, c0, m, a->act, a->stream);
+        }
+    }
+}
+
+/* 1x1 convolutions (any stride) as a GEMM over the pixels of rows [row0, row1), taken PX at a
+ * time across line and image ends, over blocks of weight panels. While a tile runs, the next
+ * one's inputs and outputs are prefetched: a tile's scattered pixel streams are more than the
+ * hardware prefetchers follow. */
+static void conv_pointwise(const conv_args *a, int row0, int row1)
+{
+    const rf_conv *cv = a->cv;
+    const int pb = rf_panels_per_block(a, SIMD_WIDE ? 2 : 1);
+    const int linear = cv->stride == 1 && rf_flat_layout(a->in) && rf_flat_layout(a->out) &&
+                       (!a->res || rf_flat_layout(a->res));
+    const int64_t q1 = (int64_t)row1 * a->out->w;
+    for (int pan0 = a->pan0; pan0 < a->pan1; pan0 += pb) {
+        const int pan1 = pan0 + pb < a->pan1 ? pan0 + pb : a->pan1;
+        int img = row0 / a->out->h, y = row0 % a->out->h, x = 0, cur = 0;
+        int64_t q = (int64_t)row0 * a->out->w;
+        tile_px t[2];
+        const float *src[2][PX];
+        for (int k = 0; k < 2; k++, q += PX) {
+            if (linear) {
+                rf_flat_tile(a, PX, q, q1, src[k], &t[k]);
+            } else {
+                rf_next_tile(a, PX, row1, &img, &y, &x, &t[k]);
+                rf_tile_inputs(a, PX, &t[k], src[k]);
+            }
+        }
+        for (; t[cur].o.np; cur ^= 1, q += PX) {
+            tile_px *nx = &t[cur ^ 1];
+            for (int pan = pan0; pan < pan1; pan++) {
+                const float *const *pf = nx->o.np && pan == pan0 ? src[cur ^ 1] : NULL;
+                const int b = tile_b(cv->cout, pan, pan1, cv->cin >= WIDE_MIN_CIN);
+                for (int k = pan; k <= pan + (b == 4); k++) {
+                    rf_prefetch_outputs(a, nx, k);
+                    if (linear && a->res)
+                        rf_prefetch_residual_far(a, PX, q, q1, k);
+                }
+                BY_SHAPE(b, pointwise_tile, a, src[cur], &t[cur].o, pan, pf);
+                pan += b == 4;
+            }
+            /* this tile is done: its slot takes the one after next */
+            if (linear) {
+                rf_flat_tile(a, PX, q, q1, src[cur], &t[cur]);
+            } else {
+                rf_next_tile(a, PX, row1, &img, &y, &x, &t[cur]);
+                rf_tile_inputs(a, PX, &t[cur], src[cur]);
+            }
+        }
+    }
+}
+
+/* kh x kw convolutions: the same walk of tiles over blocks of panels. */
+static void conv_spatial(const conv_args *a, int row0, int row1)
+{
+    const rf_conv *cv = a->cv;
+    const int pb = rf_panels_per_block(a, SIMD_WIDE ? 2 : 1);
+    for (int pan0 = a->pan0; pan0 < a->pan1; pan0 += pb) {
+        const int pan1 = pan0 + pb < a->pan1 ? pan0 + pb : a->pan1;
+        int img = row0 / a->out->h, y = row0 % a->out->h, x = 0, cur = 0;
+        tile_px t[2];
+        for (rf_next_tile(a, PX, row1, &img, &y, &x, &t[0]); t[cur].o.np; cur ^= 1) {
+            rf_next_tile(a, PX, row1, &img, &y, &x, &t[cur ^ 1]);
+            for (int pan = pan0; pan < pan1; pan++) {
+                const int b = tile_b(cv->cout, pan, pan1, 1);
+                rf_prefetch_outputs(a, &t[cur ^ 1], pan);
+                if (b == 4)
+                    rf_prefetch_outputs(a, &t[cur ^ 1], pan + 1);
+                BY_SHAPE(b, spatial_tile, a, &t[cur], pan);
+                pan += b == 4;
+            }
+        }
+    }
+}
+
+/* acc + residual, activation, store: the end of a depthwise output vector. */
+INLINE void dw_store(vf acc, const conv_args *a, int img, int oy, int ox, int c0, vmask m)
+{
+    if (a->res)
+        acc = V(add_ps)(acc, load_masked(pixel_ptr(a->res, img, oy, ox) + c0, m));
+    store_masked(pixel_ptr(a->out, img, oy, ox) + c0, m, activate(acc, a->act));
+}
+
+/* Output pixel ox of a depthwise line, taps outside the input skipped (borders, other sizes). */
+static void dw_pixel(const conv_args *a, const float *in_img, int img, int oy, int ox, int c0,
+                     vmask m)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    const int cp = (cv->cout + 15) & ~15;
+    vf acc = load_masked(cv->bias + c0, m);
+    int ky0, ky1, kx0, kx1;
+    rf_tap_range(oy, cv->stride, cv->pad, cv->kh, in->h, &ky0, &ky1);
+    rf_tap_range(ox, cv->stride, cv->pad, cv->kw, in->w, &kx0, &kx1);
+    for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++) {
+            const int iy = oy * cv->stride - cv->pad + ky, ix = ox * cv->stride - cv->pad + kx;
+            const float *ip = in_img + ((int64_t)iy * in->w + ix) * in->pstride + c0;
+            const float *wp = a->w + (size_t)(ky * cv->kw + kx) * cp + c0;
+            acc = V(fmadd_ps)(load_masked(ip, m), V(load_ps)(wp), acc);
+        }
+    dw_store(acc, a, img, oy, ox, c0, m);
+}
+
+/* acc[j] = bias + the 3x3 taps of pixel j of a step, whose kernel row ky starts at
+ * rows[ky] + off[j] (NULL rows are padding), taps ps floats apart, the nine weights in w;
+ * full: whole vectors, else the lanes of m. */
+INLINE void dw3x3_step(vf acc[DW_PX], const float *const rows[3], const int64_t off[DW_PX],
+                       int64_t ps, const vf w[9], vf bias, vmask m, int full)
+{
+#pragma GCC unroll 4
+    for (int j = 0; j < DW_PX; j++)
+        acc[j] = bias;
+#pragma GCC unroll 3
+    for (int ky = 0; ky < 3; ky++) {
+        if (!rows[ky])
+            continue;
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++) {
+            const float *ip = rows[ky] + off[j];
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++)
+                acc[j] = V(fmadd_ps)(full ? V(loadu_ps)(ip + kx * ps) : load_masked(ip + kx * ps, m),
+                                     w[ky * 3 + kx], acc[j]);
+        }
+    }
+}
+
+/* Pixels [x0, x1) of a 3x3 depthwise line whose taps all lie inside the input row range
+ * `rows`: the nine weights of the vector's channels stay in registers, DW_PX pixels a step
+ * (independent FMA chains). */
+static void dw3x3_interior(const conv_args *a, const float *const rows[3], int img, int oy,
+                           int x0, int x1, int c0, vmask m)
+{
+    const rf_conv *cv = a->cv;
+    const int s = cv->stride, cp = (cv->cout + 15) & ~15;
+    const int64_t ps = a->in->pstride;
+    const vf bias = load_masked(cv->bias + c0, m);
+    vf w[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+        w[t] = V(load_ps)(a->w + (size_t)t * cp + c0);
+    for (int ox = x0; ox < x1; ox += DW_PX) {
+        const int n = x1 - ox < DW_PX ? x1 - ox : DW_PX;
+        int64_t off[DW_PX];
+        vf acc[DW_PX];
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++) {
+            /* a step past x1 recomputes its last pixel rather than read past the row */
+            const int x = ox + (j < n ? j : n - 1);
+            off[j] = (int64_t)(x * s - cv->pad) * ps + c0;
+        }
+        dw3x3_step(acc, rows, off, ps, w, bias, m, 0);
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++)
+            if (j < n)
+                dw_store(acc[j], a, img, oy, ox + j, c0, m);
+    }
+}
+
+#if SIMD_DW_PAIRS
+/* Stride-1 3x3 lines of 8 channels with dense input pixels (defined by the set's file):
+ * pixels [x0, x1) as in dw3x3_interior, in pairs; returns the first pixel left over. */
+static int dw3x3_pairs(const conv_args *a, const float *const rows[3], int img, int oy, int x0,
+                       int x1);
+#endif
+
+/* Depthwise: SIMD_W channels at a time along each output line; 3x3 interiors in registers,
+ * the border pixels (and other kernel sizes) tap by tap. */
+static void conv_depthwise(const conv_args *a, int row0, int row1)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in, *out = a->out;
+    const int c = cv->cout;
+    int x0, x1;
+    rf_dw_interior(cv, in, out, &x0, &x1);
+    const int pairs = SIMD_DW_PAIRS && c == 8 && cv->stride == 1 && in->pstride == 8;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        const float *in_img = in->data + img * in->nstride;
+        const float *rows[3];
+        rf_dw_rows(a, img, oy, rows);
+        for (int c0 = a->ch0; c0 < a->ch1; c0 += SIMD_W) {
+            const vmask m = lanes(c - c0);
+            for (int ox = 0; ox < x0; ox++)
+                dw_pixel(a, in_img, img, oy, ox, c0, m);
+            int xp = x0;
+#if SIMD_DW_PAIRS
+            if (pairs)
+                xp = dw3x3_pairs(a, rows, img, oy, x0, x1);
+#endif
+            if (xp < x1)
+                dw3x3_interior(a, rows, img, oy, xp, x1, c0, m);
+            for (int ox = x1; ox < out->w; ox++)
+                dw_pixel(a, in_img, img, oy, ox, c0, m);
+        }
+    }
+    (void)pairs;
+}
+
+/* Winograd F(4x4, 3x3) (see conv_plan.h for the scheme). B^T d for d = 6 points along one axis
+ * (interpolation points 0, 1, -1, 1/2, -2 and infinity: about half the float32 error of the
+ * usual 0, 1, -1, 2, -2). */
+INLINE void wino_bt(const vf d[6], vf r[6])
+{
+    const vf e = V(sub_ps)(d[3], d[1]), c = V(sub_ps)(d[4], d[2]);
+    const vf m2 = V(set1_ps)(-2.0f), half = V(set1_ps)(0.5f);
+    const vf h3 = V(set1_ps)(1.5f), h5 = V(set1_ps)(2.5f);
+    r[0] = V(fmadd_ps)(h3, e, V(fmadd_ps)(m2, d[2], V(add_ps)(d[0], d[4])));
+    r[1] = V(fmadd_ps)(h5, d[3], V(fmadd_ps)(half, d[2], V(sub_ps)(d[4], d[1])));
+    r[2] = V(fmadd_ps)(half, d[3], V(fnmadd_ps)(h5, d[2], V(add_ps)(d[4], d[1])));
+    r[3] = V(fmadd_ps)(V(set1_ps)(2.0f), e, c);
+    r[4] = V(fnmadd_ps)(half, e, c);
+    r[5] = V(fmadd_ps)(h3, c, V(fmadd_ps)(m2, d[3], V(add_ps)(d[1], d[5])));
+}
+
+/* A^T m: 6 transformed points back to 4 outputs along one axis. */
+INLINE void wino_at(const vf m[6], vf y[4])
+{
+    const vf p = V(add_ps)(m[1], m[2]), q = V(sub_ps)(m[1], m[2]);
+    const vf h = V(set1_ps)(0.5f), q4 = V(set1_ps)(0.25f), e8 = V(set1_ps)(0.125f);
+    y[0] = V(add_ps)(V(add_ps)(m[0], p), V(add_ps)(m[3], m[4]));
+    y[1] = V(fmadd_ps)(h, m[3], V(fmadd_ps)(V(set1_ps)(-2.0f), m[4], q));
+    y[2] = V(fmadd_ps)(q4, m[3], V(fmadd_ps)(V(set1_ps)(4.0f), m[4], p));
+    y[3] = V(fmadd_ps)(e8, m[3], V(fmadd_ps)(V(set1_ps)(-8.0f), m[4], V(add_ps)(q, m[5])));
+}
+
+/* V[xi][slot] = B^T d B of tile t for all input channels; inputs outside the image are 0. */
+static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t plane,
+                       int slot, int cstride)
+{
+    const rf_tensor *in = a->in;
+    const int cin = a->cv->cin, y0 = 4 * t->ty - 1, x0 = 4 * t->tx - 1;
+    const float *img = in->data + t->img * in->nstride;
+    const float *px[6][6];
+    vmask ok[6][6];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+            const int iy = y0 + i, ix = x0 + j;
+            const int inside = iy >= 0 && iy < in->h && ix >= 0 && ix < in->w;
+            ok[i][j] = lanes(inside ? SIMD_W : 0);
+            px[i][j] = inside ? img + ((int64_t)iy * in->w + ix) * in->pstride : img;
+        }
+    for (int c0 = 0; c0 < cin; c0 += SIMD_W) {
+        const vmask m = lanes(cin - c0);
+        vf tmp[6][6];
+        for (int i = 0; i < 6; i++) {
+            vf d[6];
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++)
+                d[j] = load_masked(px[i][j] + c0, mask_and(m, ok[i][j]));
+            wino_bt(d, tmp[i]);
+        }
+        float *dst = v + (int64_t)slot * cstride + c0;
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++) {
+            vf col[6], r[6];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                col[i] = tmp[i][j];
+            wino_bt(col, r);
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                V(store_ps)(dst + (i * 6 + j) * plane, r[i]);
+        }
+    }
+}
+
+/* M[xi][slots] (+)= V[xi][slots][k0, k0 + len) x U for the TILE_PX(B) slots from s0 (n of them
+ * exist), channels c0..: wa holds U's rows for the channels from k0, PANEL_W(B) floats each,
+ * wstride apart, and wa + wb_off those of the second panel (B = 3, 4). With acc_in the sums
+ * start from M, else from zero. */
+INLINE void wino_gemm_run(int B, const float *v, float *mm, int64_t vplane, int64_t mplane,
+                          int xi, int s0, int n, int cstride_in, int cstride_out, int c0,
+                          const float *wa, int64_t wb_off, int64_t wstride, int k0, int len,
+                          int acc_in)
+{
+    const float *src[PX];
+    for (int p = 0; p < TILE_PX(B); p++)
+        src[p] = v + xi * vplane + (int64_t)(s0 + (p < n ? p : n - 1)) * cstride_in + k0;
+    float *dst = mm + xi * mplane + (int64_t)s0 * cstride_out + c0;
+    vf acc[TILE_REGS];
+#pragma GCC unroll 24
+    for (int i = 0; i < TILE_REGS; i++)
+        acc[i] = V(setzero_ps)();
+    if (acc_in) {
+#pragma GCC unroll 12
+        for (int p = 0; p < PX; p++) {
+            if (p >= TILE_PX(B) || p >= n)
+                break;
+            for (int b = 0; b < NVEC(B); b++)
+                acc[p * NVEC(B) + b] = V(load_ps)(dst + (int64_t)p * cstride_out + SIMD_W * b);
+        }
+    }
+    run_fma(acc, B, src, wa, wa + wb_off, wstride, len, NULL);
+#pragma GCC unroll 12
+    for (int p = 0; p < PX; p++) {
+        if (p >= TILE_PX(B) || p >= n)
+            break;
+        for (int b = 0; b < NVEC(B); b++)
+            V(store_ps)(dst + (int64_t)p * cstride_out + SIMD_W * b, acc[p * NVEC(B) + b]);
+    }
+}
+
+/* The same for slots [s0, s0 + n), n <= PX, TILE_PX(B) at a time, over the panel (pair) from
+ * `panel`; a wide tile's last few slots take the half-height shape (with two threads, blocks
+ * of 10 or 20 tiles are common). */
+INLINE void wino_gemm_tile(int B, const float *v, float *mm, int64_t vplane, int64_t mplane,
+                           int xi, int s0, int n, int cstride_in, int cstride_out, int panel,
+                           const float *wa, int64_t wb_off, int64_t wstride, int k0, int len,
+                           int acc_in)
+{
+    for (int cb = 0; cb < COL_BLOCKS(B); cb++) {
+        const int c0 = panel * RF_PACK_PANEL + cb * TILE_COLS(B);
+        const float *w = wa + cb * TILE_COLS(B);
+        for (int p0 = 0; p0 < n; p0 += TILE_PX(B)) {
+            if (B == 4 && n - p0 <= TILE_PX(3))
+                wino_gemm_run(3, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
+                              cstride_out, c0, w, wb_off, wstride, k0, len, acc_in);
+            else
+                wino_gemm_run(B, v, mm, vplane, mplane, xi, s0 + p0, n - p0, cstride_in,
+                              cstride_out, c0, w, wb_off, wstride, k0, len, acc_in);
+        }
+    }
+}
+
+/* Y = A^T M A of tile t + bias (+ residual), activated, stored where the tile's pixels lie
+ * inside the output and inside rows [row0, row1). */
+static void wino_output(const conv_args *a, const wino_tile *t, const float *mm, int64_t plane,
+                        int slot, int cstride, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cout = a->cv->cout;
+    int first, rows, cols;
+    rf_wino_clip(out, t, row0, row1, &first, &rows, &cols);
+    for (int c0 = a->ch0; c0 < a->ch1; c0 += SIMD_W) {
+        const vmask m = lanes(cout - c0);
+        const float *src = mm + (int64_t)slot * cstride + c0;
+        vf tmp[4][6];
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++) {
+            vf col[6], y[4];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++)
+                col[i] = V(load_ps)(src + (i * 6 + j) * plane);
+            wino_at(col, y);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                tmp[i][j] = y[i];
+        }
+        const vf bias = load_masked(a->cv->bias + c0, m);
+        for (int i = first; i < first + rows; i++) {
+            vf y[4];
+            wino_at(tmp[i], y);
+            const int oy = 4 * t->ty + i;
+            for (int j = 0; j < cols; j++) {
+                const int ox = 4 * t->tx + j;
+                vf v = V(add_ps)(y[j], bias);
+                if (a->res)
+                    v = V(add_ps)(v, load_masked(pixel_ptr(a->res, t->img, oy, ox) + c0, m));
+                if (SIMD_STREAM && a->stream && mask_full(m))
+                    V(stream_ps)(pixel_ptr(out, t->img, oy, ox) + c0, activate(v, a->act));
+                else
+                    store_masked(pixel_ptr(out, t->img, oy, ox) + c0, m, activate(v, a->act));
+            }
+        }
+    }
+}
+
+/* Rows [row0, row1) through the tiles whose 4 rows meet them. */
+static void conv_winograd(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cin = a->cv->cin, npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int cin_pad = (cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
+    const int tb = rf_wino_block_tiles(cin_pad, cout_pad, PX, WINO_MAX_TILES);
+    const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    float *v = a->scratch;
+    float *mm = v + vplane * WINO_N;
+    int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0, n;
+    wino_tile tiles[WINO_MAX_TILES];
+    while ((n = rf_wino_next_block(out, row1, tb, &img, &ty, &tx, tiles)) > 0) {
+        for (int k = 0; k < n; k++)
+            wino_input(a, &tiles[k], v, vplane, k, cin_pad);
+        for (int xi = 0; xi < WINO_N; xi++)
+            for (int s0 = 0; s0 < n; s0 += PX) {
+                const int cnt = n - s0 < PX ? n - s0 : PX;
+                for (int pan = a->pan0; pan < a->pan1; pan++) {
+                    /* M is stored 16 channels at a time: no 8-channel tiles */
+                    const int b = tile_b(a->cv->cout, pan, a->pan1, 1);
+                    const int width = b >= 2 ? PANEL_W(2) : PANEL_W(1);
+                    const float *w = a->w + pan * a->panel_floats + (size_t)xi * cin * width;
+                    BY_SHAPE(b ? b : 1, wino_gemm_tile, v, mm, vplane, mplane, xi, s0, cnt,
+                             cin_pad, cout_pad, pan, w, a->panel_floats, width, 0, cin, 0);
+                    pan += b == 4;
+                }
+            }
+        for (int k = 0; k < n; k++)
+            wino_output(a, &tiles[k], mm, mplane, k, cout_pad, row0, row1);
+    }
+}
+
+/* G g for the 3 taps g0, g1, g2 along one axis of a 3x3 kernel: the 6 rows of F(4x4, 3x3)'s G
+ * (interpolation points 0, 1, -1, 1/2, -2 and infinity, as in rf_pack_simd). */
+INLINE void wino_g(vf g0, vf g1, vf g2, vf r[6])
+{
+    const vf third = V(set1_ps)(1.0f / 3), s = V(add_ps)(g0, g2);
+    r[0] = g0;
+    r[1] = V(mul_ps)(V(add_ps)(s, g1), third);
+    r[2] = V(mul_ps)(V(sub_ps)(g1, s), third);
+    r[3] = V(fmadd_ps)(V(set1_ps)(-16.0f / 15), g0,
+                       V(fmadd_ps)(V(set1_ps)(-8.0f / 15), g1,
+                                   V(mul_ps)(V(set1_ps)(-4.0f / 15), g2)));
+    r[4] = V(fmadd_ps)(V(set1_ps)(1.0f / 15), g0,
+                       V(fmadd_ps)(V(set1_ps)(-2.0f / 15), g1,
+                                   V(mul_ps)(V(set1_ps)(4.0f / 15), g2)));
+    r[5] = g2;
+}
+
+/* U[k][xi] = (G g G^T)[xi] for input channels [c0, c0 + kc) of a panel of 3x3 kernels (panel:
+ * [9][cin][width] as packed), width floats per row. k outer: the 36 rows of a channel are
+ * stored together; as [xi][k], 36 store streams a power of two apart thrashed the L1 cache and
+ * took 3x as long. */
+static void wino_weights(const float *panel, int cin, int c0, int kc, int width, float *u)
+{
+    for (int k = 0; k < kc; k++)
+        for (int c = 0; c < width; c += SIMD_W) {
+            vf t[3][6]; /* t[x][i] = (G g)[i][x] */
+            for (int x = 0; x < 3; x++) {
+                const float *g = panel + ((size_t)x * cin + c0 + k) * width + c;
+                const size_t row = (size_t)3 * cin * width; /* taps y and y + 1 */
+                wino_g(V(load_ps)(g), V(load_ps)(g + row), V(load_ps)(g + 2 * row), t[x]);
+            }
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                vf r[6];
+                wino_g(t[0][i], t[1][i], t[2][i], r);
+#pragma GCC unroll 6
+                for (int j = 0; j < 6; j++)
+                    V(store_ps)(u + ((size_t)k * WINO_N + i * 6 + j) * width + c, r[j]);
+            }
+        }
+}
+
+/* Winograd from 3x3 panels (RF_PACK_WINOGRAD_3X3, see conv_plan.h). */
+static void conv_winograd_3x3(const conv_args *a, int row0, int row1)
+{
+    const rf_tensor *out = a->out;
+    const int cin = a->cv->cin, npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int cin_pad = (cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
+    int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0, n;
+    const int tb = rf_wino_3x3_call_tiles(out, row0, row1, cin_pad, cout_pad, WINO_MAX_TILES);
+    const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    float *v = a->scratch;
+    float *mm = v + vplane * WINO_N;
+    float *u = mm + mplane * WINO_N;
+    const int64_t u_panel = (int64_t)WINO_N * WINO_KC * RF_PACK_PANEL;
+    wino_tile tiles[WINO_MAX_TILES];
+    while ((n = rf_wino_next_block(out, row1, tb, &img, &ty, &tx, tiles)) > 0) {
+        for (int k = 0; k < n; k++)
+            wino_input(a, &tiles[k], v, vplane, k, cin_pad);
+        for (int pan = a->pan0; pan < a->pan1; pan++) {
+            const int b = tile_b(a->cv->cout, pan, a->pan1, 1);
+            const int width = b >= 2 ? PANEL_W(2) : PANEL_W(1);
+            for (int c0 = 0; c0 < cin; c0 += WINO_KC) {
+                const int kc = cin - c0 < WINO_KC ? cin - c0 : WINO_KC;
+                for (int q = 0; q <= (b == 4); q++)
+                    wino_weights(a->w + (pan + q) * a->panel_floats, cin, c0, kc, width,
+                                 u + q * u_panel);
+                for (int xi = 0; xi < WINO_N; xi++)
+                    for (int s0 = 0; s0 < n; s0 += PX) {
+                        const int cnt = n - s0 < PX ? n - s0 : PX;
+                        BY_SHAPE(b ? b : 1, wino_gemm_tile, v, mm, vplane, mplane, xi, s0, cnt,
+                                 cin_pad, cout_pad, pan, u + (size_t)xi * width, u_panel,
+                                 (int64_t)WINO_N * width, c0, kc, c0 > 0);
+                    }
+            }
+            pan += b == 4;
+        }
+        for (int k = 0; k < n; k++)
+            wino_output(a, &tiles[k], mm, mplane, k, cout_pad, row0, row1);
+    }
+}
+
+size_t SIMD_FN(rf_conv_scratch)(const rf_conv *conv)
+{
+    return rf_wino_scratch_floats(conv, PX, WINO_MAX_TILES, SIMD_WINO_3X3);
+}
+
+int SIMD_FN(rf_conv_per_call_weights)(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    return SIMD_WINO_3X3 && pk && pk->layout == RF_PACK_WINOGRAD_3X3;
+}
+
+void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
+                      rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch)
+{
+    const rf_packed *pk = conv->packed;
+    const int row0 = part.row0, row1 = part.row1;
+    conv_args a = {conv,
+                   in,
+                   residual,
+                   out,
+                   act,
+                   rf_packed_weights(conv),
+                   rf_pack_panel_floats(conv),
+                   scratch,
+                   part.ch0 / RF_PACK_PANEL,
+                   (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
+                   part.ch0,
+                   part.ch1,
+                   SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W)};
+    if (pk->layout == RF_PACK_DEPTHWISE)
+        conv_depthwise(&a, row0, row1);
+    else if (pk->layout == RF_PACK_WINOGRAD)
+        conv_winograd(&a, row0, row1);
+    else if (SIMD_WINO_3X3 && pk->layout == RF_PACK_WINOGRAD_3X3)
+        conv_winograd_3x3(&a, row0, row1);
+    else if (conv->kh == 1 && conv->kw == 1 && conv->pad == 0)
+        conv_pointwise(&a, row0, row1);
+    else
+        conv_spatial(&a, row0, row1);
+    if (a.stream)
+        _mm_sfence(); /* streamed stores are weakly ordered: done before the caller says so */
+    /* Callers are plain SSE code: with the upper halves of the vector registers left dirty,
+     * each of their instructions pays a state merge (3x slower post-processing, measured). The
+     * compiler leaves this to us here because the kernels above return without it. */
+    _mm256_zeroupper();
+}
+
+void SIMD_FN(rf_max_taps)(const float *const *taps, int n, int c, float *dst)
+{
+    for (int c0 = 0; c0 < c; c0 += SIMD_W) {
+        const vmask m = lanes(c - c0);
+        vf v = V(set1_ps)(-FLT_MAX);
+        for (int t = 0; t < n; t++)
+            v = V(max_ps)(v, load_masked(taps[t] + c0, m));
+        store_masked(dst + c0, m, v);
+    }
+    _mm256_zeroupper();
+}
+
+/* Twelve independent chains keep both FMA pipes busy through their latency; unrolled, they
+ * live in registers. Distinct starting values stop the compiler from merging equal chains. */
+double SIMD_FN(rf_fma_peak)(void)
+{
+    const vf a = V(set1_ps)(0.5f), b = V(set1_ps)(0.25f);
+    vf c[12];
+    for (int i = 0; i < 12; i++)
+        c[i] = V(set1_ps)((float)i);
+    const long rounds = 1L << 21;
+    const double t0 = rf_kernel_seconds();
+    for (long r = 0; r < rounds; r++) {
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            c[i] = V(fmadd_ps)(c[i], a, b);
+    }
+    const double seconds = rf_kernel_seconds() - t0;
+    for (int i = 1; i < 12; i++)
+        c[0] = V(add_ps)(c[0], c[i]);
+    float sum[SIMD_W];
+    V(storeu_ps)(sum, c[0]);
+    /* the sum feeds the result so the loop cannot be dropped */
+    return 2.0 * SIMD_W * 12 * rounds / seconds / 1e9 + 0.0 * sum[0];
+}
