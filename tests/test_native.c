@@ -293,8 +293,13 @@ static void corruption(const char *native)
  * significant bits) of the original, checked on the layers at both ends of the network. */
 static void check_rounding(const char *what, const rf_model *m, const rf_model *ref, int bits)
 {
-    const rf_conv *a[4] = {&m->stem, &m->fpn_lateral[0], &m->head_box[1], &m->head_ldm[2]};
-    const rf_conv *b[4] = {&ref->stem, &ref->fpn_lateral[0], &ref->head_box[1], &ref->head_ldm[2]};
+    const rf_layers *t = &m->layers;
+    const int layers[4] = {0, t->fpn_lateral[0], t->head_box[1], t->head_ldm[2]};
+    const rf_conv *a[4], *b[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = &t->layer[layers[i]].conv;
+        b[i] = &ref->layers.layer[layers[i]].conv;
+    }
     double worst = 0;
     for (int i = 0; i < 4; i++) {
         const size_t n = (size_t)a[i]->kh * a[i]->kw * a[i]->cin * a[i]->cout / a[i]->groups;

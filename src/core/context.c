@@ -238,7 +238,7 @@ rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
         float sx, sy;
         rf_input_geometry(policy, images[i].width, images[i].height, &w, &h, &sx, &sy, NULL);
         st = rf_postprocess_into(ctx->cls + a * 2 * i, ctx->box + a * 4 * i,
-                                 ctx->ldm + a * 10 * i, nw, nh, sx, sy, ctx->model->anchors,
+                                 ctx->ldm + a * 10 * i, nw, nh, sx, sy, ctx->model->layers.anchors,
                                  params, &ctx->post, &faces[i], err);
         if (st != RF_OK)
             return st;

@@ -266,38 +266,41 @@ static value add(graph *g, value a, value b)
 
 static const rf_act relu = {RF_ACT_RELU, 0.0f};
 
+/* Layer i of the table (without its activation, which the graph applies where the original
+ * does). */
+static const rf_conv *L(const rf_model *m, int i) { return &m->layers.layer[i].conv; }
+
 static void resnet50_body(graph *g, const rf_model *m, value x, value c[3])
 {
-    static const int blocks[4] = {3, 4, 6, 3};
-    value y = conv_act(g, &m->stem, x, relu);
+    const rf_resnet50_parts *r = &m->layers.body.r50;
+    value y = conv_act(g, L(m, r->stem), x, relu);
     pb a = {0};
     const int64_t k[2] = {3, 3}, s[2] = {2, 2}, p[4] = {1, 1, 1, 1};
     attr_ints(&a, "kernel_shape", k, 2);
     attr_ints(&a, "strides", s, 2);
     attr_ints(&a, "pads", p, 4);
     y = node(g, "MaxPool", &y, 1, NULL, &a);
-    for (int layer = 0, i = 0; layer < 4; layer++) {
-        for (int j = 0; j < blocks[layer]; j++, i++) {
-            const rf_bottleneck *b = &m->blocks[i];
-            const value shortcut = b->has_downsample ? conv(g, &b->downsample, y) : y;
-            value t = conv_act(g, &b->conv1, y, relu);
-            t = conv_act(g, &b->conv2, t, relu);
-            y = act(g, add(g, conv(g, &b->conv3, t), shortcut), relu);
-        }
-        if (layer >= 1)
-            c[layer - 1] = y;
+    for (int i = 0, f = 0; i < r->nblocks; i++) {
+        const rf_bottleneck *b = &r->blocks[i];
+        const value shortcut = b->downsample >= 0 ? conv(g, L(m, b->downsample), y) : y;
+        value t = conv_act(g, L(m, b->conv1), y, relu);
+        t = conv_act(g, L(m, b->conv2), t, relu);
+        y = act(g, add(g, conv(g, L(m, b->conv3), t), shortcut), relu);
+        if (f < 3 && i == m->layers.features[f])
+            c[f++] = y;
     }
 }
 
 static void mobilenet_body(graph *g, const rf_model *m, value x, value c[3])
 {
-    static const int stage_end[3] = {4, 10, 12};
-    value y = conv_act(g, &m->stem, x, m->body_act);
-    for (int i = 0, stage = 0; i < RF_MNET_UNITS; i++) {
-        y = conv_act(g, &m->units[i].dw, y, m->body_act);
-        y = conv_act(g, &m->units[i].pw, y, m->body_act);
-        if (i == stage_end[stage])
-            c[stage++] = y;
+    const rf_mobilenet_parts *mn = &m->layers.body.mnet;
+    const rf_act body_act = m->layers.layer[mn->stem].act;
+    value y = conv_act(g, L(m, mn->stem), x, body_act);
+    for (int i = 0, f = 0; i < mn->nunits; i++) {
+        y = conv_act(g, L(m, mn->units[i].dw), y, body_act);
+        y = conv_act(g, L(m, mn->units[i].pw), y, body_act);
+        if (f < 3 && i == m->layers.features[f])
+            c[f++] = y;
     }
 }
 
@@ -305,8 +308,9 @@ static void mobilenet_body(graph *g, const rf_model *m, value x, value c[3])
  * network.c does (source index floor(dst * in / out)), added, then merged. */
 static void fpn(graph *g, const rf_model *m, const value c[3], value p[3])
 {
+    const rf_act fpn_act = m->layers.layer[m->layers.fpn_lateral[0]].act;
     for (int i = 0; i < 3; i++)
-        p[i] = conv_act(g, &m->fpn_lateral[i], c[i], m->fpn_act);
+        p[i] = conv_act(g, L(m, m->layers.fpn_lateral[i]), c[i], fpn_act);
     for (int i = 1; i >= 0; i--) {
         const value size = node(g, "Shape", &p[i], 1, NULL, NULL);
         const value in[4] = {p[i + 1], named(""), named(""), size};
@@ -315,19 +319,20 @@ static void fpn(graph *g, const rf_model *m, const value c[3], value p[3])
         attr_str(&a, "coordinate_transformation_mode", "asymmetric");
         attr_str(&a, "nearest_mode", "floor");
         const value up = node(g, "Resize", in, 4, NULL, &a);
-        p[i] = conv_act(g, &m->fpn_merge[i], add(g, p[i], up), m->fpn_act);
+        p[i] = conv_act(g, L(m, m->layers.fpn_merge[i]), add(g, p[i], up), fpn_act);
     }
 }
 
 /* SSH: the three linear branches concatenated, then one ReLU (network.c applies it per slice). */
 static value ssh(graph *g, const rf_model *m, const rf_ssh *s, value x)
 {
+    const rf_act fpn_act = m->layers.layer[m->layers.fpn_lateral[0]].act;
     value br[3];
-    br[0] = conv(g, &s->conv3x3, x);
-    const value t = conv_act(g, &s->conv5x5_1, x, m->fpn_act);
-    br[1] = conv(g, &s->conv5x5_2, t);
-    const value u = conv_act(g, &s->conv7x7_2, t, m->fpn_act);
-    br[2] = conv(g, &s->conv7x7_3, u);
+    br[0] = conv(g, L(m, s->conv3x3), x);
+    const value t = conv_act(g, L(m, s->conv5x5_1), x, fpn_act);
+    br[1] = conv(g, L(m, s->conv5x5_2), t);
+    const value u = conv_act(g, L(m, s->conv7x7_2), t, fpn_act);
+    br[2] = conv(g, L(m, s->conv7x7_3), u);
     pb a = {0};
     attr_int(&a, "axis", 1);
     const value cat = node(g, "Concat", br, 3, NULL, &a);
@@ -382,14 +387,15 @@ static void build(graph *g, const rf_model *m)
         initializer(g, name, ELEM_INT64, dims, 1, shape, 3);
     }
     value c[3], p[3], per_level[3][3];
-    if (m->backbone == RF_BACKBONE_RESNET50)
+    if (m->layers.backbone == RF_BACKBONE_RESNET50)
         resnet50_body(g, m, named("data"), c);
     else
         mobilenet_body(g, m, named("data"), c);
     fpn(g, m, c, p);
     for (int l = 0; l < 3; l++) {
-        const value f = ssh(g, m, &m->ssh[l], p[l]);
-        const rf_conv *heads[3] = {&m->head_cls[l], &m->head_box[l], &m->head_ldm[l]};
+        const value f = ssh(g, m, &m->layers.ssh[l], p[l]);
+        const rf_conv *heads[3] = {L(m, m->layers.head_cls[l]), L(m, m->layers.head_box[l]),
+                                   L(m, m->layers.head_ldm[l])};
         for (int h = 0; h < 3; h++) {
             char shape[16];
             snprintf(shape, sizeof shape, "shape_%d", ks[h]);
