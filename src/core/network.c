@@ -9,7 +9,7 @@ typedef struct {
 
 /* out = act(layer(in) + bias [+ residual]), the activation the table gives the layer. */
 static void conv(const net *n, int layer, const rf_tensor *in, const rf_tensor *residual,
-                 const rf_tensor *out)
+                 rf_tensor *out)
 {
     const rf_layer *l = &n->t->layer[layer];
     rf_op_conv(n->ex, &l->conv, in, residual, l->act, out);
@@ -119,6 +119,7 @@ static rf_tensor ssh(const net *n, const rf_ssh *s, const rf_tensor *x)
     conv(n, s->conv5x5_2, &t, NULL, &b);
     rf_tensor u = conv_new(n, s->conv7x7_2, &t);
     conv(n, s->conv7x7_3, &u, NULL, &c);
+    rf_op_concat(n->ex, &out, (const rf_tensor[3]){a, b, c}, 3);
     release(n, &u);
     release(n, &t);
     return out;
@@ -153,7 +154,18 @@ void rf_network_forward(rf_exec *ex, const rf_model *m, rf_tensor *input,
         rf_op_softmax_pairs(ex, &cls);
         conv(&n, m->layers.head_box[l], &f, NULL, &box);
         conv(&n, m->layers.head_ldm[l], &f, NULL, &ldm);
+        rf_op_outputs(ex, &cls, &box, &ldm);
         offset += 2 * (int64_t)f.h * f.w;
         release(&n, &f);
     }
+}
+
+void rf_network_trace(const rf_model *m, rf_trace *trace)
+{
+    rf_exec ex = {.trace = trace};
+    rf_arena_begin(&ex.arena, 1);
+    /* a graph's sizes are its own: any input size walks the same layers */
+    rf_tensor x = rf_op_from_nchw(&ex, NULL, 1, 64, 64);
+    const rf_network_outputs out = {NULL, NULL, NULL, 0};
+    rf_network_forward(&ex, m, &x, &out);
 }

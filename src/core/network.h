@@ -15,4 +15,8 @@ typedef struct {
 void rf_network_forward(rf_exec *ex, const rf_model *m, rf_tensor *input,
                         const rf_network_outputs *out);
 
+/* The forward pass of m recorded by trace instead of run (the layers' plain-layout weights are
+ * what it sees). */
+void rf_network_trace(const rf_model *m, rf_trace *trace);
+
 #endif

@@ -114,9 +114,14 @@ static void conv_split(const rf_exec *ex, conv_job *j)
 }
 
 void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
-                const rf_tensor *residual, rf_act act, const rf_tensor *out)
+                const rf_tensor *residual, rf_act act, rf_tensor *out)
 {
     if (ex->arena.planning) {
+        if (ex->trace) {
+            out->value = ex->trace->conv(ex->trace, conv, in->value,
+                                         residual ? residual->value : 0, act);
+            return;
+        }
         ex->plan_flops += conv_flops(conv, out);
         const size_t scratch = ex->kernels->scratch_floats ? ex->kernels->scratch_floats(conv) : 0;
         if (scratch > ex->plan_scratch_floats)
@@ -189,6 +194,8 @@ rf_tensor rf_op_maxpool3s2(rf_exec *ex, const rf_tensor *in)
                                     rf_conv_out_size(in->w, 3, 2, 1), in->c);
     if (!ex->arena.planning)
         run_rows(ex, out.n * out.h, maxpool_rows, &(pool_op){ex, in, &out});
+    else if (ex->trace)
+        out.value = ex->trace->maxpool3s2(ex->trace, in->value);
     return out;
 }
 
@@ -209,10 +216,12 @@ static void add_upsampled_rows(const void *arg, int row0, int row1)
     }
 }
 
-void rf_op_add_upsampled(rf_exec *ex, const rf_tensor *dst, const rf_tensor *src)
+void rf_op_add_upsampled(rf_exec *ex, rf_tensor *dst, const rf_tensor *src)
 {
     if (!ex->arena.planning)
         run_rows(ex, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
+    else if (ex->trace)
+        dst->value = ex->trace->add_upsampled(ex->trace, dst->value, src->value);
 }
 
 static void softmax_rows(const void *arg, int row0, int row1)
@@ -233,10 +242,25 @@ static void softmax_rows(const void *arg, int row0, int row1)
     }
 }
 
-void rf_op_softmax_pairs(rf_exec *ex, const rf_tensor *t)
+void rf_op_softmax_pairs(rf_exec *ex, rf_tensor *t)
 {
     if (!ex->arena.planning)
         run_rows(ex, t->n * t->h, softmax_rows, &(unary_op){t, t});
+    else if (ex->trace)
+        t->value = ex->trace->softmax_pairs(ex->trace, t->value);
+}
+
+void rf_op_concat(rf_exec *ex, rf_tensor *out, const rf_tensor *parts, int n)
+{
+    if (ex->trace)
+        out->value = ex->trace->concat(ex->trace, parts, n);
+}
+
+void rf_op_outputs(rf_exec *ex, const rf_tensor *cls, const rf_tensor *box,
+                   const rf_tensor *ldm)
+{
+    if (ex->trace)
+        ex->trace->outputs(ex->trace, cls->value, box->value, ldm->value);
 }
 
 typedef struct {
@@ -270,5 +294,7 @@ rf_tensor rf_op_from_nchw(rf_exec *ex, const float *src, int n, int h, int w)
     rf_tensor out = rf_arena_tensor(&ex->arena, n, h, w, 3);
     if (!ex->arena.planning)
         run_rows(ex, n * h, from_nchw_rows, &(from_nchw_op){src, &out});
+    else if (ex->trace)
+        out.value = ex->trace->input(ex->trace);
     return out;
 }
