@@ -314,6 +314,16 @@ static void check_rounding(const char *what, const rf_model *m, const rf_model *
     CHECK(worst <= 1.0, "%s: a weight is %g half-ulps off", what, 2 * worst);
 }
 
+/* Whether m's weights for the fastest kernels are the packed blocks of its mapped file. */
+static int packed_in_file(const rf_model *m)
+{
+    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO);
+    for (int i = 0; i < m->npackings; i++)
+        if (m->packings[i].pack == ks->pack && m->packings[i].version == ks->pack_layout)
+            return ks->pack && !m->packings[i].region;
+    return 0;
+}
+
 /* The f32 file at path: its packed blocks are used in place when this build's fastest kernels
  * pack (outputs as the .pth's); with its packing version changed they are packed again at load,
  * outputs still identical. */
@@ -326,8 +336,8 @@ static void check_packed(const char *tag, const char *path, const outputs *want,
     char what[128];
     CHECK(rf_model_load(path, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK, "%s", err.message);
     if (m)
-        CHECK(m->packed_mapped == packs, "%s: packed blocks used from the file: %d", tag,
-              m->packed_mapped);
+        CHECK(packed_in_file(m) == packs, "%s: packed blocks used from the file: %d", tag,
+              packed_in_file(m));
     rf_model_free(m);
     size_t size;
     unsigned char *bytes = read_all(path, &size);
@@ -344,7 +354,7 @@ static void check_packed(const char *tag, const char *path, const outputs *want,
     CHECK(rf_model_load(other, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK, "%s", err.message);
     if (!m)
         return;
-    CHECK(!m->packed_mapped, "%s: blocks of another packing version used", tag);
+    CHECK(!packed_in_file(m), "%s: blocks of another packing version used", tag);
     snprintf(what, sizeof what, "%s f32, other packing version", tag);
     compare(what, m, RF_KERNELS_REFERENCE, want, input, h, w, 0);
     snprintf(what, sizeof what, "%s f32, other packing version, fastest kernels", tag);
@@ -383,7 +393,7 @@ static void check_lazy_weights(const char *tag, const char *path, const float *i
     outputs o = {0};
     CHECK(run(m, RF_KERNELS_AUTO, input, 1, h, w, &o) == 0, "%s: forward", tag);
     const size_t grew = resident_bytes() - before;
-    if (m->packed_mapped && reference > ((size_t)50 << 20) && before) {
+    if (packed_in_file(m) && reference > ((size_t)50 << 20) && before) {
         CHECK(grew < size - reference / 2,
               "%s: %zu MB resident after load and forward, reference weights %zu MB of a %zu MB "
               "file",
@@ -392,7 +402,7 @@ static void check_lazy_weights(const char *tag, const char *path, const float *i
                grew >> 20, size >> 20);
     } else {
         printf("  %s f32 mapped: resident memory not checked (%s)\n", tag,
-               !m->packed_mapped ? "this CPU's kernels repack the weights"
+               !packed_in_file(m) ? "this CPU's kernels repack the weights"
                : before          ? "reference weights too small to measure"
                                  : "no /proc/self/statm");
     }

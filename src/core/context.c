@@ -28,12 +28,15 @@ rf_status rf_context_create(const rf_model *model, const rf_context_options *opt
     if (!ks)
         return rf_fail(err, RF_E_UNSUPPORTED, "kernels '%s' are not supported on this CPU",
                        rf_kernels_name(o.kernels));
-    if (!ks->pack_size && rf_model_need_reference(model, "the reference kernel set", err) != RF_OK)
-        return RF_E_UNSUPPORTED;
+    const rf_conv *convs;
+    rf_status st = rf_model_layers_for(model, ks, &convs, err);
+    if (st != RF_OK)
+        return st;
     rf_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return rf_fail(err, RF_E_NOMEM, "out of memory");
     ctx->model = model;
+    ctx->convs = convs;
     ctx->exec.kernels = ks;
     ctx->exec.pool = rf_pool_create(o.threads ? o.threads : 1);
     if (!ctx->exec.pool) {
@@ -106,7 +109,7 @@ static void run_pass(rf_context *ctx, int planning, const float *input, int n, i
     rf_arena_begin(&ex->arena, planning);
     rf_tensor x = rf_op_from_nchw(ex, input, n, h, w);
     const rf_network_outputs out = {ctx->cls, ctx->box, ctx->ldm, ctx->out_anchors};
-    rf_network_forward(ex, ctx->model, &x, &out);
+    rf_network_forward(ex, &ctx->model->layers, ctx->convs, &x, &out);
     rf_arena_release(&ex->arena, &x);
 }
 

@@ -9,6 +9,7 @@
 
 struct rf_context {
     const rf_model *model;
+    const rf_conv *convs; /* the model's layers in the layout of the kernels */
     rf_exec exec;
     int planned_n, planned_h, planned_w;
 

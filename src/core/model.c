@@ -1,11 +1,8 @@
-/* model.c - builds the network from a checkpoint: recognise the backbone, check every tensor, fold BatchNorm. */
+/* model.c - the model: built from a checkpoint (backbone recognised, every tensor checked, BatchNorm folded), and its weights packed for the kernel sets that read them. */
 #define _DEFAULT_SOURCE /* madvise */
 #include "core/model.h"
 
-#include "formats/checkpoint.h"
 #include "base/common.h"
-#include "kernels/kernels.h"
-#include "formats/native.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -133,92 +130,18 @@ rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors)
     rf_model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m);
+        return NULL;
+    }
     rf_layers_describe(backbone, anchors, &m->layers);
     m->reference_weights = 1;
     set_parameters(m);
     return m;
 }
 
-/* Gives the whole pages inside [p, p + n) back to the system: a heap block's read as zeros
- * afterwards, a file mapping's are read again from the file. */
-static void release_pages(const float *p, size_t n)
-{
-    const long size = sysconf(_SC_PAGESIZE);
-    const uintptr_t page = size > 0 ? (uintptr_t)size : 4096;
-    const uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
-    const uintptr_t end = ((uintptr_t)(p + n)) & ~(page - 1);
-    if (end > start)
-        madvise((void *)start, end - start, MADV_DONTNEED);
-}
-
-/* Moves the biases, which every kernel set reads, out of m->weights into a block of their own
- * and frees the rest: what the model keeps of its plain-layout weights once packed. */
-static rf_status keep_only_biases(rf_model *m, const char *path, rf_error *err)
-{
-    size_t floats = 0;
-    for (int i = 0; i < m->layers.count; i++)
-        floats += padded_floats((size_t)m->layers.layer[i].conv.cout);
-    float *biases = aligned_alloc(64, floats * sizeof(float)), *next = biases;
-    if (!biases)
-        return rf_fail(err, RF_E_NOMEM, "%s: out of memory for the biases", path);
-    for (int i = 0; i < m->layers.count; i++) {
-        rf_conv *c = &m->layers.layer[i].conv;
-        memcpy(next, c->bias, sizeof(float) * (size_t)c->cout);
-        c->bias = next;
-        c->weight = NULL;
-        next += padded_floats((size_t)c->cout);
-    }
-    free(m->weights);
-    m->weights = biases;
-    m->reference_weights = 0;
-    return RF_OK;
-}
-
-/* Weights re-laid for the SIMD kernels, once, so contexts share them read-only: every layer's
- * block in one allocation (huge pages, see rf_alloc_large). Unless the caller keeps them, each
- * layer's plain-layout weights are let go as soon as it is packed, so the two copies are never
- * whole in memory together: 109 MB less resident for ResNet50 (test_native measures it). A
- * native file's stay in the file. */
-static rf_status pack_convs(rf_model *m, unsigned flags, const char *path, rf_error *err)
-{
-    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO);
-    if (!ks->pack_size)
-        return RF_OK;
-    size_t total = 0;
-    for (int i = 0; i < m->layers.count; i++)
-        total += ks->pack_size(&m->layers.layer[i].conv, &(rf_packed){0});
-    unsigned char *next = m->packed_region = rf_alloc_large(total);
-    if (!next)
-        return rf_fail(err, RF_E_NOMEM, "%s: out of memory for %zu MB of packed weights", path,
-                       total >> 20);
-    const int drop = !(flags & RF_LOAD_KEEP_REFERENCE);
-    for (int i = 0; i < m->layers.count; i++) {
-        rf_conv *c = &m->layers.layer[i].conv;
-        ks->pack(c, next);
-        c->packed = next;
-        next += ks->pack_size(c, &(rf_packed){0});
-        if (drop || m->mapping)
-            release_pages(c->weight, (size_t)rf_conv_weight_count(c));
-    }
-    return drop && !m->mapping ? keep_only_biases(m, path, err) : RF_OK;
-}
-
-/* Every loaded model gets its packed weights here, unless its native file already held the
- * blocks this build's kernels want. A checkpoint is freed before this, so its bytes and the
- * packed copies are never in memory together. */
-static rf_status pack_loaded(rf_status st, rf_model **out, unsigned flags, const char *path,
-                             rf_error *err)
-{
-    if (st == RF_OK && !(*out)->packed_mapped &&
-        (st = pack_convs(*out, flags, path, err)) != RF_OK) {
-        rf_model_free(*out);
-        *out = NULL;
-    }
-    return st;
-}
-
-static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *path,
-                                       rf_anchors anchors, rf_model **out, rf_error *err)
+rf_status rf_model_from_checkpoint(const rf_checkpoint *ckpt, const char *path,
+                                   rf_anchors anchors, rf_model **out, rf_error *err)
 {
     rf_backbone backbone;
     if (rf_checkpoint_find(ckpt, rf_layers_marker(RF_BACKBONE_RESNET50)))
@@ -234,7 +157,7 @@ static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *pa
     rf_model *m = rf_model_skeleton(backbone, anchors);
     builder b = {.ckpt = ckpt, .path = path, .err = err, .status = RF_OK};
     if (!m || !(b.used = calloc((size_t)ckpt->count + 1, 1))) {
-        free(m);
+        rf_model_free(m);
         return rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
     }
     rf_layers *t = &m->layers;
@@ -280,57 +203,149 @@ static rf_status model_from_checkpoint(const rf_checkpoint *ckpt, const char *pa
     return rf_ok(err);
 }
 
-rf_status rf_model_load_flags(const char *path, rf_anchors anchors, unsigned flags,
-                              rf_model **out, rf_error *err)
+/* ------------------------------------------------------------------------------ packings */
+/* Gives the whole pages inside [p, p + n) back to the system: a heap block's read as zeros
+ * afterwards, a file mapping's are read again from the file. */
+static void release_pages(const float *p, size_t n)
 {
-    if (!path || !out)
-        return rf_fail(err, RF_E_ARG, "rf_model_load: null argument");
-    *out = NULL;
-    if (rf_native_file(path))
-        return pack_loaded(rf_native_load(path, out, err), out, flags, path, err);
-    rf_checkpoint ckpt;
-    rf_status st = rf_checkpoint_load(path, &ckpt, err);
-    if (st != RF_OK)
+    const long size = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = size > 0 ? (uintptr_t)size : 4096;
+    const uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+    const uintptr_t end = ((uintptr_t)(p + n)) & ~(page - 1);
+    if (end > start)
+        madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+/* Moves the biases, which every kernel set reads, out of m->weights into a block of their own
+ * and frees the rest: what the model keeps of its plain-layout weights once packed. */
+static rf_status keep_only_biases(rf_model *m, const char *path, rf_error *err)
+{
+    size_t floats = 0;
+    for (int i = 0; i < m->layers.count; i++)
+        floats += padded_floats((size_t)m->layers.layer[i].conv.cout);
+    float *biases = aligned_alloc(64, floats * sizeof(float)), *next = biases;
+    if (!biases)
+        return rf_fail(err, RF_E_NOMEM, "%s: out of memory for the biases", path);
+    for (int i = 0; i < m->layers.count; i++) {
+        rf_conv *c = &m->layers.layer[i].conv;
+        memcpy(next, c->bias, sizeof(float) * (size_t)c->cout);
+        c->bias = next;
+        c->weight = NULL;
+        next += padded_floats((size_t)c->cout);
+    }
+    free(m->weights);
+    m->weights = biases;
+    m->reference_weights = 0;
+    return RF_OK;
+}
+
+static rf_packing *find_packing(const rf_model *m, rf_pack_fn pack, uint32_t version)
+{
+    for (int i = 0; i < m->npackings; i++)
+        if (m->packings[i].pack == pack && m->packings[i].version == version)
+            return (rf_packing *)&m->packings[i];
+    return NULL;
+}
+
+/* Adds a packing whose layer i reads blocks[i] (NULL for the plain layout); the region, if
+ * any, becomes the packing's. Called with the lock held, or before the model is shared. */
+static rf_status add_packing(rf_model *m, rf_pack_fn pack, uint32_t version,
+                             void *const *blocks, void *region, rf_error *err)
+{
+    rf_conv *convs = m->npackings < RF_MAX_PACKINGS
+                         ? malloc(sizeof *convs * (size_t)m->layers.count)
+                         : NULL;
+    if (!convs) {
+        free(region);
+        return m->npackings < RF_MAX_PACKINGS
+                   ? rf_fail(err, RF_E_NOMEM, "out of memory for a weight layout")
+                   : rf_fail(err, RF_E_LIMIT, "more than %d weight layouts", RF_MAX_PACKINGS);
+    }
+    for (int i = 0; i < m->layers.count; i++) {
+        convs[i] = m->layers.layer[i].conv;
+        convs[i].packed = blocks ? blocks[i] : NULL;
+    }
+    m->packings[m->npackings++] = (rf_packing){pack, version, convs, region};
+    return RF_OK;
+}
+
+rf_status rf_model_add_packing(rf_model *m, rf_pack_fn pack, uint32_t version,
+                               void *const *blocks, rf_error *err)
+{
+    return add_packing(m, pack, version, blocks, NULL, err);
+}
+
+/* Packs every layer for ks into one allocation (huge pages, see rf_alloc_large) and adds the
+ * packing. With drop, each layer's plain-layout weights are let go as soon as it is packed
+ * (109 MB less resident for ResNet50: test_native measures it); a native file's stay in the
+ * file. */
+static rf_status pack_layers(rf_model *m, const rf_kernel_set *ks, int drop, const char *path,
+                             rf_error *err)
+{
+    const int n = m->layers.count;
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += ks->pack_size(&m->layers.layer[i].conv, &(rf_packed){0});
+    unsigned char *region = rf_alloc_large(total), *next = region;
+    if (!region)
+        return rf_fail(err, RF_E_NOMEM, "%s: out of memory for %zu MB of packed weights", path,
+                       total >> 20);
+    void *blocks[RF_MAX_LAYERS];
+    for (int i = 0; i < n; i++) {
+        const rf_conv *c = &m->layers.layer[i].conv;
+        ks->pack(c, next);
+        blocks[i] = next;
+        next += ks->pack_size(c, &(rf_packed){0});
+        if (drop || m->mapping)
+            release_pages(c->weight, (size_t)rf_conv_weight_count(c));
+    }
+    rf_status st = drop && !m->mapping ? keep_only_biases(m, path, err) : RF_OK;
+    if (st != RF_OK) {
+        free(region);
         return st;
-    st = model_from_checkpoint(&ckpt, path, anchors, out, err);
-    rf_checkpoint_free(&ckpt);
-    return pack_loaded(st, out, flags, path, err);
+    }
+    return add_packing(m, ks->pack, ks->pack_layout, blocks, region, err);
 }
 
-rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **out, rf_error *err)
+rf_status rf_model_pack_at_load(rf_model *m, unsigned flags, const char *path, rf_error *err)
 {
-    return rf_model_load_flags(path, anchors, 0, out, err);
+    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO);
+    if (!ks->pack || find_packing(m, ks->pack, ks->pack_layout))
+        return RF_OK;
+    return pack_layers(m, ks, !(flags & RF_LOAD_KEEP_REFERENCE), path, err);
 }
 
-rf_status rf_model_load_memory_flags(const void *data, size_t size, rf_anchors anchors,
-                                     unsigned flags, rf_model **out, rf_error *err)
+rf_status rf_model_layers_for(const rf_model *model, const rf_kernel_set *ks, const rf_conv **out,
+                              rf_error *err)
 {
-    if (!data || !out)
-        return rf_fail(err, RF_E_ARG, "rf_model_load_memory: null argument");
-    *out = NULL;
-    if (rf_native_magic(data, size))
-        return pack_loaded(rf_native_load_memory(data, size, "<memory>", out, err), out, flags,
-                           "<memory>", err);
-    rf_checkpoint ckpt;
-    rf_status st = rf_checkpoint_load_memory(data, size, "<memory>", &ckpt, err);
-    if (st != RF_OK)
-        return st;
-    st = model_from_checkpoint(&ckpt, "<memory>", anchors, out, err);
-    rf_checkpoint_free(&ckpt);
-    return pack_loaded(st, out, flags, "<memory>", err);
-}
-
-rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors,
-                               rf_model **out, rf_error *err)
-{
-    return rf_model_load_memory_flags(data, size, anchors, 0, out, err);
+    rf_model *m = (rf_model *)model; /* only its packings change, under the lock */
+    pthread_mutex_lock(&m->lock);
+    rf_packing *p = find_packing(m, ks->pack, ks->pack_layout);
+    rf_status st = RF_OK;
+    if (!p) {
+        char what[64];
+        snprintf(what, sizeof what, ks->pack ? "packing the weights for the %s kernel set"
+                                             : "the %s kernel set", ks->name);
+        st = rf_model_need_reference(m, what, err);
+        if (st == RF_OK)
+            st = ks->pack ? pack_layers(m, ks, 0, "model", err)
+                          : add_packing(m, NULL, 0, NULL, NULL, err);
+        p = st == RF_OK ? &m->packings[m->npackings - 1] : NULL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    *out = p ? p->convs : NULL;
+    return st;
 }
 
 void rf_model_free(rf_model *m)
 {
     if (!m)
         return;
-    free(m->packed_region);
+    for (int i = 0; i < m->npackings; i++) {
+        free(m->packings[i].convs);
+        free(m->packings[i].region);
+    }
+    pthread_mutex_destroy(&m->lock);
     if (m->mapping)
         munmap(m->mapping, m->mapping_size);
     free(m->weights);

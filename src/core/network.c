@@ -1,25 +1,25 @@
 /* network.c - the RetinaFace forward pass: backbone, FPN, SSH, heads, top to bottom. */
 #include "core/network.h"
 
-/* What the forward functions pass down: the ops' state and the model's layer table. */
+/* What the forward functions pass down: the ops' state, the layer table, and its layers in the
+ * layout of the ops' kernels. */
 typedef struct {
     rf_exec *ex;
     const rf_layers *t;
+    const rf_conv *convs;
 } net;
 
 /* out = act(layer(in) + bias [+ residual]), the activation the table gives the layer. */
 static void conv(const net *n, int layer, const rf_tensor *in, const rf_tensor *residual,
                  rf_tensor *out)
 {
-    const rf_layer *l = &n->t->layer[layer];
-    rf_op_conv(n->ex, &l->conv, in, residual, l->act, out);
+    rf_op_conv(n->ex, &n->convs[layer], in, residual, n->t->layer[layer].act, out);
 }
 
 /* The same, into a new arena tensor. */
 static rf_tensor conv_new(const net *n, int layer, const rf_tensor *in)
 {
-    const rf_layer *l = &n->t->layer[layer];
-    return rf_op_conv_new(n->ex, &l->conv, in, NULL, l->act);
+    return rf_op_conv_new(n->ex, &n->convs[layer], in, NULL, n->t->layer[layer].act);
 }
 
 static void release(const net *n, rf_tensor *t) { rf_arena_release(&n->ex->arena, t); }
@@ -47,7 +47,7 @@ static rf_tensor bottleneck(const net *n, const rf_bottleneck *b, rf_tensor *x, 
     if (b->downsample >= 0)
         shortcut = conv_new(n, b->downsample, x);
     const int in_place = b->downsample >= 0 || !keep_x;
-    const int cout = n->t->layer[b->conv3].conv.cout;
+    const int cout = n->convs[b->conv3].cout;
     rf_tensor y = in_place ? shortcut : rf_arena_tensor(&n->ex->arena, t2.n, t2.h, t2.w, cout);
     conv(n, b->conv3, &t2, &shortcut, &y);
     release(n, &t2);
@@ -133,39 +133,39 @@ static rf_tensor head_view(float *base, int64_t anchors, int64_t offset, const r
                        .c = 2 * k, .pstride = 2 * k, .nstride = anchors * k, .arena_id = -1};
 }
 
-void rf_network_forward(rf_exec *ex, const rf_model *m, rf_tensor *input,
-                        const rf_network_outputs *out)
+void rf_network_forward(rf_exec *ex, const rf_layers *t, const rf_conv *convs,
+                        rf_tensor *input, const rf_network_outputs *out)
 {
-    const net n = {ex, &m->layers};
+    const net n = {ex, t, convs};
     rf_tensor c[3], p[3];
-    if (m->layers.backbone == RF_BACKBONE_RESNET50)
+    if (t->backbone == RF_BACKBONE_RESNET50)
         resnet50_body(&n, input, c);
     else
         mobilenet_body(&n, input, c);
     fpn(&n, c, p);
     int64_t offset = 0;
     for (int l = 0; l < 3; l++) {
-        rf_tensor f = ssh(&n, &m->layers.ssh[l], &p[l]);
+        rf_tensor f = ssh(&n, &t->ssh[l], &p[l]);
         release(&n, &p[l]);
         rf_tensor cls = head_view(out->cls, out->anchors, offset, &f, 2);
         rf_tensor box = head_view(out->box, out->anchors, offset, &f, 4);
         rf_tensor ldm = head_view(out->ldm, out->anchors, offset, &f, 10);
-        conv(&n, m->layers.head_cls[l], &f, NULL, &cls);
+        conv(&n, t->head_cls[l], &f, NULL, &cls);
         rf_op_softmax_pairs(ex, &cls);
-        conv(&n, m->layers.head_box[l], &f, NULL, &box);
-        conv(&n, m->layers.head_ldm[l], &f, NULL, &ldm);
+        conv(&n, t->head_box[l], &f, NULL, &box);
+        conv(&n, t->head_ldm[l], &f, NULL, &ldm);
         rf_op_outputs(ex, &cls, &box, &ldm);
         offset += 2 * (int64_t)f.h * f.w;
         release(&n, &f);
     }
 }
 
-void rf_network_trace(const rf_model *m, rf_trace *trace)
+void rf_network_trace(const rf_layers *t, const rf_conv *convs, rf_trace *trace)
 {
     rf_exec ex = {.trace = trace};
     rf_arena_begin(&ex.arena, 1);
     /* a graph's sizes are its own: any input size walks the same layers */
     rf_tensor x = rf_op_from_nchw(&ex, NULL, 1, 64, 64);
     const rf_network_outputs out = {NULL, NULL, NULL, 0};
-    rf_network_forward(&ex, m, &x, &out);
+    rf_network_forward(&ex, t, convs, &x, &out);
 }

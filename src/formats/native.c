@@ -402,8 +402,10 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     const int zero_copy = in_place && storage == RF_STORAGE_F32;
     /* The file's packed blocks are used in place only when this build's fastest kernels
      * want exactly that layout; otherwise the model loader packs as for a checkpoint. */
-    const uint32_t pack_wanted = rf_kernels_select(RF_KERNELS_AUTO)->pack_layout;
-    m->packed_mapped = st == RF_OK && zero_copy && pack_version && pack_version == pack_wanted;
+    const rf_kernel_set *fastest = rf_kernels_select(RF_KERNELS_AUTO);
+    const int use_blocks = st == RF_OK && zero_copy && pack_version &&
+                           fastest->pack == rf_pack_simd && pack_version == fastest->pack_layout;
+    void *blocks[MAX_LAYERS];
     if (st == RF_OK && !zero_copy) {
         const size_t bytes = rf_mul_size((size_t)total, sizeof(float));
         if (!bytes || !(m->weights = aligned_alloc(ALIGN, bytes)))
@@ -414,10 +416,10 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     for (int i = 0; st == RF_OK && i < n; i++) {
         rf_conv *c = &table[i].conv;
         const unsigned char *r = buf + HEADER_BYTES + (size_t)i * RECORD_BYTES;
-        if (m->packed_mapped) {
-            c->packed = (void *)(uintptr_t)(buf + get64(buf + HEADER_BYTES +
-                                                        layers * RECORD_BYTES + i * PACKED_BYTES));
-            touch_pages(c->packed, rf_pack_simd_size(c, &(rf_packed){0}));
+        if (use_blocks) {
+            const unsigned char *p = buf + HEADER_BYTES + layers * RECORD_BYTES + i * PACKED_BYTES;
+            blocks[i] = (void *)(uintptr_t)(buf + get64(p));
+            touch_pages(blocks[i], rf_pack_simd_size(c, &(rf_packed){0}));
         }
         float **dst[2] = {&c->weight, &c->bias};
         for (int k = 0; k < 2; k++) {
@@ -440,6 +442,8 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
             }
         }
     }
+    if (st == RF_OK && use_blocks)
+        st = rf_model_add_packing(m, rf_pack_simd, pack_version, blocks, err);
     if (st != RF_OK) {
         rf_model_free(m);
         return st;

@@ -3,6 +3,7 @@
 
 #include "base/common.h"
 #include "base/outfile.h"
+#include "core/model.h"
 #include "core/network.h"
 
 #include <errno.h>
@@ -401,7 +402,7 @@ static void value_info(pb *b, int field, const char *name, int ndim, const int64
     pb_msg(b, field, &vi);
 }
 
-static void build(onnx_trace *t, const rf_model *m)
+static void build(onnx_trace *t, const rf_model *m, const rf_conv *convs)
 {
     static const char *const outputs[3] = {"face_rpn_cls_prob", "face_rpn_bbox_pred",
                                            "face_rpn_landmark_pred"};
@@ -418,7 +419,7 @@ static void build(onnx_trace *t, const rf_model *m)
     }
     t->base = (rf_trace){trace_input, trace_conv, trace_maxpool3s2, trace_add_upsampled,
                          trace_softmax_pairs, trace_concat, trace_outputs};
-    rf_network_trace(m, &t->base);
+    rf_network_trace(&m->layers, convs, &t->base);
     if (t->nlevels != 3)
         t->overflow = 1;
     for (int h = 0; h < 3 && !t->overflow; h++) {
@@ -437,10 +438,15 @@ rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *
         return rf_fail(err, RF_E_ARG, "rf_model_save_onnx: null argument");
     if (rf_model_need_reference(model, "ONNX export", err) != RF_OK)
         return RF_E_UNSUPPORTED;
+    /* the plain layout, as the reference kernels read it */
+    const rf_conv *convs;
+    rf_status st = rf_model_layers_for(model, rf_kernels_select(RF_KERNELS_REFERENCE), &convs, err);
+    if (st != RF_OK)
+        return st;
     onnx_trace *t = calloc(1, sizeof *t);
     if (!t)
         return rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
-    build(t, model);
+    build(t, model, convs);
     graph g = t->g;
     const int overflow = t->overflow;
     free(t);
@@ -452,7 +458,6 @@ rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *
     pb_msg(&head, MODEL_OPSET, &opset);
     pb_key(&head, MODEL_GRAPH, WIRE_LEN); /* the graph follows, written without a copy */
     pb_varint(&head, g.g.len);
-    rf_status st = RF_OK;
     if (overflow)
         st = rf_fail(err, RF_E_LIMIT, "%s: internal: the traced graph is not RetinaFace's", path);
     else if (head.oom || g.g.oom)
