@@ -66,7 +66,6 @@ void rf_context_free(rf_context *ctx)
     free(ctx->cls);
     free(ctx->box);
     free(ctx->ldm);
-    rf_buffer_free(&ctx->staging);
     rf_buffer_free(&ctx->resize);
     rf_buffer_free(&ctx->post);
     free(ctx);
@@ -102,15 +101,21 @@ int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max
     return n;
 }
 
-/* One pass over the network with the arena as it stands. */
-static void run_pass(rf_context *ctx, int planning, const float *input, int n, int h, int w)
+/* Starts a pass over the network with the arena as it stands: its first tensor, the input
+ * [n][h][w][3], which the caller fills (data NULL while planning, or if the pass left the
+ * plan). */
+static rf_tensor begin_pass(rf_context *ctx, int planning, int n, int h, int w)
 {
-    rf_exec *ex = &ctx->exec;
-    rf_arena_begin(&ex->arena, planning);
-    rf_tensor x = rf_op_from_nchw(ex, input, n, h, w);
+    rf_arena_begin(&ctx->exec.arena, planning);
+    return rf_arena_tensor(&ctx->exec.arena, n, h, w, 3);
+}
+
+/* The network on the input begin_pass gave. */
+static void finish_pass(rf_context *ctx, rf_tensor *x)
+{
     const rf_network_outputs out = {ctx->cls, ctx->box, ctx->ldm, ctx->out_anchors};
-    rf_network_forward(ex, &ctx->model->layers, ctx->convs, &x, &out);
-    rf_arena_release(&ex->arena, &x);
+    rf_network_forward(&ctx->exec, &ctx->model->layers, ctx->convs, x, &out);
+    rf_arena_release(&ctx->exec.arena, x);
 }
 
 rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err)
@@ -118,7 +123,8 @@ rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err)
     rf_exec *ex = &ctx->exec;
     ex->plan_flops = 0;
     ex->plan_scratch_floats = 0;
-    run_pass(ctx, 1, NULL, n, h, w);
+    rf_tensor x = begin_pass(ctx, 1, n, h, w);
+    finish_pass(ctx, &x);
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%dx%d", n, h, w);
     rf_status st = rf_arena_place(&ex->arena, shape, err);
@@ -157,11 +163,9 @@ rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err)
     return RF_OK;
 }
 
-rf_status rf_forward(rf_context *ctx, const float *input, int batch, int height, int width,
-                     rf_error *err)
+/* Checks the shape of a network input and plans the arena for it if it is new. */
+static rf_status prepare(rf_context *ctx, int batch, int height, int width, rf_error *err)
 {
-    if (!ctx || !input)
-        return rf_fail(err, RF_E_ARG, "rf_forward: null argument");
     if (batch < 1 || height < 1 || width < 1)
         return rf_fail(err, RF_E_ARG, "rf_forward: bad input shape %dx3x%dx%d", batch, height,
                        width);
@@ -178,13 +182,39 @@ rf_status rf_forward(rf_context *ctx, const float *input, int batch, int height,
         }
     }
     ctx->out_anchors = rf_anchor_count(height, width);
-    run_pass(ctx, 0, input, batch, height, width);
+    return RF_OK;
+}
+
+static rf_status plan_broken(rf_error *err)
+{
+    return rf_fail(err, RF_E_LIMIT, "internal: the arena plan did not hold");
+}
+
+/* Runs the network on x, begun by begin_pass and filled; the outputs are then the context's. */
+static rf_status run_network(rf_context *ctx, rf_tensor *x, rf_error *err)
+{
+    finish_pass(ctx, x);
     if (ctx->exec.arena.overflow)
-        return rf_fail(err, RF_E_LIMIT, "internal: the arena plan did not hold");
-    ctx->out_n = batch;
-    ctx->out_h = height;
-    ctx->out_w = width;
+        return plan_broken(err);
+    ctx->out_n = x->n;
+    ctx->out_h = x->h;
+    ctx->out_w = x->w;
     return rf_ok(err);
+}
+
+rf_status rf_forward(rf_context *ctx, const float *input, int batch, int height, int width,
+                     rf_error *err)
+{
+    if (!ctx || !input)
+        return rf_fail(err, RF_E_ARG, "rf_forward: null argument");
+    rf_status st = prepare(ctx, batch, height, width, err);
+    if (st != RF_OK)
+        return st;
+    rf_tensor x = begin_pass(ctx, 0, batch, height, width);
+    if (!x.data)
+        return plan_broken(err);
+    rf_op_from_nchw(&ctx->exec, input, &x);
+    return run_network(ctx, &x, err);
 }
 
 rf_status rf_context_outputs(const rf_context *ctx, rf_outputs *out, rf_error *err)
@@ -214,11 +244,6 @@ rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
                                      &sy0, err);
     if (st != RF_OK)
         return st;
-    const size_t plane = (size_t)nw * (size_t)nh * 3;
-    const size_t need = plane * (size_t)n;
-    if (rf_buffer_reserve(&ctx->staging, rf_mul_size(need, sizeof(float))) != 0)
-        return rf_fail(err, RF_E_NOMEM, "out of memory for the network input");
-    float *staging = ctx->staging.block;
     for (int i = 0; i < n; i++) {
         int w, h;
         float sx, sy;
@@ -229,20 +254,31 @@ rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
             return rf_fail(err, RF_E_ARG,
                            "batch image %d becomes %dx%d but image 0 becomes %dx%d; use a fixed "
                            "input size to batch images of different sizes", i, w, h, nw, nh);
-        if ((st = rf_image_to_input_into(&images[i], nw, nh, staging + plane * i,
-                                         &ctx->resize, err)) != RF_OK)
+        if ((st = rf_image_check(&images[i], "rf_image_to_input: image", err)) != RF_OK)
             return st;
     }
-    if ((st = rf_forward(ctx, staging, n, nh, nw, err)) != RF_OK)
+    if ((st = prepare(ctx, n, nh, nw, err)) != RF_OK)
+        return st;
+    /* the images go straight into the network's input tensor, NHWC */
+    rf_tensor x = begin_pass(ctx, 0, n, nh, nw);
+    if (!x.data)
+        return plan_broken(err);
+    for (int i = 0; i < n; i++) {
+        float *dst = x.data + i * x.nstride;
+        if ((st = rf_image_to_nhwc_into(&images[i], nw, nh, dst, &ctx->resize, err)) != RF_OK)
+            return st;
+    }
+    if ((st = run_network(ctx, &x, err)) != RF_OK)
         return st;
     const int64_t a = ctx->out_anchors;
+    const rf_anchors preset = ctx->model->layers.anchors;
     for (int i = 0; i < n; i++) {
         int w, h;
         float sx, sy;
         rf_input_geometry(policy, images[i].width, images[i].height, &w, &h, &sx, &sy, NULL);
         st = rf_postprocess_into(ctx->cls + a * 2 * i, ctx->box + a * 4 * i,
-                                 ctx->ldm + a * 10 * i, nw, nh, sx, sy, ctx->model->layers.anchors,
-                                 params, &ctx->post, &faces[i], err);
+                                 ctx->ldm + a * 10 * i, nw, nh, sx, sy, preset, params, &ctx->post,
+                                 &faces[i], err);
         if (st != RF_OK)
             return st;
     }

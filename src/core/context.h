@@ -19,9 +19,8 @@ struct rf_context {
     int out_n, out_h, out_w;
     int64_t out_anchors;
 
-    /* rf_detect's: the network input built from images (NCHW floats), resize and
-     * post-processing scratch */
-    rf_buffer staging, resize, post;
+    /* rf_detect's resize and post-processing scratch */
+    rf_buffer resize, post;
 };
 
 /* The planning pass for an n x 3 x h x w input: tensor offsets, the arena and scratch sized,

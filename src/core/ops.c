@@ -289,12 +289,10 @@ static void from_nchw_rows(const void *arg, int row0, int row1)
     }
 }
 
-rf_tensor rf_op_from_nchw(rf_exec *ex, const float *src, int n, int h, int w)
+void rf_op_from_nchw(rf_exec *ex, const float *src, rf_tensor *out)
 {
-    rf_tensor out = rf_arena_tensor(&ex->arena, n, h, w, 3);
     if (!ex->arena.planning)
-        run_rows(ex, n * h, from_nchw_rows, &(from_nchw_op){src, &out});
+        run_rows(ex, out->n * out->h, from_nchw_rows, &(from_nchw_op){src, out});
     else if (ex->trace)
-        out.value = ex->trace->input(ex->trace);
-    return out;
+        out->value = ex->trace->input(ex->trace);
 }

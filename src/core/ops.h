@@ -58,8 +58,8 @@ void rf_op_concat(rf_exec *ex, rf_tensor *out, const rf_tensor *parts, int n);
  * nothing to compute; a trace records them. */
 void rf_op_outputs(rf_exec *ex, const rf_tensor *cls, const rf_tensor *box,
                    const rf_tensor *ldm);
-/* NCHW float input of 3 channels (batch n) into an NHWC arena tensor. */
-rf_tensor rf_op_from_nchw(rf_exec *ex, const float *src, int n, int h, int w);
+/* out (NHWC, 3 channels) = the NCHW float input src of out's shape. */
+void rf_op_from_nchw(rf_exec *ex, const float *src, rf_tensor *out);
 
 /* The names of the profile's kinds of layer, RF_PROFILE_KINDS of them. */
 extern const char *const rf_profile_kind_names[RF_PROFILE_KINDS];
