@@ -115,22 +115,26 @@ static void neck_and_heads(rf_layers *t, rf_act act)
     }
 }
 
+/* The backbones, in the order checkpoints are tested for them. */
 static const struct {
     rf_backbone backbone;
+    const char *title;  /* as messages name it */
     const char *marker; /* a checkpoint key of this backbone only */
     int width;          /* FPN / SSH channels */
     void (*layers)(rf_layers *t, rf_act act);
 } backbones[] = {
-    {RF_BACKBONE_MOBILENET025, "body.stage1.0.0.weight", 64, mobilenet_layers},
-    {RF_BACKBONE_RESNET50, "body.conv1.weight", 256, resnet50_layers},
+    {RF_BACKBONE_RESNET50, "ResNet50", "body.conv1.weight", 256, resnet50_layers},
+    {RF_BACKBONE_MOBILENET025, "MobileNet0.25", "body.stage1.0.0.weight", 64, mobilenet_layers},
 };
+#define NBACKBONES ((int)(sizeof backbones / sizeof *backbones))
 
+/* The entry of a backbone, which the rf_backbone enum and the table both know. */
 static int backbone_entry(rf_backbone backbone)
 {
-    int b = 0;
-    while (backbones[b].backbone != backbone && b + 1 < (int)(sizeof backbones / sizeof *backbones))
-        b++;
-    return b;
+    for (int b = 0; b < NBACKBONES; b++)
+        if (backbones[b].backbone == backbone)
+            return b;
+    return 0;
 }
 
 void rf_layers_describe(rf_backbone backbone, rf_anchors anchors, rf_layers *out)
@@ -146,9 +150,20 @@ void rf_layers_describe(rf_backbone backbone, rf_anchors anchors, rf_layers *out
     neck_and_heads(out, act);
 }
 
-const char *rf_layers_marker(rf_backbone backbone)
+int rf_layers_recognise(int (*has)(const void *arg, const char *key), const void *arg,
+                        rf_backbone *out, char *looked_for, size_t size)
 {
-    return backbones[backbone_entry(backbone)].marker;
+    size_t len = 0;
+    for (int b = 0; b < NBACKBONES; b++) {
+        if (has(arg, backbones[b].marker)) {
+            *out = backbones[b].backbone;
+            return 1;
+        }
+        if (len < size)
+            len += (size_t)snprintf(looked_for + len, size - len, "%s'%s' of %s", b ? " nor " : "",
+                                    backbones[b].marker, backbones[b].title);
+    }
+    return 0;
 }
 
 int64_t rf_layer_parameters(const rf_layer *layer)

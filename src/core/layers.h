@@ -90,8 +90,11 @@ typedef struct {
  * LeakyReLU(0.1) or ReLU). */
 void rf_layers_describe(rf_backbone backbone, rf_anchors anchors, rf_layers *out);
 
-/* The checkpoint key that tells backbone's checkpoints apart from the others'. */
-const char *rf_layers_marker(rf_backbone backbone);
+/* The backbone of a checkpoint, told by a key that only its backbone's checkpoints have:
+ * has(arg, key) says whether the checkpoint holds key. 1 and *out set, or 0 with what was
+ * looked for ("'k1' of A nor 'k2' of B") in looked_for. */
+int rf_layers_recognise(int (*has)(const void *arg, const char *key), const void *arg,
+                        rf_backbone *out, char *looked_for, size_t size);
 
 /* Learned parameters of a layer: weights, then bias or BatchNorm scale and shift. */
 int64_t rf_layer_parameters(const rf_layer *layer);

@@ -140,20 +140,20 @@ rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors)
     return m;
 }
 
+static int has_tensor(const void *ckpt, const char *key)
+{
+    return rf_checkpoint_find(ckpt, key) != NULL;
+}
+
 rf_status rf_model_from_checkpoint(const rf_checkpoint *ckpt, const char *path,
                                    rf_anchors anchors, rf_model **out, rf_error *err)
 {
     rf_backbone backbone;
-    if (rf_checkpoint_find(ckpt, rf_layers_marker(RF_BACKBONE_RESNET50)))
-        backbone = RF_BACKBONE_RESNET50;
-    else if (rf_checkpoint_find(ckpt, rf_layers_marker(RF_BACKBONE_MOBILENET025)))
-        backbone = RF_BACKBONE_MOBILENET025;
-    else
+    char looked_for[256];
+    if (!rf_layers_recognise(has_tensor, ckpt, &backbone, looked_for, sizeof looked_for))
         return rf_fail(err, RF_E_MODEL,
-                       "%s: not a RetinaFace checkpoint (no '%s' of ResNet50 nor '%s' of "
-                       "MobileNet0.25 among its %d tensors)",
-                       path, rf_layers_marker(RF_BACKBONE_RESNET50),
-                       rf_layers_marker(RF_BACKBONE_MOBILENET025), ckpt->count);
+                       "%s: not a RetinaFace checkpoint (no %s among its %d tensors)", path,
+                       looked_for, ckpt->count);
     rf_model *m = rf_model_skeleton(backbone, anchors);
     builder b = {.ckpt = ckpt, .path = path, .err = err, .status = RF_OK};
     if (!m || !(b.used = calloc((size_t)ckpt->count + 1, 1))) {
@@ -231,6 +231,10 @@ static rf_status keep_only_biases(rf_model *m, const char *path, rf_error *err)
         memcpy(next, c->bias, sizeof(float) * (size_t)c->cout);
         c->bias = next;
         c->weight = NULL;
+        for (int p = 0; p < m->npackings; p++) {
+            m->packings[p].convs[i].bias = c->bias;
+            m->packings[p].convs[i].weight = NULL;
+        }
         next += padded_floats((size_t)c->cout);
     }
     free(m->weights);
