@@ -45,8 +45,8 @@ ASAN_OPTIONS=detect_leaks=1 RF_GOLDEN_CASES="mnet face1mb" run_ctest build-asan
 
 echo "== ThreadSanitizer build of the concurrency tests"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_TSAN=ON >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_threads test_pool
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest build-tsan -R '^test_(threads|pool)$'
+cmake --build build-tsan -j"$jobs" --target test_threads test_pool test_packing
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest build-tsan -R '^test_(threads|pool|packing)$'
 
 echo "== fuzz targets (clang, ASan+UBSan) over their seed corpora, once each"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_FUZZ=ON -DRF_SANITIZE=ON \

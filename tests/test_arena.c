@@ -4,14 +4,14 @@
 #include "testutil.h"
 
 /* The most floats alive at one clock tick of the planned pass: no plan can use less. */
-static size_t live_bound(const rf_context *ctx)
+static size_t live_bound(const rf_arena *a)
 {
     size_t most = 0;
-    for (int tick = 0; tick < ctx->clock; tick++) {
+    for (int tick = 0; tick < a->clock; tick++) {
         size_t sum = 0;
-        for (int i = 0; i < ctx->ntensors; i++)
-            if (ctx->tensors[i].born <= tick && tick < ctx->tensors[i].died)
-                sum += ctx->tensors[i].size;
+        for (int i = 0; i < a->ntensors; i++)
+            if (a->tensors[i].born <= tick && tick < a->tensors[i].died)
+                sum += a->tensors[i].size;
         if (sum > most)
             most = sum;
     }
@@ -33,19 +33,20 @@ static void check_plan(rf_backbone backbone, int n, int h, int w, double slack)
     }
     CHECK(rf_context_plan(ctx, n, h, w, &err) == RF_OK, "%s %dx%dx%d: %s", name, n, h, w,
           err.message);
-    const size_t arena = ctx->arena.bytes / sizeof(float);
+    const rf_arena *plan = &ctx->exec.arena;
+    const size_t arena = plan->block.bytes / sizeof(float);
     int overlaps = 0, outside = 0;
-    for (int i = 0; i < ctx->ntensors; i++) {
-        const rf_arena_slot *a = &ctx->tensors[i];
+    for (int i = 0; i < plan->ntensors; i++) {
+        const rf_arena_slot *a = &plan->tensors[i];
         outside += a->offset + a->size > arena;
-        for (int j = i + 1; j < ctx->ntensors; j++) {
-            const rf_arena_slot *b = &ctx->tensors[j];
+        for (int j = i + 1; j < plan->ntensors; j++) {
+            const rf_arena_slot *b = &plan->tensors[j];
             overlaps += a->born < b->died && b->born < a->died && a->offset < b->offset + b->size &&
                         b->offset < a->offset + a->size;
         }
     }
-    const size_t bound = live_bound(ctx);
-    CHECK(ctx->ntensors > 20, "%s: %d tensors planned", name, ctx->ntensors);
+    const size_t bound = live_bound(plan);
+    CHECK(plan->ntensors > 20, "%s: %d tensors planned", name, plan->ntensors);
     CHECK(!overlaps, "%s %dx%dx%d: %d pairs of live tensors share memory", name, n, h, w,
           overlaps);
     CHECK(!outside, "%s %dx%dx%d: %d tensors end past the arena", name, n, h, w, outside);
@@ -53,7 +54,7 @@ static void check_plan(rf_backbone backbone, int n, int h, int w, double slack)
           "%s %dx%dx%d: arena %.1f MB for at most %.1f MB alive at once (allowed x%.2f)", name, n,
           h, w, arena / 262144.0, bound / 262144.0, slack);
     printf("%s %dx3x%dx%d: %d tensors, arena %.1f MB, most alive at once %.1f MB\n", name, n, h,
-           w, ctx->ntensors, arena / 262144.0, bound / 262144.0);
+           w, plan->ntensors, arena / 262144.0, bound / 262144.0);
     rf_context_free(ctx);
     rf_model_free(m);
 }

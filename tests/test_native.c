@@ -293,8 +293,13 @@ static void corruption(const char *native)
  * significant bits) of the original, checked on the layers at both ends of the network. */
 static void check_rounding(const char *what, const rf_model *m, const rf_model *ref, int bits)
 {
-    const rf_conv *a[4] = {&m->stem, &m->fpn_lateral[0], &m->head_box[1], &m->head_ldm[2]};
-    const rf_conv *b[4] = {&ref->stem, &ref->fpn_lateral[0], &ref->head_box[1], &ref->head_ldm[2]};
+    const rf_layers *t = &m->layers;
+    const int layers[4] = {0, t->fpn_lateral[0], t->head_box[1], t->head_ldm[2]};
+    const rf_conv *a[4], *b[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = &t->layer[layers[i]].conv;
+        b[i] = &ref->layers.layer[layers[i]].conv;
+    }
     double worst = 0;
     for (int i = 0; i < 4; i++) {
         const size_t n = (size_t)a[i]->kh * a[i]->kw * a[i]->cin * a[i]->cout / a[i]->groups;
@@ -309,6 +314,16 @@ static void check_rounding(const char *what, const rf_model *m, const rf_model *
     CHECK(worst <= 1.0, "%s: a weight is %g half-ulps off", what, 2 * worst);
 }
 
+/* Whether m's weights for the fastest kernels are the packed blocks of its mapped file. */
+static int packed_in_file(const rf_model *m)
+{
+    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO);
+    for (int i = 0; i < m->npackings; i++)
+        if (m->packings[i].pack == ks->pack && m->packings[i].version == ks->pack_layout)
+            return ks->pack && !m->packings[i].region;
+    return 0;
+}
+
 /* The f32 file at path: its packed blocks are used in place when this build's fastest kernels
  * pack (outputs as the .pth's); with its packing version changed they are packed again at load,
  * outputs still identical. */
@@ -321,8 +336,8 @@ static void check_packed(const char *tag, const char *path, const outputs *want,
     char what[128];
     CHECK(rf_model_load(path, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK, "%s", err.message);
     if (m)
-        CHECK(m->packed_mapped == packs, "%s: packed blocks used from the file: %d", tag,
-              m->packed_mapped);
+        CHECK(packed_in_file(m) == packs, "%s: packed blocks used from the file: %d", tag,
+              packed_in_file(m));
     rf_model_free(m);
     size_t size;
     unsigned char *bytes = read_all(path, &size);
@@ -339,7 +354,7 @@ static void check_packed(const char *tag, const char *path, const outputs *want,
     CHECK(rf_model_load(other, RF_ANCHORS_RETINAFACE, &m, &err) == RF_OK, "%s", err.message);
     if (!m)
         return;
-    CHECK(!m->packed_mapped, "%s: blocks of another packing version used", tag);
+    CHECK(!packed_in_file(m), "%s: blocks of another packing version used", tag);
     snprintf(what, sizeof what, "%s f32, other packing version", tag);
     compare(what, m, RF_KERNELS_REFERENCE, want, input, h, w, 0);
     snprintf(what, sizeof what, "%s f32, other packing version, fastest kernels", tag);
@@ -378,7 +393,7 @@ static void check_lazy_weights(const char *tag, const char *path, const float *i
     outputs o = {0};
     CHECK(run(m, RF_KERNELS_AUTO, input, 1, h, w, &o) == 0, "%s: forward", tag);
     const size_t grew = resident_bytes() - before;
-    if (m->packed_mapped && reference > ((size_t)50 << 20) && before) {
+    if (packed_in_file(m) && reference > ((size_t)50 << 20) && before) {
         CHECK(grew < size - reference / 2,
               "%s: %zu MB resident after load and forward, reference weights %zu MB of a %zu MB "
               "file",
@@ -387,7 +402,7 @@ static void check_lazy_weights(const char *tag, const char *path, const float *i
                grew >> 20, size >> 20);
     } else {
         printf("  %s f32 mapped: resident memory not checked (%s)\n", tag,
-               !m->packed_mapped ? "this CPU's kernels repack the weights"
+               !packed_in_file(m) ? "this CPU's kernels repack the weights"
                : before          ? "reference weights too small to measure"
                                  : "no /proc/self/statm");
     }

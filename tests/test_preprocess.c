@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L /* strdup */
 
 #include "retinaface.h"
+#include "image/image.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -131,6 +132,14 @@ static void test_to_input(void)
     rgb.order = RF_PIXELS_RGB;
     CHECK(rf_image_to_input(&rgb, 2, 2, t, &err) == RF_OK, "%s", err.message);
     CHECK(t[0] == 30 - 104.0f && t[4] == 20 - 117.0f && t[8] == 10 - 123.0f, "RGB swapped");
+    /* the NHWC input a context builds: pixels interleaved */
+    rf_buffer ws = {NULL, 0};
+    CHECK(rf_image_to_nhwc_into(&rgb, 2, 2, t, &ws, &err) == RF_OK, "%s", err.message);
+    CHECK(t[0] == 30 - 104.0f && t[1] == 20 - 117.0f && t[2] == 10 - 123.0f, "NHWC pixel 0");
+    CHECK(t[9] == 120 - 104.0f && t[10] == 110 - 117.0f && t[11] == 100 - 123.0f,
+          "NHWC pixel 3");
+    CHECK(rf_image_to_nhwc_into(&rgb, 0, 2, t, &ws, &err) == RF_E_ARG, "NHWC net 0");
+    rf_buffer_free(&ws);
 
     /* Resized when the size differs: a constant image gives constant planes. */
     uint8_t c[3 * 6];
@@ -183,6 +192,21 @@ static void compare_golden(const char *jpg, const char *png)
     CHECK(rf_image_to_input(&src.image, nw, nh, a, &err) == RF_OK, "%s", err.message);
     CHECK(rf_image_to_input(&want.image, 640, 640, b, &err) == RF_OK, "%s", err.message);
     CHECK(memcmp(a, b, 3 * 640 * 640 * sizeof(float)) == 0, "input tensors equal");
+    /* The NHWC input rf_detect builds in its arena is the same tensor transposed, bit for bit
+     * (the resize scratch reused from a call at another size). */
+    float *nhwc = malloc(3 * 640 * 640 * sizeof(float));
+    rf_buffer ws = {NULL, 0};
+    CHECK(nhwc && rf_image_to_nhwc_into(&src.image, 320, 200, nhwc, &ws, &err) == RF_OK, "%s",
+          err.message);
+    CHECK(nhwc && rf_image_to_nhwc_into(&src.image, nw, nh, nhwc, &ws, &err) == RF_OK, "%s",
+          err.message);
+    long transposed = 0;
+    for (size_t p = 0; nhwc && p < 640 * 640; p++)
+        for (size_t c = 0; c < 3; c++)
+            transposed += memcmp(&nhwc[3 * p + c], &a[c * 640 * 640 + p], sizeof(float)) != 0;
+    CHECK(nhwc && transposed == 0, "NHWC input: %ld values differ from the NCHW one", transposed);
+    rf_buffer_free(&ws);
+    free(nhwc);
     free(a);
     free(b);
     rf_image_buf_free(&src);

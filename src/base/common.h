@@ -37,9 +37,9 @@ const char *rf_printable(const void *bytes, size_t n, char *buf, size_t cap);
 /* Overflow-checked size arithmetic: 0 on overflow. */
 size_t rf_mul_size(size_t a, size_t b);
 
-/* Memory a context keeps between calls (arena, input staging, resize and post-processing
- * scratch): grown to the largest size asked of it, never shrunk, so that calls on sizes seen
- * before allocate nothing. */
+/* Memory a context keeps between calls (arena, resize and post-processing scratch): grown to
+ * the largest size asked of it, never shrunk, so that calls on sizes seen before allocate
+ * nothing. */
 typedef struct {
     void *block; /* 64-byte aligned */
     size_t bytes;

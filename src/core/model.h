@@ -1,62 +1,70 @@
-/* model.h - the RetinaFace network as loaded: layers with BatchNorm folded, per backbone. */
+/* model.h - the RetinaFace network as loaded: the layer table with BatchNorm folded weights, and
+ * those weights in the layouts of the kernel sets that read them. */
 #ifndef RF_MODEL_H
 #define RF_MODEL_H
 
 #include "retinaface.h"
 #include "base/tensor.h"
+#include "core/layers.h"
+#include "formats/checkpoint.h"
+#include "kernels/kernels.h"
 
+#include <pthread.h>
+
+/* A kernel set's packer (rf_kernel_set.pack). */
+typedef void (*rf_pack_fn)(const rf_conv *conv, void *block);
+
+/* The layers in one kernel set's weight layout. Sets that pack alike (the same pack function
+ * and version: AVX2 and AVX-512) share one. */
 typedef struct {
-    rf_conv conv1, conv2, conv3, downsample;
-    int has_downsample;
-} rf_bottleneck;
+    rf_pack_fn pack; /* the sets' packer; NULL: the plain layout */
+    uint32_t version;
+    rf_conv *convs; /* the table's layers, each with its block of this layout as conv->packed */
+    void *region;   /* the blocks, packed here in one allocation; NULL when they lie in the
+                     * mapped native file */
+} rf_packing;
 
-/* MobileNetV1 depthwise-separable unit: 3x3 depthwise then 1x1 pointwise. */
-typedef struct {
-    rf_conv dw, pw;
-} rf_dw_unit;
-
-/* SSH context module: a 3x3 branch (C/2), a "5x5" of two 3x3 (C/4) and a "7x7" of three 3x3
- * (C/4) that shares the first with the 5x5. */
-typedef struct {
-    rf_conv conv3x3, conv5x5_1, conv5x5_2, conv7x7_2, conv7x7_3;
-} rf_ssh;
-
-#define RF_R50_BLOCKS 16
-#define RF_MNET_UNITS 13
-/* Room for every convolution of either backbone (see model_convs in model.c). */
-#define RF_MODEL_MAX_CONVS (1 + 4 * RF_R50_BLOCKS + 2 * RF_MNET_UNITS + 3 * 10 - 1)
+#define RF_MAX_PACKINGS 4
 
 struct rf_model {
-    rf_backbone backbone;
-    rf_anchors anchors;
-    int width;         /* FPN / SSH channels: 256 (ResNet50) or 64 (MobileNet0.25) */
-    rf_act fpn_act;    /* ReLU for ResNet50; LeakyReLU(0.1) or ReLU (face1mb) for MobileNet */
-    rf_act body_act;   /* MobileNet backbone activation */
-
-    rf_conv stem;      /* ResNet50 7x7/2 or MobileNet 3x3/2 */
-    rf_bottleneck blocks[RF_R50_BLOCKS]; /* layer1..4: 3, 4, 6, 3 blocks */
-    rf_dw_unit units[RF_MNET_UNITS];      /* stage1: 5, stage2: 6, stage3: 2 units */
-
-    rf_conv fpn_lateral[3], fpn_merge[2];
-    rf_ssh ssh[3];
-    rf_conv head_cls[3], head_box[3], head_ldm[3];
-
+    rf_layers layers;  /* the table; layers.layer[i].conv holds the plain-layout weights */
     int64_t parameters;
     float *weights;    /* one allocation holding every folded weight and bias; only the
                         * biases once the weights are dropped after packing */
     int reference_weights; /* conv->weight is there for the reference kernels and exports */
     void *mapping;     /* a native model file mapped read-only that the weights point into */
     size_t mapping_size;
-    /* Every conv->packed points into mapping (a native file's stored packed blocks), or into
-     * packed_region, the one allocation of the blocks packed at load (NULL if none). */
-    int packed_mapped;
-    void *packed_region;
+    /* Packings are added at load and, for a context whose kernel set reads a layout the model
+     * does not have yet, when it is created: a model shared between threads changes only
+     * here, under the lock, and a packing never changes once added. */
+    pthread_mutex_t lock;
+    int npackings;
+    rf_packing packings[RF_MAX_PACKINGS];
 };
 
 /* A model of this backbone and preset with every layer's geometry and the parameter count set
- * but no weights (NULL pointers): what the native loader checks a file against. NULL when out
- * of memory. */
+ * but no weights (NULL pointers): what the loaders fill in. NULL when out of memory. */
 rf_model *rf_model_skeleton(rf_backbone backbone, rf_anchors anchors);
+
+/* The model a checkpoint holds: its tensors checked against the table and folded. */
+rf_status rf_model_from_checkpoint(const rf_checkpoint *ckpt, const char *path,
+                                   rf_anchors anchors, rf_model **out, rf_error *err);
+
+/* Packs m's weights for the fastest kernel set of this CPU unless m has that layout already (a
+ * native file's blocks). Unless flags hold RF_LOAD_KEEP_REFERENCE, the plain-layout weights are
+ * let go layer by layer as they are packed, so the two copies are never whole in memory
+ * together. `path` names the model in messages. */
+rf_status rf_model_pack_at_load(rf_model *m, unsigned flags, const char *path, rf_error *err);
+
+/* Adds the layout of pack / version whose block for layer i lies at blocks[i], outside the
+ * model (a mapped native file). */
+rf_status rf_model_add_packing(rf_model *m, rf_pack_fn pack, uint32_t version,
+                               void *const *blocks, rf_error *err);
+
+/* The layers as ks reads them (m->layers.count of them, valid as long as m) in *out: the layout
+ * is packed now, once, if m does not have it yet, which needs the plain-layout weights. */
+rf_status rf_model_layers_for(const rf_model *m, const rf_kernel_set *ks, const rf_conv **out,
+                              rf_error *err);
 
 /* RF_OK if the model still has its plain-layout weights, which `what` reads; otherwise
  * RF_E_UNSUPPORTED with a message that says how to load it. */

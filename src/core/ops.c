@@ -6,8 +6,8 @@
 #include <time.h>
 
 enum { KIND_1X1, KIND_3X3, KIND_DEPTHWISE, KIND_7X7, KIND_OTHER };
-static const char *const kind_names[] = {"conv 1x1", "conv 3x3", "conv 3x3 depthwise",
-                                         "conv 7x7", "other"};
+const char *const rf_profile_kind_names[RF_PROFILE_KINDS] = {
+    "conv 1x1", "conv 3x3", "conv 3x3 depthwise", "conv 7x7", "other"};
 
 static double now_ms(void)
 {
@@ -28,45 +28,25 @@ static double conv_flops(const rf_conv *c, const rf_tensor *out)
     return 2.0 * out->n * out->h * out->w * c->cout * (c->cin / c->groups) * c->kh * c->kw;
 }
 
-static void profile_add(rf_context *ctx, int kind, double t0, double flops)
+static void profile_add(rf_exec *ex, int kind, double t0, double flops)
 {
-    rf_profile_entry *e = &ctx->profile[kind];
-    e->kind = kind_names[kind];
+    rf_profile_entry *e = &ex->profile[kind];
+    e->kind = rf_profile_kind_names[kind];
     e->ms += now_ms() - t0;
     e->flops += flops;
     e->calls++;
 }
 
-void rf_context_profile_enable(rf_context *ctx, int on)
-{
-    ctx->profiling = on;
-    memset(ctx->profile, 0, sizeof ctx->profile);
-}
-
-int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max)
-{
-    int n = 0;
-    for (int k = 0; k <= KIND_OTHER && n < max; k++)
-        if (ctx->profile[k].calls)
-            entries[n++] = ctx->profile[k];
-    return n;
-}
-
-double rf_context_flops(const rf_context *ctx)
-{
-    return ctx->plan_flops;
-}
-
 /* Rows of work per task: several tasks per thread so uneven rows still balance. */
-static int task_count(const rf_context *ctx, int rows)
+static int task_count(const rf_exec *ex, int rows)
 {
-    int tasks = rf_pool_threads(ctx->pool) == 1 ? 1 : rf_pool_threads(ctx->pool) * 4;
+    int tasks = rf_pool_threads(ex->pool) == 1 ? 1 : rf_pool_threads(ex->pool) * 4;
     return tasks < rows ? tasks : rows;
 }
 
 /* A convolution's tasks: row_tasks bands of rows times ch_tasks groups of channels. */
 typedef struct {
-    const rf_context *ctx;
+    const rf_exec *ex;
     const rf_conv *conv;
     const rf_tensor *in, *residual, *out;
     rf_act act;
@@ -93,8 +73,8 @@ static void conv_task(void *arg, int t, int worker)
     const rf_conv_part part = {task_row(j, rt), task_row(j, rt + 1), g0 * RF_CONV_CHANNEL_STEP,
                                ch1 < j->conv->cout ? ch1 : j->conv->cout};
     if (part.row0 < part.row1 && part.ch0 < part.ch1)
-        j->ctx->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, part,
-                              j->ctx->scratch ? j->ctx->scratch[worker] : NULL);
+        j->ex->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, part,
+                              j->ex->scratch ? j->ex->scratch[worker] : NULL);
 }
 
 /* Splits a convolution into tasks: by bands of rows, and also by groups of channels
@@ -107,17 +87,17 @@ static void conv_task(void *arg, int t, int worker)
  *   doing so at once ran out of memory bandwidth (ResNet50's 40x40 layers, 256 channels);
  * - one task per thread, each with all the rows, for a layer whose kernel calls each prepare
  *   their weights (ResNet50's layer4 at 2 threads: 10.7 -> 9.0 ms). */
-static void conv_split(const rf_context *ctx, conv_job *j)
+static void conv_split(const rf_exec *ex, conv_job *j)
 {
-    const int threads = rf_pool_threads(ctx->pool);
-    j->unit = ctx->kernels->row_unit ? ctx->kernels->row_unit(j->conv) : 1;
+    const int threads = rf_pool_threads(ex->pool);
+    j->unit = ex->kernels->row_unit ? ex->kernels->row_unit(j->conv) : 1;
     const int bands = j->out->n * ((j->out->h + j->unit - 1) / j->unit);
     const int groups = (j->conv->cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
     j->ch_tasks = 1;
-    j->row_tasks = task_count(ctx, j->rows);
+    j->row_tasks = task_count(ex, j->rows);
     if (threads == 1 || groups == 1)
         return;
-    if (ctx->kernels->per_call_weights && ctx->kernels->per_call_weights(j->conv)) {
+    if (ex->kernels->per_call_weights && ex->kernels->per_call_weights(j->conv)) {
         if (groups >= threads) {
             j->ch_tasks = threads;
             j->row_tasks = 1;
@@ -133,32 +113,37 @@ static void conv_split(const rf_context *ctx, conv_job *j)
     }
 }
 
-void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
-                const rf_tensor *residual, rf_act act, const rf_tensor *out)
+void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
+                const rf_tensor *residual, rf_act act, rf_tensor *out)
 {
-    if (ctx->planning) {
-        ctx->plan_flops += conv_flops(conv, out);
-        const size_t scratch = ctx->kernels->scratch_floats ? ctx->kernels->scratch_floats(conv) : 0;
-        if (scratch > ctx->plan_scratch_floats)
-            ctx->plan_scratch_floats = scratch;
+    if (ex->arena.planning) {
+        if (ex->trace) {
+            out->value = ex->trace->conv(ex->trace, conv, in->value,
+                                         residual ? residual->value : 0, act);
+            return;
+        }
+        ex->plan_flops += conv_flops(conv, out);
+        const size_t scratch = ex->kernels->scratch_floats ? ex->kernels->scratch_floats(conv) : 0;
+        if (scratch > ex->plan_scratch_floats)
+            ex->plan_scratch_floats = scratch;
         return;
     }
-    const double t0 = ctx->profiling ? now_ms() : 0;
-    conv_job j = {ctx, conv, in, residual, out, act, out->n * out->h, 1, 0, 1};
-    conv_split(ctx, &j);
-    rf_pool_run(ctx->pool, conv_task, &j, j.row_tasks * j.ch_tasks);
-    if (ctx->profiling)
-        profile_add(ctx, conv_kind(conv), t0, conv_flops(conv, out));
+    const double t0 = ex->profiling ? now_ms() : 0;
+    conv_job j = {ex, conv, in, residual, out, act, out->n * out->h, 1, 0, 1};
+    conv_split(ex, &j);
+    rf_pool_run(ex->pool, conv_task, &j, j.row_tasks * j.ch_tasks);
+    if (ex->profiling)
+        profile_add(ex, conv_kind(conv), t0, conv_flops(conv, out));
 }
 
-rf_tensor rf_op_conv_new(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
+rf_tensor rf_op_conv_new(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
                          const rf_tensor *residual, rf_act act)
 {
-    rf_tensor out = rf_arena_tensor(ctx, in->n,
+    rf_tensor out = rf_arena_tensor(&ex->arena, in->n,
                                     rf_conv_out_size(in->h, conv->kh, conv->stride, conv->pad),
                                     rf_conv_out_size(in->w, conv->kw, conv->stride, conv->pad),
                                     conv->cout);
-    rf_op_conv(ctx, conv, in, residual, act, &out);
+    rf_op_conv(ex, conv, in, residual, act, &out);
     return out;
 }
 
@@ -179,13 +164,13 @@ static void rows_task(void *arg, int t, int worker)
           (int)((int64_t)j->rows * (t + 1) / j->tasks));
 }
 
-static void run_rows(rf_context *ctx, int rows, rows_fn fn, const void *op)
+static void run_rows(rf_exec *ex, int rows, rows_fn fn, const void *op)
 {
-    const double t0 = ctx->profiling ? now_ms() : 0;
-    rows_job j = {fn, op, rows, task_count(ctx, rows)};
-    rf_pool_run(ctx->pool, rows_task, &j, j.tasks);
-    if (ctx->profiling)
-        profile_add(ctx, KIND_OTHER, t0, 0);
+    const double t0 = ex->profiling ? now_ms() : 0;
+    rows_job j = {fn, op, rows, task_count(ex, rows)};
+    rf_pool_run(ex->pool, rows_task, &j, j.tasks);
+    if (ex->profiling)
+        profile_add(ex, KIND_OTHER, t0, 0);
 }
 
 typedef struct {
@@ -193,22 +178,24 @@ typedef struct {
 } unary_op;
 
 typedef struct {
-    const rf_context *ctx;
+    const rf_exec *ex;
     const rf_tensor *in, *out;
 } pool_op;
 
 static void maxpool_rows(const void *arg, int row0, int row1)
 {
     const pool_op *op = arg;
-    rf_maxpool3s2(op->ctx->kernels, op->in, op->out, row0, row1);
+    rf_maxpool3s2(op->ex->kernels, op->in, op->out, row0, row1);
 }
 
-rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in)
+rf_tensor rf_op_maxpool3s2(rf_exec *ex, const rf_tensor *in)
 {
-    rf_tensor out = rf_arena_tensor(ctx, in->n, rf_conv_out_size(in->h, 3, 2, 1),
+    rf_tensor out = rf_arena_tensor(&ex->arena, in->n, rf_conv_out_size(in->h, 3, 2, 1),
                                     rf_conv_out_size(in->w, 3, 2, 1), in->c);
-    if (!ctx->planning)
-        run_rows(ctx, out.n * out.h, maxpool_rows, &(pool_op){ctx, in, &out});
+    if (!ex->arena.planning)
+        run_rows(ex, out.n * out.h, maxpool_rows, &(pool_op){ex, in, &out});
+    else if (ex->trace)
+        out.value = ex->trace->maxpool3s2(ex->trace, in->value);
     return out;
 }
 
@@ -229,10 +216,12 @@ static void add_upsampled_rows(const void *arg, int row0, int row1)
     }
 }
 
-void rf_op_add_upsampled(rf_context *ctx, const rf_tensor *dst, const rf_tensor *src)
+void rf_op_add_upsampled(rf_exec *ex, rf_tensor *dst, const rf_tensor *src)
 {
-    if (!ctx->planning)
-        run_rows(ctx, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
+    if (!ex->arena.planning)
+        run_rows(ex, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
+    else if (ex->trace)
+        dst->value = ex->trace->add_upsampled(ex->trace, dst->value, src->value);
 }
 
 static void softmax_rows(const void *arg, int row0, int row1)
@@ -253,10 +242,25 @@ static void softmax_rows(const void *arg, int row0, int row1)
     }
 }
 
-void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t)
+void rf_op_softmax_pairs(rf_exec *ex, rf_tensor *t)
 {
-    if (!ctx->planning)
-        run_rows(ctx, t->n * t->h, softmax_rows, &(unary_op){t, t});
+    if (!ex->arena.planning)
+        run_rows(ex, t->n * t->h, softmax_rows, &(unary_op){t, t});
+    else if (ex->trace)
+        t->value = ex->trace->softmax_pairs(ex->trace, t->value);
+}
+
+void rf_op_concat(rf_exec *ex, rf_tensor *out, const rf_tensor *parts, int n)
+{
+    if (ex->trace)
+        out->value = ex->trace->concat(ex->trace, parts, n);
+}
+
+void rf_op_outputs(rf_exec *ex, const rf_tensor *cls, const rf_tensor *box,
+                   const rf_tensor *ldm)
+{
+    if (ex->trace)
+        ex->trace->outputs(ex->trace, cls->value, box->value, ldm->value);
 }
 
 typedef struct {
@@ -285,10 +289,10 @@ static void from_nchw_rows(const void *arg, int row0, int row1)
     }
 }
 
-rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int h, int w)
+void rf_op_from_nchw(rf_exec *ex, const float *src, rf_tensor *out)
 {
-    rf_tensor out = rf_arena_tensor(ctx, n, h, w, 3);
-    if (!ctx->planning)
-        run_rows(ctx, n * h, from_nchw_rows, &(from_nchw_op){src, &out});
-    return out;
+    if (!ex->arena.planning)
+        run_rows(ex, out->n * out->h, from_nchw_rows, &(from_nchw_op){src, out});
+    else if (ex->trace)
+        out->value = ex->trace->input(ex->trace);
 }

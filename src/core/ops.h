@@ -2,21 +2,66 @@
 #ifndef RF_OPS_H
 #define RF_OPS_H
 
-#include "core/context.h"
+#include "core/arena.h"
+#include "core/threadpool.h"
+#include "kernels/kernels.h"
+
+/* A recorder of the forward pass as a graph (what the ONNX export writes). In a planning pass
+ * with a trace, each op hands it the values its inputs hold (rf_tensor.value) and stores the
+ * value it returns in its output, computing nothing. Values are positive. */
+typedef struct rf_trace rf_trace;
+struct rf_trace {
+    int (*input)(rf_trace *t);
+    /* act(conv(in) + bias [+ residual]); residual 0 when there is none */
+    int (*conv)(rf_trace *t, const rf_conv *conv, int in, int residual, rf_act act);
+    int (*maxpool3s2)(rf_trace *t, int in);
+    int (*add_upsampled)(rf_trace *t, int dst, int src);
+    int (*softmax_pairs)(rf_trace *t, int in);
+    int (*concat)(rf_trace *t, const rf_tensor *parts, int n); /* their values, by channel */
+    /* the next level's rows of the three outputs: class scores, boxes, landmarks */
+    void (*outputs)(rf_trace *t, int cls, int box, int ldm);
+};
+
+/* What the ops run with (a context owns one): the kernel set, the threads and their scratch,
+ * the activation arena, and what planning and profiling passes collect. While the arena is
+ * planning, ops only allocate and release their outputs and add up the plan's figures (or,
+ * with a trace, record themselves). */
+typedef struct {
+    const rf_kernel_set *kernels;
+    rf_pool *pool;
+    rf_arena arena;
+    float **scratch;            /* one buffer per pool thread, for the kernels */
+    size_t scratch_floats;
+    double plan_flops;          /* of the planned shape, summed while planning */
+    size_t plan_scratch_floats; /* the most kernel scratch one conv of the plan needs */
+    int profiling;
+    rf_profile_entry profile[RF_PROFILE_KINDS];
+    rf_trace *trace;
+} rf_exec;
 
 /* out = act(conv(in) + bias [+ residual]); out must already have the conv's output shape. */
-void rf_op_conv(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
-                const rf_tensor *residual, rf_act act, const rf_tensor *out);
+void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
+                const rf_tensor *residual, rf_act act, rf_tensor *out);
 /* The same, into a new arena tensor. */
-rf_tensor rf_op_conv_new(rf_context *ctx, const rf_conv *conv, const rf_tensor *in,
+rf_tensor rf_op_conv_new(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
                          const rf_tensor *residual, rf_act act);
 /* 3x3 max pooling, stride 2, padding 1 (padding never wins). */
-rf_tensor rf_op_maxpool3s2(rf_context *ctx, const rf_tensor *in);
+rf_tensor rf_op_maxpool3s2(rf_exec *ex, const rf_tensor *in);
 /* dst += nearest-neighbour upsampling of src to dst's size (source index = dst * in / out). */
-void rf_op_add_upsampled(rf_context *ctx, const rf_tensor *dst, const rf_tensor *src);
+void rf_op_add_upsampled(rf_exec *ex, rf_tensor *dst, const rf_tensor *src);
 /* Softmax over each pixel's consecutive pairs of channels, in place. */
-void rf_op_softmax_pairs(rf_context *ctx, const rf_tensor *t);
-/* NCHW float input of 3 channels (batch n) into an NHWC arena tensor. */
-rf_tensor rf_op_from_nchw(rf_context *ctx, const float *src, int n, int h, int w);
+void rf_op_softmax_pairs(rf_exec *ex, rf_tensor *t);
+/* out is the concatenation of parts, which were written into its channel slices in order:
+ * nothing to compute; a trace records it. */
+void rf_op_concat(rf_exec *ex, rf_tensor *out, const rf_tensor *parts, int n);
+/* cls, box and ldm hold the next level's rows of the network's outputs, written in place:
+ * nothing to compute; a trace records them. */
+void rf_op_outputs(rf_exec *ex, const rf_tensor *cls, const rf_tensor *box,
+                   const rf_tensor *ldm);
+/* out (NHWC, 3 channels) = the NCHW float input src of out's shape. */
+void rf_op_from_nchw(rf_exec *ex, const float *src, rf_tensor *out);
+
+/* The names of the profile's kinds of layer, RF_PROFILE_KINDS of them. */
+extern const char *const rf_profile_kind_names[RF_PROFILE_KINDS];
 
 #endif

@@ -39,6 +39,15 @@ typedef struct {
     float cx, cy, w, h;
 } prior;
 
+int64_t rf_anchor_count(int height, int width)
+{
+    int64_t n = 0;
+    for (int l = 0; l < 3; l++)
+        n += 2 * (int64_t)((height + steps[l] - 1) / steps[l]) *
+             ((width + steps[l] - 1) / steps[l]);
+    return n;
+}
+
 static prior prior_of(int64_t anchor, int net_w, int net_h, rf_anchors preset)
 {
     for (int l = 0; l < 3; l++) {

@@ -3,21 +3,9 @@
 #define RF_CHECKPOINT_H
 
 #include "base/common.h"
+#include "formats/dtype.h"
 
 #include <stdint.h>
-
-typedef enum {
-    RF_DTYPE_F32 = 0,
-    RF_DTYPE_F64,
-    RF_DTYPE_F16,
-    RF_DTYPE_BF16,
-    RF_DTYPE_I64,
-    RF_DTYPE_I32,
-    RF_DTYPE_I16,
-    RF_DTYPE_I8,
-    RF_DTYPE_U8,
-    RF_DTYPE_BOOL
-} rf_dtype;
 
 #define RF_CKPT_MAX_DIMS 8
 

@@ -24,7 +24,7 @@
 #define RECORD_BYTES 64u
 #define PACKED_BYTES 16u /* a packed table entry: offset and size of one layer's packed block */
 #define ALIGN 64u
-#define MAX_LAYERS 128 /* ResNet50 has 82 convolutions, MobileNet0.25 56 */
+#define MAX_LAYERS RF_MAX_LAYERS
 #define CRC_AT 12u     /* where the header checksum lies (zero while it is computed) */
 
 /* ------------------------------------------------------------------------------ helpers */
@@ -142,46 +142,6 @@ static float bf16_to_f32(uint16_t h)
     return f;
 }
 
-/* Every convolution of m, in file order; returns the count. */
-static int model_convs(const rf_model *m, const rf_conv **list)
-{
-    int n = 0;
-    list[n++] = &m->stem;
-    if (m->backbone == RF_BACKBONE_RESNET50) {
-        for (int i = 0; i < RF_R50_BLOCKS; i++) {
-            const rf_bottleneck *b = &m->blocks[i];
-            list[n++] = &b->conv1;
-            list[n++] = &b->conv2;
-            list[n++] = &b->conv3;
-            if (b->has_downsample)
-                list[n++] = &b->downsample;
-        }
-    } else {
-        for (int i = 0; i < RF_MNET_UNITS; i++) {
-            list[n++] = &m->units[i].dw;
-            list[n++] = &m->units[i].pw;
-        }
-    }
-    for (int i = 0; i < 3; i++)
-        list[n++] = &m->fpn_lateral[i];
-    for (int i = 0; i < 2; i++)
-        list[n++] = &m->fpn_merge[i];
-    for (int i = 0; i < 3; i++) {
-        const rf_ssh *s = &m->ssh[i];
-        list[n++] = &s->conv3x3;
-        list[n++] = &s->conv5x5_1;
-        list[n++] = &s->conv5x5_2;
-        list[n++] = &s->conv7x7_2;
-        list[n++] = &s->conv7x7_3;
-    }
-    for (int i = 0; i < 3; i++) {
-        list[n++] = &m->head_cls[i];
-        list[n++] = &m->head_box[i];
-        list[n++] = &m->head_ldm[i];
-    }
-    return n;
-}
-
 /* ------------------------------------------------------------------------------ save */
 static int write_floats(FILE *f, const float *src, size_t n, rf_storage storage)
 {
@@ -218,8 +178,8 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
         return rf_fail(err, RF_E_ARG, "%s: unknown weight storage %d", path, (int)storage);
     if (!host_little_endian())
         return rf_fail(err, RF_E_UNSUPPORTED, "%s: native files are little-endian", path);
-    const rf_conv *convs[MAX_LAYERS];
-    const int n = model_convs(model, convs);
+    const rf_layer *layers = model->layers.layer;
+    const int n = model->layers.count;
     const size_t es = storage_bytes(storage);
     const size_t table_end = HEADER_BYTES + (size_t)n * (RECORD_BYTES + PACKED_BYTES);
     /* Packed blocks are made from float32 weights, so only float32 files can carry them. */
@@ -230,7 +190,7 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     uint64_t off = align_up(table_end);
     const uint64_t data_offset = off;
     for (int i = 0; i < n; i++) {
-        const rf_conv *c = convs[i];
+        const rf_conv *c = &layers[i].conv;
         unsigned char *r = head + HEADER_BYTES + (size_t)i * RECORD_BYTES;
         const int geometry[7] = {c->cin, c->cout, c->kh, c->kw, c->stride, c->pad, c->groups};
         for (int k = 0; k < 7; k++)
@@ -245,15 +205,15 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     for (int i = 0; pack_version && i < n; i++) {
         unsigned char *p = head + HEADER_BYTES + (size_t)(n * RECORD_BYTES + i * PACKED_BYTES);
         rf_packed layout;
-        const size_t bytes = rf_pack_simd_size(convs[i], &layout);
+        const size_t bytes = rf_pack_simd_size(&layers[i].conv, &layout);
         put64(p, off);
         put64(p + 8, bytes);
         off += bytes; /* a multiple of 64 */
     }
     memcpy(head, MAGIC, 8);
     put32(head + 8, VERSION);
-    put32(head + 16, (uint32_t)model->backbone);
-    put32(head + 20, (uint32_t)model->anchors);
+    put32(head + 16, (uint32_t)model->layers.backbone);
+    put32(head + 20, (uint32_t)model->layers.anchors);
     put32(head + 24, (uint32_t)storage);
     put32(head + 28, (uint32_t)n);
     put64(head + 32, data_offset);
@@ -271,13 +231,14 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     uint64_t pos = table_end;
     int bad = fwrite(head, 1, table_end, o.f) != table_end;
     for (int i = 0; !bad && i < n; i++) {
+        const rf_conv *c = &layers[i].conv;
         const unsigned char *r = head + HEADER_BYTES + (size_t)i * RECORD_BYTES;
         bad = pad_to(o.f, &pos, get64(r + 32)) ||
-              write_floats(o.f, convs[i]->weight, (size_t)rf_conv_weight_count(convs[i]), storage);
-        pos += rf_conv_weight_count(convs[i]) * es;
+              write_floats(o.f, c->weight, (size_t)rf_conv_weight_count(c), storage);
+        pos += rf_conv_weight_count(c) * es;
         bad = bad || pad_to(o.f, &pos, get64(r + 48)) ||
-              write_floats(o.f, convs[i]->bias, (size_t)convs[i]->cout, storage);
-        pos += (uint64_t)convs[i]->cout * es;
+              write_floats(o.f, c->bias, (size_t)c->cout, storage);
+        pos += (uint64_t)c->cout * es;
     }
     for (int i = 0; !bad && st == RF_OK && pack_version && i < n; i++) {
         /* packed here rather than taken from the model, whose blocks may be of another
@@ -289,7 +250,7 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
             st = rf_fail(err, RF_E_NOMEM, "%s: out of memory for packed weights", path);
             break;
         }
-        rf_pack_simd(convs[i], block);
+        rf_pack_simd(&layers[i].conv, block);
         bad = pad_to(o.f, &pos, get64(p)) || fwrite(block, 1, get64(p + 8), o.f) != get64(p + 8);
         pos += get64(p + 8);
         free(block);
@@ -377,20 +338,20 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     rf_model *m = rf_model_skeleton((rf_backbone)backbone, (rf_anchors)anchors);
     if (!m)
         return rf_fail(err, RF_E_NOMEM, "%s: out of memory", name);
-    const rf_conv *convs[MAX_LAYERS];
-    const int n = model_convs(m, convs);
+    rf_layer *table = m->layers.layer;
+    const int n = m->layers.count;
     rf_status st = RF_OK;
     if ((uint32_t)n != layers)
         st = rf_fail(err, RF_E_FORMAT, "%s: %u layers, a %s RetinaFace has %d", name, layers,
-                     rf_backbone_name(m->backbone), n);
+                     rf_backbone_name(m->layers.backbone), n);
     if (st == RF_OK && (int64_t)get64(buf + 48) != m->parameters)
         st = rf_fail(err, RF_E_FORMAT, "%s: %lld parameters, a %s RetinaFace has %lld", name,
-                     (long long)get64(buf + 48), rf_backbone_name(m->backbone),
+                     (long long)get64(buf + 48), rf_backbone_name(m->layers.backbone),
                      (long long)m->parameters);
     const size_t es = storage_bytes((rf_storage)storage);
     uint64_t total = 0; /* floats to allocate when not in place */
     for (int i = 0; st == RF_OK && i < n; i++) {
-        const rf_conv *c = convs[i];
+        const rf_conv *c = &table[i].conv;
         const unsigned char *r = buf + HEADER_BYTES + (size_t)i * RECORD_BYTES;
         const int want[7] = {c->cin, c->cout, c->kh, c->kw, c->stride, c->pad, c->groups};
         int same = 1;
@@ -400,7 +361,7 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
             st = rf_fail(err, RF_E_FORMAT, "%s: layer %d is %ux%u/%u %u->%u (groups %u), a %s "
                          "RetinaFace needs %dx%d/%d %d->%d (groups %d)", name, i, get32(r + 8),
                          get32(r + 12), get32(r + 16), get32(r), get32(r + 4), get32(r + 24),
-                         rf_backbone_name(m->backbone), c->kh, c->kw, c->stride, c->cin, c->cout,
+                         rf_backbone_name(m->layers.backbone), c->kh, c->kw, c->stride, c->cin, c->cout,
                          c->groups);
             break;
         }
@@ -440,8 +401,10 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     const int zero_copy = in_place && storage == RF_STORAGE_F32;
     /* The file's packed blocks are used in place only when this build's fastest kernels
      * want exactly that layout; otherwise the model loader packs as for a checkpoint. */
-    const uint32_t pack_wanted = rf_kernels_select(RF_KERNELS_AUTO)->pack_layout;
-    m->packed_mapped = st == RF_OK && zero_copy && pack_version && pack_version == pack_wanted;
+    const rf_kernel_set *fastest = rf_kernels_select(RF_KERNELS_AUTO);
+    const int use_blocks = st == RF_OK && zero_copy && pack_version &&
+                           fastest->pack == rf_pack_simd && pack_version == fastest->pack_layout;
+    void *blocks[MAX_LAYERS];
     if (st == RF_OK && !zero_copy) {
         const size_t bytes = rf_mul_size((size_t)total, sizeof(float));
         if (!bytes || !(m->weights = aligned_alloc(ALIGN, bytes)))
@@ -450,12 +413,12 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     }
     float *next = m->weights;
     for (int i = 0; st == RF_OK && i < n; i++) {
-        rf_conv *c = (rf_conv *)convs[i]; /* the skeleton is ours to fill in */
+        rf_conv *c = &table[i].conv;
         const unsigned char *r = buf + HEADER_BYTES + (size_t)i * RECORD_BYTES;
-        if (m->packed_mapped) {
-            c->packed = (void *)(uintptr_t)(buf + get64(buf + HEADER_BYTES +
-                                                        layers * RECORD_BYTES + i * PACKED_BYTES));
-            touch_pages(c->packed, rf_pack_simd_size(c, &(rf_packed){0}));
+        if (use_blocks) {
+            const unsigned char *p = buf + HEADER_BYTES + layers * RECORD_BYTES + i * PACKED_BYTES;
+            blocks[i] = (void *)(uintptr_t)(buf + get64(p));
+            touch_pages(blocks[i], rf_pack_simd_size(c, &(rf_packed){0}));
         }
         float **dst[2] = {&c->weight, &c->bias};
         for (int k = 0; k < 2; k++) {
@@ -478,6 +441,8 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
             }
         }
     }
+    if (st == RF_OK && use_blocks)
+        st = rf_model_add_packing(m, rf_pack_simd, pack_version, blocks, err);
     if (st != RF_OK) {
         rf_model_free(m);
         return st;

@@ -1,8 +1,9 @@
-/* onnx_export.c - the network of network.c as an ONNX graph (opset 13, dynamic N/H/W), with a small protobuf encoder. */
+/* onnx_export.c - the forward pass of network.c, traced, as an ONNX graph (opset 13, dynamic N/H/W), with a small protobuf encoder. */
 #include "retinaface_tools.h"
 
 #include "base/common.h"
 #include "core/model.h"
+#include "core/network.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -243,6 +244,35 @@ static value conv(graph *g, const rf_conv *c, value x)
     return node(g, "Conv", in, 3, NULL, &a);
 }
 
+/* ------------------------------------------------------------------------------ the trace */
+#define MAX_VALUES 1024 /* ResNet50 makes about 300 */
+
+/* The graph the forward pass makes: its ops arrive through rf_trace, in the order they run, and
+ * become nodes on the values their inputs hold. */
+typedef struct {
+    rf_trace base; /* first: the ops see only this */
+    graph g;
+    value names[MAX_VALUES]; /* of each trace value (1-based) */
+    int rows[MAX_VALUES];    /* k when the value is already laid as [N, anchors, k] */
+    int count, overflow;
+    value levels[3][3];      /* each output's rows per level */
+    int nlevels;
+} onnx_trace;
+
+static const int head_k[3] = {2, 4, 10}; /* of the class, box and landmark outputs */
+
+static int add_value(onnx_trace *t, value v, int rows)
+{
+    if (t->count + 1 >= MAX_VALUES) {
+        t->overflow = 1;
+        return 0;
+    }
+    t->count++;
+    t->names[t->count] = v;
+    t->rows[t->count] = rows;
+    return t->count;
+}
+
 static value act(graph *g, value x, rf_act a)
 {
     if (a.kind == RF_ACT_RELU)
@@ -255,93 +285,99 @@ static value act(graph *g, value x, rf_act a)
     return x;
 }
 
-static value conv_act(graph *g, const rf_conv *c, value x, rf_act a) { return act(g, conv(g, c, x), a); }
-
-static value add(graph *g, value a, value b)
+/* A head's [N, 2k, H, W] as [N, H*W*2, k]: pixel-major, two anchors per pixel. */
+static value to_rows(graph *g, value x, int k)
 {
-    const value in[2] = {a, b};
-    return node(g, "Add", in, 2, NULL, NULL);
+    char shape[16];
+    snprintf(shape, sizeof shape, "shape_%d", k);
+    pb a = {0};
+    const int64_t perm[4] = {0, 2, 3, 1};
+    attr_ints(&a, "perm", perm, 4);
+    const value in[2] = {node(g, "Transpose", &x, 1, NULL, &a), named(shape)};
+    return node(g, "Reshape", in, 2, NULL, NULL);
 }
 
-static const rf_act relu = {RF_ACT_RELU, 0.0f};
-
-static void resnet50_body(graph *g, const rf_model *m, value x, value c[3])
+static int trace_input(rf_trace *base)
 {
-    static const int blocks[4] = {3, 4, 6, 3};
-    value y = conv_act(g, &m->stem, x, relu);
+    return add_value((onnx_trace *)base, named("data"), 0);
+}
+
+static int trace_conv(rf_trace *base, const rf_conv *c, int in, int residual, rf_act a)
+{
+    onnx_trace *t = (onnx_trace *)base;
+    value y = conv(&t->g, c, t->names[in]);
+    if (residual) {
+        const value sum[2] = {y, t->names[residual]};
+        y = node(&t->g, "Add", sum, 2, NULL, NULL);
+    }
+    return add_value(t, act(&t->g, y, a), 0);
+}
+
+static int trace_maxpool3s2(rf_trace *base, int in)
+{
+    onnx_trace *t = (onnx_trace *)base;
     pb a = {0};
     const int64_t k[2] = {3, 3}, s[2] = {2, 2}, p[4] = {1, 1, 1, 1};
     attr_ints(&a, "kernel_shape", k, 2);
     attr_ints(&a, "strides", s, 2);
     attr_ints(&a, "pads", p, 4);
-    y = node(g, "MaxPool", &y, 1, NULL, &a);
-    for (int layer = 0, i = 0; layer < 4; layer++) {
-        for (int j = 0; j < blocks[layer]; j++, i++) {
-            const rf_bottleneck *b = &m->blocks[i];
-            const value shortcut = b->has_downsample ? conv(g, &b->downsample, y) : y;
-            value t = conv_act(g, &b->conv1, y, relu);
-            t = conv_act(g, &b->conv2, t, relu);
-            y = act(g, add(g, conv(g, &b->conv3, t), shortcut), relu);
-        }
-        if (layer >= 1)
-            c[layer - 1] = y;
-    }
+    return add_value(t, node(&t->g, "MaxPool", &t->names[in], 1, NULL, &a), 0);
 }
 
-static void mobilenet_body(graph *g, const rf_model *m, value x, value c[3])
+/* The coarser level, nearest-upsampled to dst's own (dynamic) size as network.c does (source
+ * index floor(dst * in / out)), added. */
+static int trace_add_upsampled(rf_trace *base, int dst, int src)
 {
-    static const int stage_end[3] = {4, 10, 12};
-    value y = conv_act(g, &m->stem, x, m->body_act);
-    for (int i = 0, stage = 0; i < RF_MNET_UNITS; i++) {
-        y = conv_act(g, &m->units[i].dw, y, m->body_act);
-        y = conv_act(g, &m->units[i].pw, y, m->body_act);
-        if (i == stage_end[stage])
-            c[stage++] = y;
-    }
+    onnx_trace *t = (onnx_trace *)base;
+    graph *g = &t->g;
+    const value size = node(g, "Shape", &t->names[dst], 1, NULL, NULL);
+    const value in[4] = {t->names[src], named(""), named(""), size};
+    pb a = {0};
+    attr_str(&a, "mode", "nearest");
+    attr_str(&a, "coordinate_transformation_mode", "asymmetric");
+    attr_str(&a, "nearest_mode", "floor");
+    const value sum[2] = {t->names[dst], node(g, "Resize", in, 4, NULL, &a)};
+    return add_value(t, node(g, "Add", sum, 2, NULL, NULL), 0);
 }
 
-/* FPN top-down: the coarser level, nearest-upsampled to the lateral's own (dynamic) size as
- * network.c does (source index floor(dst * in / out)), added, then merged. */
-static void fpn(graph *g, const rf_model *m, const value c[3], value p[3])
+/* Each anchor's two class scores are a pair of channels: as rows [N, anchors, 2], a softmax on
+ * the last axis. */
+static int trace_softmax_pairs(rf_trace *base, int in)
 {
-    for (int i = 0; i < 3; i++)
-        p[i] = conv_act(g, &m->fpn_lateral[i], c[i], m->fpn_act);
-    for (int i = 1; i >= 0; i--) {
-        const value size = node(g, "Shape", &p[i], 1, NULL, NULL);
-        const value in[4] = {p[i + 1], named(""), named(""), size};
-        pb a = {0};
-        attr_str(&a, "mode", "nearest");
-        attr_str(&a, "coordinate_transformation_mode", "asymmetric");
-        attr_str(&a, "nearest_mode", "floor");
-        const value up = node(g, "Resize", in, 4, NULL, &a);
-        p[i] = conv_act(g, &m->fpn_merge[i], add(g, p[i], up), m->fpn_act);
-    }
+    onnx_trace *t = (onnx_trace *)base;
+    const value rows = to_rows(&t->g, t->names[in], 2);
+    pb a = {0};
+    attr_int(&a, "axis", 2);
+    return add_value(t, node(&t->g, "Softmax", &rows, 1, NULL, &a), 2);
 }
 
-/* SSH: the three linear branches concatenated, then one ReLU (network.c applies it per slice). */
-static value ssh(graph *g, const rf_model *m, const rf_ssh *s, value x)
+static int trace_concat(rf_trace *base, const rf_tensor *parts, int n)
 {
-    value br[3];
-    br[0] = conv(g, &s->conv3x3, x);
-    const value t = conv_act(g, &s->conv5x5_1, x, m->fpn_act);
-    br[1] = conv(g, &s->conv5x5_2, t);
-    const value u = conv_act(g, &s->conv7x7_2, t, m->fpn_act);
-    br[2] = conv(g, &s->conv7x7_3, u);
+    onnx_trace *t = (onnx_trace *)base;
+    value in[4];
+    if (n > 4) {
+        t->overflow = 1;
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        in[i] = t->names[parts[i].value];
     pb a = {0};
     attr_int(&a, "axis", 1);
-    const value cat = node(g, "Concat", br, 3, NULL, &a);
-    return act(g, cat, relu);
+    return add_value(t, node(&t->g, "Concat", in, n, NULL, &a), 0);
 }
 
-/* A head's [N, 2k, H, W] as [N, H*W*2, k]: pixel-major, two anchors per pixel. */
-static value head(graph *g, const rf_conv *c, value f, const char *shape)
+static void trace_outputs(rf_trace *base, int cls, int box, int ldm)
 {
-    value h = conv(g, c, f);
-    pb a = {0};
-    const int64_t perm[4] = {0, 2, 3, 1};
-    attr_ints(&a, "perm", perm, 4);
-    const value in[2] = {node(g, "Transpose", &h, 1, NULL, &a), named(shape)};
-    return node(g, "Reshape", in, 2, NULL, NULL);
+    onnx_trace *t = (onnx_trace *)base;
+    const int v[3] = {cls, box, ldm};
+    if (t->nlevels == 3) {
+        t->overflow = 1;
+        return;
+    }
+    for (int h = 0; h < 3; h++)
+        t->levels[h][t->nlevels] =
+            t->rows[v[h]] ? t->names[v[h]] : to_rows(&t->g, t->names[v[h]], head_k[h]);
+    t->nlevels++;
 }
 
 static void value_info(pb *b, int field, const char *name, int ndim, const int64_t *dims,
@@ -365,49 +401,32 @@ static void value_info(pb *b, int field, const char *name, int ndim, const int64
     pb_msg(b, field, &vi);
 }
 
-static void build(graph *g, const rf_model *m)
+static void build(onnx_trace *t, const rf_model *m, const rf_conv *convs)
 {
     static const char *const outputs[3] = {"face_rpn_cls_prob", "face_rpn_bbox_pred",
                                            "face_rpn_landmark_pred"};
-    static const int ks[3] = {2, 4, 10};
+    graph *g = &t->g;
     pb_str(&g->g, GRAPH_NAME, "retinaface");
     const char *const in_params[4] = {"batch", NULL, "height", "width"};
     const int64_t in_dims[4] = {0, 3, 0, 0};
     value_info(&g->g, GRAPH_INPUT, "data", 4, in_dims, in_params);
     for (int h = 0; h < 3; h++) {
         char name[16];
-        snprintf(name, sizeof name, "shape_%d", ks[h]);
-        const int64_t shape[3] = {0, -1, ks[h]}, dims[1] = {3};
+        snprintf(name, sizeof name, "shape_%d", head_k[h]);
+        const int64_t shape[3] = {0, -1, head_k[h]}, dims[1] = {3};
         initializer(g, name, ELEM_INT64, dims, 1, shape, 3);
     }
-    value c[3], p[3], per_level[3][3];
-    if (m->backbone == RF_BACKBONE_RESNET50)
-        resnet50_body(g, m, named("data"), c);
-    else
-        mobilenet_body(g, m, named("data"), c);
-    fpn(g, m, c, p);
-    for (int l = 0; l < 3; l++) {
-        const value f = ssh(g, m, &m->ssh[l], p[l]);
-        const rf_conv *heads[3] = {&m->head_cls[l], &m->head_box[l], &m->head_ldm[l]};
-        for (int h = 0; h < 3; h++) {
-            char shape[16];
-            snprintf(shape, sizeof shape, "shape_%d", ks[h]);
-            per_level[h][l] = head(g, heads[h], f, shape);
-        }
-    }
-    for (int h = 0; h < 3; h++) {
+    t->base = (rf_trace){trace_input, trace_conv, trace_maxpool3s2, trace_add_upsampled,
+                         trace_softmax_pairs, trace_concat, trace_outputs};
+    rf_network_trace(&m->layers, convs, &t->base);
+    if (t->nlevels != 3)
+        t->overflow = 1;
+    for (int h = 0; h < 3 && !t->overflow; h++) {
         pb a = {0};
         attr_int(&a, "axis", 1);
-        if (h == 0) {
-            const value logits = node(g, "Concat", per_level[h], 3, NULL, &a);
-            pb s = {0};
-            attr_int(&s, "axis", 2);
-            node(g, "Softmax", &logits, 1, outputs[h], &s);
-        } else {
-            node(g, "Concat", per_level[h], 3, outputs[h], &a);
-        }
+        node(g, "Concat", t->levels[h], 3, outputs[h], &a);
         const char *const params[3] = {"batch", "anchors", NULL};
-        const int64_t dims[3] = {0, 0, ks[h]};
+        const int64_t dims[3] = {0, 0, head_k[h]};
         value_info(&g->g, GRAPH_OUTPUT, outputs[h], 3, dims, params);
     }
 }
@@ -418,8 +437,18 @@ rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *
         return rf_fail(err, RF_E_ARG, "rf_model_save_onnx: null argument");
     if (rf_model_need_reference(model, "ONNX export", err) != RF_OK)
         return RF_E_UNSUPPORTED;
-    graph g = {0};
-    build(&g, model);
+    /* the plain layout, as the reference kernels read it */
+    const rf_conv *convs;
+    rf_status st = rf_model_layers_for(model, rf_kernels_select(RF_KERNELS_REFERENCE), &convs, err);
+    if (st != RF_OK)
+        return st;
+    onnx_trace *t = calloc(1, sizeof *t);
+    if (!t)
+        return rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
+    build(t, model, convs);
+    graph g = t->g;
+    const int overflow = t->overflow;
+    free(t);
     pb head = {0}, opset = {0};
     pb_int(&head, MODEL_IR_VERSION, IR_VERSION);
     pb_str(&head, MODEL_PRODUCER, "retinaface.c");
@@ -428,8 +457,9 @@ rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *
     pb_msg(&head, MODEL_OPSET, &opset);
     pb_key(&head, MODEL_GRAPH, WIRE_LEN); /* the graph follows, written without a copy */
     pb_varint(&head, g.g.len);
-    rf_status st = RF_OK;
-    if (head.oom || g.g.oom)
+    if (overflow)
+        st = rf_fail(err, RF_E_LIMIT, "%s: internal: the traced graph is not RetinaFace's", path);
+    else if (head.oom || g.g.oom)
         st = rf_fail(err, RF_E_NOMEM, "%s: out of memory", path);
     rf_output o;
     if (st == RF_OK && (st = rf_output_open(&o, path, err)) == RF_OK) {

@@ -2,7 +2,8 @@
 #ifndef RF_PICKLE_H
 #define RF_PICKLE_H
 
-#include "formats/checkpoint.h"
+#include "base/common.h"
+#include "formats/dtype.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,10 +9,11 @@
  * message. */
 rf_status rf_image_check(const rf_image *img, const char *what, rf_error *err);
 
-/* rf_image_to_input with the resized pixels and the resize's scratch in ws (grown when too
- * small), which a context keeps so that detection on images of a size it has seen allocates
- * nothing. */
-rf_status rf_image_to_input_into(const rf_image *image, int net_w, int net_h, float *dst,
-                                 rf_buffer *ws, rf_error *err);
+/* rf_image_to_input laid NHWC, [net_h][net_w][3], as the network computes on it (what a context
+ * builds straight into its arena), with the resized pixels and the resize's scratch in ws
+ * (grown when too small), which a context keeps so that detection on images of a size it has
+ * seen allocates nothing. */
+rf_status rf_image_to_nhwc_into(const rf_image *image, int net_w, int net_h, float *dst,
+                                rf_buffer *ws, rf_error *err);
 
 #endif

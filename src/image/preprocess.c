@@ -207,17 +207,10 @@ rf_status rf_image_resize(const rf_image *src, int width, int height, rf_image_b
     return rf_ok(err);
 }
 
-rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *dst,
-                            rf_error *err)
-{
-    rf_buffer ws = {NULL, 0};
-    const rf_status st = rf_image_to_input_into(image, net_w, net_h, dst, &ws, err);
-    rf_buffer_free(&ws);
-    return st;
-}
-
-rf_status rf_image_to_input_into(const rf_image *image, int net_w, int net_h, float *dst,
-                                 rf_buffer *ws, rf_error *err)
+/* The pixels of image at the network size: image itself, or its resize into ws (grown when
+ * too small: the resized pixels, then the resize's scratch, 4-byte aligned after them). */
+static rf_status input_pixels(const rf_image *image, int net_w, int net_h, const float *dst,
+                              rf_buffer *ws, rf_image *out, rf_error *err)
 {
     rf_status st = rf_image_check(image, "rf_image_to_input: image", err);
     if (st != RF_OK)
@@ -230,28 +223,60 @@ rf_status rf_image_to_input_into(const rf_image *image, int net_w, int net_h, fl
     if (net_h > RF_IMAGE_MAX_PIXELS / net_w)
         return rf_fail(err, RF_E_LIMIT, "rf_image_to_input: %dx%d is more than the %lld pixels "
                        "allowed", net_w, net_h, (long long)RF_IMAGE_MAX_PIXELS);
-    rf_image resized = {NULL, net_w, net_h, (size_t)net_w * 3, image->order};
-    const rf_image *src = image;
+    *out = *image;
     if (image->width != net_w || image->height != net_h) {
-        /* the resized pixels, then the resize's scratch (4-byte aligned after them) */
-        const size_t pixels = ((size_t)net_h * resized.stride + 3) & ~(size_t)3;
+        *out = (rf_image){NULL, net_w, net_h, (size_t)net_w * 3, image->order};
+        const size_t pixels = ((size_t)net_h * out->stride + 3) & ~(size_t)3;
         if (rf_buffer_reserve(ws, pixels + resize_scratch_bytes(net_w, net_h)) != 0)
             return rf_fail(err, RF_E_NOMEM, "rf_image_to_input: out of memory for a %dx%d "
                            "resize", net_w, net_h);
         uint8_t *px = ws->block;
-        resize_into(image, net_w, net_h, px, resized.stride, (int32_t *)(void *)(px + pixels));
-        resized.pixels = px;
-        src = &resized;
+        resize_into(image, net_w, net_h, px, out->stride, (int32_t *)(void *)(px + pixels));
+        out->pixels = px;
+    }
+    return rf_ok(err);
+}
+
+rf_status rf_image_to_input(const rf_image *image, int net_w, int net_h, float *dst,
+                            rf_error *err)
+{
+    rf_buffer ws = {NULL, 0};
+    rf_image src;
+    rf_status st = input_pixels(image, net_w, net_h, dst, &ws, &src, err);
+    if (st != RF_OK) {
+        rf_buffer_free(&ws);
+        return st;
     }
     size_t plane = (size_t)net_w * net_h;
-    int blue = src->order == RF_PIXELS_BGR ? 0 : 2;
+    int blue = src.order == RF_PIXELS_BGR ? 0 : 2;
     for (int y = 0; y < net_h; y++) {
-        const uint8_t *p = src->pixels + (size_t)y * src->stride;
+        const uint8_t *p = src.pixels + (size_t)y * src.stride;
         float *b = dst + (size_t)y * net_w, *g = b + plane, *r = g + plane;
         for (int x = 0; x < net_w; x++, p += 3) {
             b[x] = (float)p[blue] - MEAN_BGR[0];
             g[x] = (float)p[1] - MEAN_BGR[1];
             r[x] = (float)p[2 - blue] - MEAN_BGR[2];
+        }
+    }
+    rf_buffer_free(&ws);
+    return rf_ok(err);
+}
+
+rf_status rf_image_to_nhwc_into(const rf_image *image, int net_w, int net_h, float *dst,
+                                rf_buffer *ws, rf_error *err)
+{
+    rf_image src;
+    rf_status st = input_pixels(image, net_w, net_h, dst, ws, &src, err);
+    if (st != RF_OK)
+        return st;
+    int blue = src.order == RF_PIXELS_BGR ? 0 : 2;
+    for (int y = 0; y < net_h; y++) {
+        const uint8_t *p = src.pixels + (size_t)y * src.stride;
+        float *d = dst + (size_t)y * net_w * 3;
+        for (int x = 0; x < net_w; x++, p += 3, d += 3) {
+            d[0] = (float)p[blue] - MEAN_BGR[0];
+            d[1] = (float)p[1] - MEAN_BGR[1];
+            d[2] = (float)p[2 - blue] - MEAN_BGR[2];
         }
     }
     return rf_ok(err);
