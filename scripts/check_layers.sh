@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # check_layers.sh - lists the include and call edges between the library's and the CLI's .c files
 # and fails if any of them form a circle (files that include or call each other in a loop).
-#   scripts/check_layers.sh [-v] [--pending DIR/]... [BUILD_DIR]      (default: build)
-# -v prints every edge. --pending DIR/ reports a circle whose files all lie in DIR/ without
-# failing, for one that a change under way removes.
+#   scripts/check_layers.sh [-v] [BUILD_DIR]      (default: build)
+# -v prints every edge.
 # Include edges: a .c file depends on x.c when it includes x.h, directly or through other
 # headers. Call edges: from the object files (nm), a .c file depends on the one that defines a
 # function or variable it uses. Exit status 0 when there is no circle, 1 when there is, 2 when
@@ -14,13 +13,11 @@ exec /usr/bin/python3 - "$ROOT" "$@" <<'PYEOF'
 import os, re, subprocess, sys
 
 root, args = sys.argv[1], sys.argv[2:]
-verbose, pending, build = False, [], os.path.join(root, "build")
+verbose, build = False, os.path.join(root, "build")
 while args:
     a = args.pop(0)
     if a == "-v":
         verbose = True
-    elif a == "--pending" and args:
-        pending.append(args.pop(0))
     else:
         build = os.path.realpath(a)
 sources = []
@@ -121,15 +118,13 @@ for v in sources:
     if v not in index:
         visit(v)
 circles = [c for c in comps if len(c) > 1]
-waived = [c for c in circles if any(all(f.startswith(p) for f in c) for p in pending)]
 n_edges = sum(len(e) for e in edges.values())
-print(f"check_layers: {len(sources)} files, {n_edges} edges, {len(circles)} circle(s)"
-      + (f", {len(waived)} of them pending" if waived else ""))
+print(f"check_layers: {len(sources)} files, {n_edges} edges, {len(circles)} circle(s)")
 for c in circles:
-    print(("pending circle: " if c in waived else "circle: ") + ", ".join(c))
+    print("circle: " + ", ".join(c))
     for s in c:
         for t, why in sorted(edges[s].items()):
             if t in c:
                 print(f"  {s} -> {t}  ({why})")
-sys.exit(1 if len(circles) > len(waived) else 0)
+sys.exit(1 if circles else 0)
 PYEOF

@@ -7,7 +7,7 @@
 #ifndef RF_CONV_PLAN_H
 #define RF_CONV_PLAN_H
 
-#include "kernels/kernels.h"
+#include "kernels/kernel_set.h"
 
 /* The most output pixels one register tile of any set covers. */
 #define RF_TILE_MAX_PX 12

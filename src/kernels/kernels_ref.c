@@ -1,5 +1,5 @@
 /* kernels_ref.c - portable C convolution: the reference every SIMD kernel is tested against. */
-#include "kernels/kernels.h"
+#include "kernels/kernel_set.h"
 
 #include <float.h>
 #include <string.h>
