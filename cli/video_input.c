@@ -276,7 +276,8 @@ int video_input_open(const char *url, const char *format, AVDictionary **options
             snprintf(msg, size, "not a video, or a damaged one (FFmpeg: %s)",
                      *last ? last : video_error_text(r, e, sizeof e));
         else
-            snprintf(msg, size, "cannot open: %s", video_error_text(r, e, sizeof e));
+            snprintf(msg, size, "cannot open: %s%s%s%s", video_error_text(r, e, sizeof e),
+                     *last ? " (FFmpeg: " : "", last, *last ? ")" : "");
         goto fail;
     }
     if (options && *options) {
