@@ -150,6 +150,19 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* SIGINT and SIGTERM go to the thread that reads the input (the main thread while it opens
+ * it, then the decoding thread), so that a read blocked on a camera, pipe or network returns
+ * EINTR and FFmpeg's interrupt callback ends it; the detector's and writer's threads never
+ * see them. */
+static void stop_signals(int how)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(how, &set, NULL);
+}
+
 static double now_ms(void)
 {
     struct timespec t;
@@ -191,6 +204,7 @@ static int preprocess(pipeline *p, frame_slot *s)
 static void *decode_thread(void *arg)
 {
     pipeline *p = arg;
+    stop_signals(SIG_UNBLOCK);
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (!p->halt && p->decoded - p->written >= RING)
@@ -552,6 +566,11 @@ static int parse(int argc, char **argv, video_args *a)
         fprintf(stderr, "retinaface video: --anonymize needs -o FILE\n");
         return -1;
     }
+    if (a->codec && !avcodec_find_encoder_by_name(a->codec)) {
+        fprintf(stderr, "retinaface video: --codec: FFmpeg here has no encoder '%s' (ffmpeg "
+                        "-encoders lists them)\n", a->codec);
+        return -1;
+    }
     if ((a->codec || a->encoder_options) && !a->output) {
         fprintf(stderr, "retinaface video: --codec and --encoder-option need -o FILE\n");
         return -1;
@@ -661,13 +680,16 @@ int cmd_video(int argc, char **argv)
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND | SA_RESTART; /* a second signal acts at once */
+    sa.sa_flags = SA_RESETHAND; /* a second signal acts at once */
     sigemptyset(&sa.sa_mask);
     stop_requested = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    if (cli_open("video", &a.mo, &model, &ctx))
+    stop_signals(SIG_BLOCK); /* for the detector's threads, started with the context */
+    const int opened = cli_open("video", &a.mo, &model, &ctx);
+    stop_signals(SIG_UNBLOCK);
+    if (opened)
         goto out;
     p.ctx = ctx;
     p.anchors = rf_model_anchors(model);
@@ -724,6 +746,7 @@ int cmd_video(int argc, char **argv)
     else
         p.input_done = 1;
     pthread_t decoder, writer;
+    stop_signals(SIG_BLOCK);
     const int have_decoder = !p.input_done &&
                              pthread_create(&decoder, NULL, decode_thread, &p) == 0;
     if (!have_decoder)
@@ -736,6 +759,7 @@ int cmd_video(int argc, char **argv)
         pthread_join(writer, NULL);
     if (have_decoder)
         pthread_join(decoder, NULL);
+    stop_signals(SIG_UNBLOCK);
     if (p.progress)
         show_progress(&p, 1);
 

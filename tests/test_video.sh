@@ -12,6 +12,10 @@ data=${RETINAFACE_TESTDATA:-$src/../shared}
 
 check "video --help" 0 "$bin" video --help
 expect "help names --anonymize and --crops" grep -q -- "--anonymize HOW" "$tmp/out"
+if "$bin" video -m m.pth "$tmp/none.mp4" 2>&1 | grep -q "this build has no FFmpeg"; then
+  echo "SKIP video checks: built without FFmpeg ($passed passed so far)"
+  exit 77
+fi
 check "video without model" 2 "$bin" video clip.mp4
 check "video without input" 2 "$bin" video -m m.pth
 check "two inputs" 2 "$bin" video -m m.pth a.mp4 b.mp4
@@ -20,14 +24,11 @@ check "--anonymize without -o" 2 "$bin" video -m m.pth --anonymize blur a.mp4
 check "unknown output container" 2 "$bin" video -m m.pth -o out.xyz a.mp4
 expect "the output is named" grep -q "out.xyz" "$tmp/err"
 check "--every 0" 2 "$bin" video -m m.pth --every 0 a.mp4
+check "unknown --codec" 2 "$bin" video -m m.pth -o o.mp4 --codec nosuch a.mp4
 check "--input-option without =" 2 "$bin" video -m m.pth --input-option size a.mp4
 check "detect --help names --crops" 0 "$bin" detect --help
 expect "detect --crops documented" grep -q -- "--crops DIR" "$tmp/out"
 
-if "$bin" video -m m.pth "$tmp/none.mp4" 2>&1 | grep -q "this build has no FFmpeg"; then
-  echo "SKIP video checks: built without FFmpeg ($passed passed so far)"
-  exit 77
-fi
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   echo "SKIP video checks: the ffmpeg CLI is not installed (scripts/install-deps.sh)"
   exit 77
