@@ -749,11 +749,15 @@ int cmd_video(int argc, char **argv)
     stop_signals(SIG_BLOCK);
     const int have_decoder = !p.input_done &&
                              pthread_create(&decoder, NULL, decode_thread, &p) == 0;
-    if (!have_decoder)
+    if (!have_decoder && !p.input_done) {
         p.input_done = 1;
-    const int have_writer = pthread_create(&writer, NULL, write_thread, &p) == 0;
-    if (!have_writer)
         fail(&p, "cannot start a thread");
+    }
+    const int have_writer = pthread_create(&writer, NULL, write_thread, &p) == 0;
+    if (!have_writer) {
+        p.t_end = now_ms();
+        fail(&p, "cannot start a thread");
+    }
     detect_loop(&p);
     if (have_writer)
         pthread_join(writer, NULL);
