@@ -106,6 +106,19 @@ for v, d in zip(video, images):
 assert sum(len(v["faces"]) for v in video) >= 36
 PY
 
+check "video stretched to 256x256" 0 v --input-size 256x256 --json "$tmp/l2.jsonl" \
+  "$tmp/lossless.mkv"
+check "detect stretched to 256x256" 0 "$bin" detect -m "$m" -q --input-size 256x256 \
+  --json "$tmp/d2.json" "$tmp/frames"
+expect "stretched: per-frame faces equal to detect's" "$py" - "$tmp/l2.jsonl" "$tmp/d2.json" <<'PY'
+import json, sys
+video = [json.loads(l) for l in open(sys.argv[1])]
+images = json.load(open(sys.argv[2]))["images"]
+assert len(video) == len(images) == 6 and all(v["faces"] == d["faces"]
+                                              for v, d in zip(video, images))
+assert sum(len(v["faces"]) for v in video) >= 24
+PY
+
 # --- anonymization: inside the faces, changed beyond recognition; outside, not a pixel
 raw "$tmp/lossless.mkv" "$tmp/orig.bgr"
 for how in blur pixelate fill; do
