@@ -17,28 +17,50 @@ static int inside(const cover_region *r, int x, int y)
     return dx * dx + dy * dy <= 1.0;
 }
 
-/* One box blur of radius rad along rows (step 3, count w) or columns, edges clamped, on the
- * w x h BGR block at p with the given row stride; tmp holds one line. */
-static void box_pass(uint8_t *p, int w, int h, size_t stride, int rad, int along_rows,
-                     uint8_t *tmp)
+/* One box blur of radius rad along the rows of the w x h BGR block src into dst (edges
+ * clamped): a running sum per channel, divided by multiplying with a 16-bit reciprocal. */
+static void blur_rows(const uint8_t *src, uint8_t *dst, int w, int h, int rad)
 {
-    const int lines = along_rows ? h : w, len = along_rows ? w : h;
-    const size_t step = along_rows ? 3 : stride, next = along_rows ? stride : 3;
-    const int div = 2 * rad + 1;
-    for (int l = 0; l < lines; l++) {
-        uint8_t *line = p + (size_t)l * next;
-        for (int i = 0; i < len; i++)
-            memcpy(tmp + 3 * i, line + (size_t)i * step, 3);
-        for (int c = 0; c < 3; c++) {
-            int sum = 0;
-            for (int k = -rad; k <= rad; k++)
-                sum += tmp[3 * (k < 0 ? 0 : k >= len ? len - 1 : k) + c];
-            for (int i = 0; i < len; i++) {
-                line[(size_t)i * step + c] = (uint8_t)((sum + div / 2) / div);
-                const int out = i - rad < 0 ? 0 : i - rad;
-                const int in = i + rad + 1 >= len ? len - 1 : i + rad + 1;
-                sum += tmp[3 * in + c] - tmp[3 * out + c];
+    const uint32_t div = 2 * (uint32_t)rad + 1, mul = (65536 + div / 2) / div;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *s = src + (size_t)y * w * 3;
+        uint8_t *d = dst + (size_t)y * w * 3;
+        uint32_t sum[3] = {0, 0, 0};
+        for (int k = -rad; k <= rad; k++) {
+            const int x = k < 0 ? 0 : k >= w ? w - 1 : k;
+            for (int c = 0; c < 3; c++)
+                sum[c] += s[3 * x + c];
+        }
+        for (int x = 0; x < w; x++) {
+            const int in = x + rad + 1 < w ? x + rad + 1 : w - 1, out = x - rad > 0 ? x - rad : 0;
+            for (int c = 0; c < 3; c++) {
+                d[3 * x + c] = (uint8_t)((sum[c] * mul + 32768) >> 16);
+                sum[c] += (uint32_t)s[3 * in + c] - s[3 * out + c];
             }
+        }
+    }
+}
+
+/* The same along the columns, a whole row of running sums at a time so that memory is read
+ * in order. */
+static void blur_columns(const uint8_t *src, uint8_t *dst, int w, int h, int rad,
+                         uint32_t *sum)
+{
+    const uint32_t div = 2 * (uint32_t)rad + 1, mul = (65536 + div / 2) / div;
+    const size_t row = (size_t)w * 3;
+    memset(sum, 0, row * sizeof *sum);
+    for (int k = -rad; k <= rad; k++) {
+        const uint8_t *s = src + (size_t)(k < 0 ? 0 : k >= h ? h - 1 : k) * row;
+        for (size_t i = 0; i < row; i++)
+            sum[i] += s[i];
+    }
+    for (int y = 0; y < h; y++) {
+        const uint8_t *in = src + (size_t)(y + rad + 1 < h ? y + rad + 1 : h - 1) * row;
+        const uint8_t *out = src + (size_t)(y - rad > 0 ? y - rad : 0) * row;
+        uint8_t *d = dst + (size_t)y * row;
+        for (size_t i = 0; i < row; i++) {
+            d[i] = (uint8_t)((sum[i] * mul + 32768) >> 16);
+            sum[i] += (uint32_t)in[i] - out[i];
         }
     }
 }
@@ -84,24 +106,26 @@ void video_cover_faces(rf_image_buf *img, const rf_faces *faces, float threshold
             continue;
         }
         /* blurred or pixelated copy of the rectangle, then copied back inside the ellipse */
-        const size_t block = (size_t)bw * bh * 3, line = 3 * (size_t)(bw > bh ? bw : bh);
-        if (*scratch_size < block + line) {
-            uint8_t *grown = realloc(*scratch, block + line);
+        const size_t block = (size_t)bw * bh * 3, sums = (size_t)bw * 3 * sizeof(uint32_t);
+        const size_t at = (2 * block + 15) & ~(size_t)15; /* the sums, aligned */
+        if (*scratch_size < at + sums) {
+            uint8_t *grown = realloc(*scratch, at + sums);
             if (!grown) { /* no memory: hide the face all the same */
                 fill(img, &r);
                 continue;
             }
             *scratch = grown;
-            *scratch_size = block + line;
+            *scratch_size = at + sums;
         }
         uint8_t *copy = *scratch, *tmp = *scratch + block;
         for (int y = 0; y < bh; y++)
             memcpy(copy + (size_t)y * bw * 3, origin + (size_t)y * stride, (size_t)bw * 3);
         if (how == VIDEO_COVER_BLUR) {
             /* three box blurs come close to a Gaussian of sigma about the radius */
+            uint32_t *sum = (uint32_t *)(void *)(*scratch + at);
             for (int pass = 0; pass < 3; pass++) {
-                box_pass(copy, bw, bh, (size_t)bw * 3, amount, 1, tmp);
-                box_pass(copy, bw, bh, (size_t)bw * 3, amount, 0, tmp);
+                blur_rows(copy, tmp, bw, bh, amount);
+                blur_columns(tmp, copy, bw, bh, amount, sum);
             }
         } else {
             for (int by = 0; by < bh; by += amount)
