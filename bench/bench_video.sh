@@ -38,11 +38,14 @@ video_fps() { # prints the FPS; appends "detector reader writer" CPU ms to $WORK
   local tag=$1
   shift
   "$BIN" video -m "$MODEL" --threads "$THREADS" "$@" "$WORK/clip.mp4" 2>"$WORK/report" >/dev/null
-  sed -n 's/.*CPU ms per frame: detector \([0-9.]*\).*reader \([0-9.]*\), writer \([0-9.]*\).*/\1 \2 \3/p' \
-    "$WORK/report" >>"$WORK/cpu_$tag"
+  local cpu='s/.*CPU ms .*detector \([0-9.]*\).*reader \([0-9.]*\), writer \([0-9.]*\)/\1 \2 \3/p'
+  sed -n "$cpu" "$WORK/report" >>"$WORK/cpu_$tag"
   sed -n 's/.*throughput \([0-9.]*\) FPS.*/\1/p' "$WORK/report"
 }
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() {
+  sort -n | awk '{v[NR] = $1}
+                 END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
 
 for r in $(seq "$ROUNDS"); do
   b=$(bench_fps)
@@ -62,7 +65,8 @@ printf "\n%s, %d threads, 640x480, %d frames, medians of %d rounds (%s, %d CPUs,
   "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-30s %7s %6s   %s\n" "run" "FPS" "ratio" "CPU ms/frame: detector reader writer"
 printf "%-30s %7.2f %6s\n" "bench (network only)" "$(median <"$WORK/bench")" "1"
-declare -A names=([j]="video --json" [d]="video --json -o drawn.mp4" [a]="video -o --anonymize blur")
+declare -A names=([j]="video --json" [d]="video --json -o drawn.mp4"
+                  [a]="video -o --anonymize blur")
 for k in j d a; do
   cpu=""
   for c in 1 2 3; do cpu="$cpu $(cut -d' ' -f$c "$WORK/cpu_$k" | median)"; done

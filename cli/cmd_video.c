@@ -601,7 +601,9 @@ static int open_outputs(pipeline *p)
     if (a->output) {
         if (cli_output_open("video", a->output, &p->video_out))
             goto fail;
-        if (video_output_open(a->output, p->video_out.f, 1, a->codec, &a->encoder_options,
+        /* a FIFO or device is written in place (the output rules): no seeking back there */
+        const int seekable = lseek(fileno(p->video_out.f), 0, SEEK_CUR) >= 0;
+        if (video_output_open(a->output, p->video_out.f, seekable, a->codec, &a->encoder_options,
                               &p->info, &p->vo, msg, sizeof msg)) {
             fprintf(stderr, "retinaface video: %s: %s\n", a->output, msg);
             cli_output_close("video", &p->video_out, 0);

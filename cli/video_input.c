@@ -353,9 +353,12 @@ int video_input_open(const char *url, const char *format, AVDictionary **options
         info->frame_rate = (AVRational){0, 1};
     info->time_base = vs->time_base;
     info->frames = in->frames_declared;
-    info->duration = vs->duration != AV_NOPTS_VALUE ? vs->duration * av_q2d(vs->time_base)
-                     : in->fmt->duration != AV_NOPTS_VALUE ? in->fmt->duration / (double)AV_TIME_BASE
-                                                           : -1;
+    if (vs->duration != AV_NOPTS_VALUE)
+        info->duration = vs->duration * av_q2d(vs->time_base);
+    else if (in->fmt->duration != AV_NOPTS_VALUE)
+        info->duration = in->fmt->duration / (double)AV_TIME_BASE;
+    else
+        info->duration = -1;
     info->audio = in->audio >= 0 ? in->fmt->streams[in->audio] : NULL;
     info->format = in->fmt->iformat->name;
     *out = in;

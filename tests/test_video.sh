@@ -298,7 +298,8 @@ for sig in INT KILL; do
   wait "$feeder" 2>/dev/null
   if [ "$sig" = INT ]; then
     expect "SIGINT: exit 0 (got $status)" test "$status" -eq 0
-    expect "SIGINT: the video is complete with the 3 frames" test "$(frames "$tmp/live_INT.mkv")" = 3
+    expect "SIGINT: the video is complete with its 3 frames" \
+      test "$(frames "$tmp/live_INT.mkv")" = 3
   else
     expect "SIGKILL: killed (got $status)" test "$status" -eq 137
     expect "SIGKILL: nothing under the output's name" test ! -e "$tmp/live_KILL.mkv"
