@@ -57,7 +57,19 @@ int cli_output_open(const char *cmd, const char *path, cli_output *o);
  * failed) discards it. Prints the error; 0 on success. */
 int cli_output_close(const char *cmd, cli_output *o, int ok);
 
+/* One face as a JSON object: box, score, landmarks (docs/json.md). */
+void cli_json_face(FILE *f, const rf_face *face);
+/* Creates directory path unless it exists; prints an error and returns -1 on failure. */
+int cli_make_dir(const char *cmd, const char *path);
+/* Writes the aligned 112x112 chip (rf_align_face) of each face with score > threshold to
+ * DIR/PREFIX_faceNN.png, NN counting those faces from 00 in their order (the order of the
+ * JSON output). chip is scratch reused between calls ({0} at first). Prints the error and
+ * returns -1 on failure. */
+int cli_write_crops(const char *cmd, const char *dir, const char *prefix, const rf_image *image,
+                    const rf_faces *faces, float threshold, rf_image_buf *chip);
+
 int cmd_detect(int argc, char **argv);
+int cmd_video(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_download(int argc, char **argv);

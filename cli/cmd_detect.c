@@ -26,6 +26,9 @@ static void help(FILE *f)
           "      --json FILE|-       results as JSON (schema: docs/json.md)\n"
           "      --draw FILE|DIR     pictures with boxes, scores and landmarks (a DIR gets one\n"
           "                          file per image, named like the image)\n"
+          "      --crops DIR         aligned 112x112 face chips for recognition (ArcFace\n"
+          "                          template): DIR/<image name>_faceNN.png, NN as in the\n"
+          "                          JSON's faces[]\n"
           "      --dump-tensors DIR  raw outputs face_rpn_cls_prob.npy, face_rpn_bbox_pred.npy,\n"
           "                          face_rpn_landmark_pred.npy ([N,A,k] float32); with several\n"
           "                          passes, one subfolder per pass named after its first image\n"
@@ -115,16 +118,6 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-static void write_face_json(FILE *f, const rf_face *face)
-{
-    fprintf(f, "{\"box\": [%.9g, %.9g, %.9g, %.9g], \"score\": %.9g, \"landmarks\": [",
-            face->box[0], face->box[1], face->box[2], face->box[3], face->score);
-    for (int k = 0; k < 5; k++)
-        fprintf(f, "%s[%.9g, %.9g]", k ? ", " : "", face->landmarks[2 * k],
-                face->landmarks[2 * k + 1]);
-    fputs("]}", f);
-}
-
 static void write_image_json(FILE *f, int first, const char *file, const rf_image *img,
                              const rf_faces *faces, float threshold)
 {
@@ -136,7 +129,7 @@ static void write_image_json(FILE *f, int first, const char *file, const rf_imag
         if (faces->faces[i].score <= threshold)
             continue;
         fputs(n++ ? ",\n      " : "\n      ", f);
-        write_face_json(f, &faces->faces[i]);
+        cli_json_face(f, &faces->faces[i]);
     }
     fputs(n ? "\n    ]}" : "]}", f);
 }
@@ -207,7 +200,8 @@ int cmd_detect(int argc, char **argv)
     rf_detect_params params = rf_detect_params_default();
     float threshold = 0.5f;
     int batch_max = 16, quiet = 0;
-    const char *json = NULL, *draw = NULL, *dump = NULL, *v;
+    const char *json = NULL, *draw = NULL, *dump = NULL, *crops = NULL, *v;
+    rf_image_buf chip = {0};
     path_list inputs = {0};
     int status = CLI_EXIT_OK;
 
@@ -249,6 +243,9 @@ int cmd_detect(int argc, char **argv)
         } else if (cli_is_option(a, "--draw")) {
             if (!(draw = cli_option_value(argc, argv, &i, "detect")))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
+        } else if (cli_is_option(a, "--crops")) {
+            if (!(crops = cli_option_value(argc, argv, &i, "detect")))
+                return free_paths(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--dump-tensors")) {
             if (!(dump = cli_option_value(argc, argv, &i, "detect")))
                 return free_paths(&inputs, CLI_EXIT_USAGE);
@@ -279,6 +276,10 @@ int cmd_detect(int argc, char **argv)
     FILE *jf = NULL;
     /* The drawing folder first: a JSON file opened before it failed would be left half written. */
     if (draw && !(inputs.count == 1 && has_image_ext(draw)) && make_dir(draw)) {
+        status = CLI_EXIT_FAILURE;
+        goto out;
+    }
+    if (crops && make_dir(crops)) {
         status = CLI_EXIT_FAILURE;
         goto out;
     }
@@ -343,6 +344,16 @@ int cmd_detect(int argc, char **argv)
                 write_image_json(jf, json_first, names[i], &views[i], &faces[i], threshold);
                 json_first = 0;
             }
+            if (crops) { /* before --draw paints over the faces */
+                char prefix[4096];
+                snprintf(prefix, sizeof prefix, "%s", base_name(names[i]));
+                char *dot = strrchr(prefix, '.');
+                if (dot && dot != prefix)
+                    *dot = '\0';
+                if (cli_write_crops("detect", crops, prefix, &views[i], &faces[i], threshold,
+                                    &chip))
+                    status = CLI_EXIT_FAILURE;
+            }
             if (draw) {
                 char path[8200];
                 draw_path(path, sizeof path, draw, inputs.count == 1, names[i]);
@@ -376,6 +387,7 @@ free_batch:
     free(names);
 out:
     cli_output_close("detect", &jout, 0); /* a no-op once closed above */
+    rf_image_buf_free(&chip);
     rf_context_free(ctx);
     rf_model_free(model);
     return free_paths(&inputs, status);

@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"detect", cmd_detect, "find faces in images; JSON, drawn pictures, raw tensors"},
+    {"video", cmd_video, "faces in videos, streams and cameras; drawn or anonymized video, crops"},
     {"bench", cmd_bench, "time the forward pass; GFLOP/s, per-layer-kind times, memory"},
     {"eval", cmd_eval, "AP on WIDER FACE (official and Open Model Zoo protocols)"},
     {"download", cmd_download, "fetch a known checkpoint into the cache, checked by sha256"},

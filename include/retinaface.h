@@ -288,6 +288,28 @@ RF_API rf_status rf_postprocess(const float *cls_prob, const float *bbox_pred,
  * score >= min_score onto a BGR image. */
 RF_API void rf_draw_faces(rf_image_buf *img, const rf_faces *faces, float min_score);
 
+/* ------------------------------------------------------------------------------ face alignment */
+/* Aligned face chips, the input of recognition networks (ArcFace / InsightFace): the similarity
+ * transform (rotation, uniform scale, translation; never a reflection) that maps a face's five
+ * landmarks onto the standard ArcFace template of a 112x112 chip with the least squared error
+ * (Umeyama's method), and the chip it gives, sampled bilinearly. Coordinates follow OpenCV's
+ * warpAffine: pixel centres at integer coordinates, image points outside the picture black. */
+#define RF_ALIGN_SIZE 112
+
+/* The template: (x, y) of the left eye, right eye, nose, left and right mouth corner in the
+ * chip (InsightFace's arcface_dst), in the order of rf_face.landmarks. */
+RF_API void rf_align_template(float points[10]);
+
+/* The transform from image to chip: x' = m[0] x + m[1] y + m[2], y' = m[3] x + m[4] y + m[5]
+ * (m[4] = m[0], m[3] = -m[1]). RF_E_ARG when a landmark is not finite or all coincide. */
+RF_API rf_status rf_align_transform(const float landmarks[10], float m[6], rf_error *err);
+
+/* The RF_ALIGN_SIZE x RF_ALIGN_SIZE chip of the face with these landmarks (rf_face.landmarks),
+ * in the image's pixel order. out must be {0} or an image from an earlier call: one of that size
+ * is reused, so a loop over faces allocates once. Free it with rf_image_buf_free. */
+RF_API rf_status rf_align_face(const rf_image *image, const float landmarks[10],
+                               rf_image_buf *out, rf_error *err);
+
 /* Writes a float32 .npy file (version 1.0, little-endian, C order). */
 RF_API rf_status rf_npy_save(const char *path, const float *data, int ndim, const int64_t *shape,
                              rf_error *err);

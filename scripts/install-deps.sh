@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# install-deps.sh - installs the Debian packages the build, the tests and the fuzzers need.
+# install-deps.sh - installs the Debian packages the build, the tests and the fuzzers need
+# (FFmpeg's libraries for `retinaface video`, the ffmpeg CLI for its tests' clips).
 set -euo pipefail
 packages=(build-essential cmake pkg-config libpng-dev libjpeg62-turbo-dev zlib1g-dev
-          libcurl4-openssl-dev clang libclang-rt-14-dev python3 python3-numpy)
+          libcurl4-openssl-dev clang libclang-rt-14-dev python3 python3-numpy
+          libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev ffmpeg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
