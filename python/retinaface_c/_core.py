@@ -17,10 +17,6 @@ ImageLike = Union[np.ndarray, PathLike]
 
 OUTPUT_NAMES = ("face_rpn_cls_prob", "face_rpn_bbox_pred", "face_rpn_landmark_pred")
 BGR_MEAN = (104.0, 117.0, 123.0)
-# The CLI's candidate threshold: faces above a higher report threshold are the same whether NMS
-# starts from these candidates or from the report threshold's (a box is only suppressed by a
-# better-scoring one), so results equal `retinaface detect --threshold T` exactly.
-_CANDIDATE_THRESHOLD = 0.02
 
 
 def _parse_name(parse, kind: str, name: str, choices: str) -> int:
@@ -155,30 +151,39 @@ class Faces:
     """The faces found in one image, in descending score order.
 
     ``boxes`` float32 (N, 4) as x1, y1, x2, y2 in pixels of the image; ``scores`` float32 (N,);
-    ``landmarks`` float32 (N, 5, 2). ``width``/``height`` are the image's size and ``file`` its
-    path when it was given as one. ``len()``, iteration and indexing give Face tuples;
-    ``to_dict()`` is the image record of ``retinaface detect --json`` (docs/json.md).
+    ``landmarks`` float32 (N, 5, 2); all three are views of ``rows``, one (N, 15) float32
+    array in the library's layout (box, score, landmarks), made by one copy from the library.
+    ``width``/``height`` are the image's size and ``file`` its path when it was given as one.
+    ``len()``, iteration and indexing give Face tuples; ``to_dict()`` is the image record of
+    ``retinaface detect --json`` (docs/json.md).
     """
 
-    __slots__ = ("boxes", "scores", "landmarks", "width", "height", "file")
+    __slots__ = ("rows", "width", "height", "file")
 
-    def __init__(self, raw: np.ndarray, width: int, height: int, file: Optional[str] = None):
-        """raw: (N, 15) rows of box (4), score, landmarks (10), as the library's rf_face."""
-        raw = np.asarray(raw, np.float32).reshape(-1, _lib.FACE_FLOATS)
-        self.boxes = np.ascontiguousarray(raw[:, 0:4])
-        self.scores = np.ascontiguousarray(raw[:, 4])
-        self.landmarks = np.ascontiguousarray(raw[:, 5:15]).reshape(-1, 5, 2)
+    def __init__(self, rows: np.ndarray, width: int, height: int, file: Optional[str] = None):
+        """rows: (N, 15) float32, each box (4), score, landmarks (10), as rf_face."""
+        if not (isinstance(rows, np.ndarray) and rows.dtype == np.float32 and rows.ndim == 2
+                and rows.shape[1] == _lib.FACE_FLOATS):
+            rows = np.asarray(rows, np.float32).reshape(-1, _lib.FACE_FLOATS)
+        self.rows = rows
         self.width = width
         self.height = height
         self.file = file
 
-    def __len__(self) -> int:
-        return len(self.scores)
+    @property
+    def boxes(self) -> np.ndarray:
+        return self.rows[:, 0:4]
 
-    def rows(self) -> np.ndarray:
-        """(N, 15) float32 rows in the library's rf_face layout: box, score, landmarks."""
-        return np.concatenate([self.boxes, self.scores[:, None],
-                               self.landmarks.reshape(-1, 10)], axis=1)
+    @property
+    def scores(self) -> np.ndarray:
+        return self.rows[:, 4]
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        return self.rows[:, 5:15].reshape(-1, 5, 2)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
     def __getitem__(self, i: int) -> Face:
         return Face(self.boxes[i], float(self.scores[i]), self.landmarks[i])
@@ -224,14 +229,13 @@ class Faces:
                 f'"faces": [{", ".join(parts)}]}}')
 
 
-def _faces_from(c_faces: _lib.rf_faces, threshold: float, width: int, height: int,
+def _faces_from(c_faces: _lib.rf_faces, width: int, height: int,
                 file: Optional[str]) -> Faces:
     n = c_faces.count
-    raw = np.empty((n, _lib.FACE_FLOATS), np.float32)
+    rows = np.empty((n, _lib.FACE_FLOATS), np.float32)
     if n:
-        ctypes.memmove(raw.ctypes.data, c_faces.faces, n * _lib.FACE_BYTES)
-        raw = raw[raw[:, 4] > threshold]
-    return Faces(raw, width, height, file)
+        ctypes.memmove(rows.__array_interface__["data"][0], c_faces.faces, n * _lib.FACE_BYTES)
+    return Faces(rows, width, height, file)
 
 
 # ------------------------------------------------------------------------------ model
@@ -445,7 +449,10 @@ class Detector:
         if not isinstance(nms_offset, (int, float)) or not math.isfinite(nms_offset):
             raise ValueError(f"nms_offset must be a finite number, not {nms_offset!r}")
         p = lib.rf_detect_params_default()
-        p.score_threshold = min(float(threshold), _CANDIDATE_THRESHOLD)
+        # `retinaface detect` runs NMS on the candidates above min(T, 0.02) and reports those
+        # above T: the same faces (a box is only ever suppressed by a better-scoring one, and
+        # the caps keep the best), so the library gets T itself and there is nothing to filter
+        p.score_threshold = float(threshold)
         p.nms_threshold = float(nms)
         p.pre_nms_top_k = int(top_k)
         p.keep_top_k = int(keep_top_k)
@@ -487,7 +494,7 @@ class Detector:
                                    byref(self._faces), byref(err))
                 if st:
                     _lib.raise_error(st, err)
-                return _faces_from(self._faces, threshold, view.width, view.height, None)
+                return _faces_from(self._faces, view.width, view.height, None)
             loaded = _LoadedImage(image, err)
             try:
                 view = loaded.buf.image
@@ -495,7 +502,7 @@ class Detector:
                                    byref(self._faces), byref(err))
                 if st:
                     _lib.raise_error(st, err, loaded.file)
-                return _faces_from(self._faces, threshold, view.width, view.height,
+                return _faces_from(self._faces, view.width, view.height,
                                    loaded.file)
             finally:
                 loaded.close()
@@ -541,7 +548,7 @@ class Detector:
                                          byref(self._params), self._batch_faces, byref(err))
                 if st:
                     _lib.raise_error(st, err)
-                return [_faces_from(self._batch_faces[i], threshold, views[i].width,
+                return [_faces_from(self._batch_faces[i], views[i].width,
                                     views[i].height, files[i]) for i in range(n)]
             finally:
                 for li in loaded:

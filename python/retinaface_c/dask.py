@@ -5,7 +5,7 @@
 
     with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:
         faces = detect_files(paths, "mobilenet0.25_Final.pth", client=client)  # list of Faces
-        write_wider(paths, "mobilenet0.25_Final.pth", "predictions", client=client)
+        write_wider(paths, "mobilenet0.25_Final.pth", "eval_out", client=client)
         write_jsonl(paths, "mobilenet0.25_Final.pth", "faces.jsonl", client=client)
 
 The same code runs on a real cluster (`dask scheduler`, `dask worker tcp://HOST:8786` on each
@@ -15,7 +15,7 @@ opened by the workers, so they must be valid where the workers run: a shared fil
 Each worker process loads a model once (worker_model_loads() counts the loads) and keeps one
 Detector per worker thread. Paths go out in chunks, one task per chunk; results come back in
 the order of `paths`. write_wider writes the result files on the workers and sends back only
-face counts; write_jsonl streams the lines to one file on the client in order, with a bounded
+detection counts; write_jsonl streams the lines to one file on the client in order, with a bounded
 number of chunks in flight, so neither holds every result in memory.
 """
 from __future__ import annotations
@@ -27,10 +27,10 @@ import stat
 import tempfile
 import threading
 from collections import deque
-from typing import Any, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
 from . import wider
-from ._core import Detector, Faces, Model
+from ._core import Detector, Faces, Model, load_image
 
 try:
     import distributed
@@ -92,14 +92,19 @@ def _jsonl_chunk(spec: _Spec, paths: List[str], options: dict) -> str:
     return "".join(det.detect(p, **options).to_json() + "\n" for p in paths)
 
 
-def _wider_chunk(spec: _Spec, paths: List[str], out_dir: str, protocol: str,
-                 options: dict) -> List[int]:
+def _wider_chunk(spec: _Spec, paths: List[str], out_dir: str, protocols: List[str],
+                 options: dict) -> List[Dict[str, int]]:
     det = _detector(spec)
     counts = []
     for p in paths:
-        boxes = wider.result_boxes(det.detect(p, **options), protocol)
-        wider.write_result(out_dir, p, boxes)
-        counts.append(len(boxes))
+        # decoded once when both protocols run on it, as `retinaface eval` does
+        image = load_image(p) if len(protocols) > 1 else p
+        n = {}
+        for protocol in protocols:
+            boxes = wider.result_boxes(det.detect(image, **options[protocol]), protocol)
+            wider.write_result(os.path.join(out_dir, wider.FOLDERS[protocol]), p, boxes)
+            n[protocol] = len(boxes)
+        counts.append(n)
     return counts
 
 
@@ -171,26 +176,31 @@ def detect_files(paths: Sequence, model, client=None, anchors: str = "retinaface
 
 
 def write_wider(paths: Sequence, model, out_dir, client=None, anchors: str = "retinaface", *,
-                protocol: str = "official", threads: int = 1, kernels: str = "auto",
-                chunk_size: Optional[int] = None, **detect_kwargs: Any) -> List[int]:
-    """Writes the WIDER FACE result file out_dir/<event>/<name>.txt of every image
-    <...>/<event>/<name>.jpg of `paths`, on the workers (out_dir must be valid there), exactly
-    as `retinaface eval --out` writes its predictions/ (protocol "official") or
-    predictions_omz/ ("omz"); score them with `retinaface eval --predictions out_dir`.
-    detect_kwargs override the protocol's settings (wider.PROTOCOLS), e.g. long_side=640.
-    Returns the number of detections per image, in the order of `paths`."""
+                protocol: str = "both", threads: int = 1, kernels: str = "auto",
+                chunk_size: Optional[int] = None,
+                **detect_kwargs: Any) -> List[Dict[str, int]]:
+    """Writes the WIDER FACE result files of the images <...>/<event>/<name>.jpg of `paths`
+    exactly as `retinaface eval --out out_dir` does: out_dir/predictions/<event>/<name>.txt
+    for the official protocol, out_dir/predictions_omz/... for Open Model Zoo's (`protocol`
+    "official", "omz" or "both"). The workers write them (out_dir must be valid where they
+    run); only the counts come back. Score them with
+    `retinaface eval --predictions out_dir --gt WIDER_DIR`.
+
+    detect_kwargs change the official protocol's settings (wider.PROTOCOLS), e.g.
+    long_side=640, as the CLI's input options do; the OMZ protocol's are fixed. Returns, per
+    image in the order of `paths`, the number of detections written for each protocol."""
     client = _client(client)
-    if protocol not in wider.PROTOCOLS:
-        raise ValueError(f"protocol must be 'official' or 'omz', not {protocol!r}")
+    protocols = ["official", "omz"] if protocol == "both" else [protocol]
+    if protocol != "both" and protocol not in wider.PROTOCOLS:
+        raise ValueError(f"protocol must be 'official', 'omz' or 'both', not {protocol!r}")
     spec = _spec(model, anchors, threads, kernels)
-    options = dict(wider.PROTOCOLS[protocol])
-    options.update(_check_options(detect_kwargs))
-    if "long_side" in detect_kwargs:
-        options.pop("input_size", None)
+    official = dict(wider.PROTOCOLS["official"])
+    official.update(_check_options(detect_kwargs))
+    options = {"official": official, "omz": dict(wider.PROTOCOLS["omz"])}
     chunks = _chunks(_paths(paths), client, chunk_size)
     out = os.fsdecode(out_dir)
     futures = client.map(_wider_chunk, [spec] * len(chunks), chunks, [out] * len(chunks),
-                         [protocol] * len(chunks), [options] * len(chunks), pure=False)
+                         [protocols] * len(chunks), [options] * len(chunks), pure=False)
     try:
         return [n for part in client.gather(futures) for n in part]
     finally:

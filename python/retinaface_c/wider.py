@@ -4,7 +4,8 @@
     boxes = wider.result_boxes(faces)           # (N, 5) float64: x, y, w, h, score, file order
     wider.write_result("predictions", path, boxes)   # predictions/<event>/<name>.txt
 
-PROTOCOLS gives the detect() settings of each protocol (docs/eval.md), as the CLI runs them.
+PROTOCOLS gives the detect() settings of each protocol (docs/eval.md), as the CLI runs them,
+FOLDERS the folder of each in the output of `retinaface eval --out`.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ PROTOCOLS: Dict[str, dict] = {
 }
 
 
+FOLDERS = {"official": "predictions", "omz": "predictions_omz"}
+
+
 def result_boxes(faces: Faces, protocol: str = "official") -> np.ndarray:
     """The faces as the protocol's result file lists them: (N, 5) float64 rows x, y, w, h,
     score, sorted by score (stable). official: x = (int)x1, w = (int)x2 - (int)x1 (as
@@ -38,7 +42,7 @@ def result_boxes(faces: Faces, protocol: str = "official") -> np.ndarray:
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be 'official' or 'omz', not {protocol!r}")
     convert = lib.rf_wider_box_official if protocol == "official" else lib.rf_wider_box_omz
-    rows = np.ascontiguousarray(faces.rows(), np.float32)
+    rows = np.ascontiguousarray(faces.rows, np.float32)
     n = len(rows)
     boxes = (_lib.rf_wider_box * max(n, 1))()
     base = rows.ctypes.data
@@ -69,6 +73,7 @@ def write_result(out_dir, image_path, boxes: np.ndarray) -> str:
     half file is ever there) with the boxes of result_boxes(), in their order. Returns the
     path."""
     event, name = _event_name(image_path)
+    os.makedirs(out_dir, exist_ok=True)
     b = np.ascontiguousarray(boxes, np.float64)
     if b.ndim != 2 or b.shape[1] != 5:
         raise ValueError(f"boxes must be N x 5 (x, y, w, h, score), not shape {b.shape}")
@@ -79,5 +84,5 @@ def write_result(out_dir, image_path, boxes: np.ndarray) -> str:
     return result_path(out_dir, image_path)
 
 
-__all__ = ["PROTOCOLS", "result_boxes", "result_path", "write_result"]
+__all__ = ["PROTOCOLS", "FOLDERS", "result_boxes", "result_path", "write_result"]
 del ctypes

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 
-import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
@@ -69,15 +68,27 @@ def test_write_wider_equals_cli_eval(client, mnet, images, cli, data, tmp_path):
     subprocess.run([cli, "eval", "-m", mnet, "--gt", gt, "--images", str(tree), "--protocol",
                     "both", "--out", str(tmp_path / "cli"), "-q"], check=True,
                    capture_output=True, timeout=600)
-    for protocol, folder in (("official", "predictions"), ("omz", "predictions_omz")):
-        out = tmp_path / protocol
-        counts = rfdask.write_wider(images, mnet, str(out), client=client, protocol=protocol)
-        assert len(counts) == len(images) and sum(counts) > 100
-        for p, n in zip(images, counts):
-            rel = os.path.relpath(rf.wider.result_path(str(out), p), str(out))
-            mine = (out / rel).read_bytes()
+    out = tmp_path / "dask"
+    counts = rfdask.write_wider(images, mnet, str(out), client=client)  # both protocols
+    assert len(counts) == len(images)
+    for folder, protocol in (("predictions", "official"), ("predictions_omz", "omz")):
+        assert sum(c[protocol] for c in counts) > 100
+        for p, c in zip(images, counts):
+            rel = os.path.relpath(rf.wider.result_path(str(out / folder), p), str(out / folder))
+            mine = (out / folder / rel).read_bytes()
             assert mine == (tmp_path / "cli" / folder / rel).read_bytes(), rel
-            assert int(mine.split(b"\n")[1]) == n
+            assert int(mine.split(b"\n")[1]) == c[protocol]
+    # one protocol, with the official protocol's input changed as the CLI's --long-side does
+    subprocess.run([cli, "eval", "-m", mnet, "--gt", gt, "--images", str(tree), "--protocol",
+                    "wider", "--long-side", "320", "--out", str(tmp_path / "cli320"), "-q"],
+                   check=True, capture_output=True, timeout=600)
+    rfdask.write_wider(images, mnet, str(tmp_path / "d320"), client=client, protocol="official",
+                       long_side=320)
+    assert not (tmp_path / "d320" / "predictions_omz").exists()
+    for p in images:
+        rel = os.path.relpath(rf.wider.result_path("x", p), "x")
+        assert (tmp_path / "d320" / "predictions" / rel).read_bytes() == \
+            (tmp_path / "cli320" / "predictions" / rel).read_bytes()
 
 
 def test_write_jsonl_in_order(client, mnet, images, cli_detect, tmp_path):

@@ -1,5 +1,4 @@
 """Bad input raises a clear exception carrying the culprit; the interpreter never crashes."""
-import os
 import subprocess
 import sys
 import textwrap

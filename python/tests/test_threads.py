@@ -69,7 +69,7 @@ def _run_threads(detectors, frame, seconds):
 
 def _overlap(a, b):
     """Total time during which a call of list a and a call of list b were both running."""
-    total, j = 0.0, 0
+    total = 0.0
     for s, e in a:
         for s2, e2 in b:
             total += max(0.0, min(e, e2) - max(s, s2))
