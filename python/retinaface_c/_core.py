@@ -193,7 +193,7 @@ class Faces:
             yield self[i]
 
     def __repr__(self) -> str:
-        where = f" in {self.file}" if self.file else ""
+        where = f" in {self.file}" if self.file is not None else ""
         return f"<Faces: {len(self)} in {self.width}x{self.height}{where}>"
 
     def __getstate__(self):
@@ -224,7 +224,8 @@ class Faces:
             lm = ", ".join(f"[{float(x):.9g}, {float(y):.9g}]" for x, y in self.landmarks[i])
             parts.append(f'{{"box": [{b}], "score": {float(self.scores[i]):.9g}, '
                          f'"landmarks": [{lm}]}}')
-        head = f'"file": {json.dumps(self.file, ensure_ascii=False)}, ' if self.file else ""
+        head = (f'"file": {json.dumps(self.file, ensure_ascii=False)}, '
+                if self.file is not None else "")
         return (f'{{{head}"width": {self.width}, "height": {self.height}, '
                 f'"faces": [{", ".join(parts)}]}}')
 
@@ -254,6 +255,10 @@ class Model:
     def __init__(self, path: PathLike, anchors: str = "retinaface", *,
                  keep_reference: bool = False, _data: Optional[bytes] = None):
         self._ptr = None
+        # contexts made from the weights (live Detectors): close() frees them after the last
+        self._users = 0
+        self._closing = False
+        self._users_lock = threading.Lock()
         a = _parse_anchors(anchors)
         err = _lib.rf_error()
         ptr = ctypes.c_void_p()
@@ -281,9 +286,28 @@ class Model:
         return cls(None, anchors, keep_reference=keep_reference, _data=bytes(data))
 
     def _handle(self):
-        if not self._ptr:
+        if not self._ptr or self._closing:
             raise ValueError("the model is closed")
         return self._ptr
+
+    def _acquire(self):
+        """The weights, for a new context; _release() when the context is freed."""
+        with self._users_lock:
+            ptr = self._handle()
+            self._users += 1
+            return ptr
+
+    def _release(self):
+        with self._users_lock:
+            self._users -= 1
+            last = self._closing and self._users == 0
+        if last:
+            self._free()
+
+    def _free(self):
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            lib.rf_model_free(ptr)
 
     @property
     def backbone(self) -> str:
@@ -304,17 +328,21 @@ class Model:
         return bool(lib.rf_model_has_reference_weights(self._handle()))
 
     def close(self) -> None:
-        """Frees the weights now (Detectors made from this model keep it alive until they are
-        closed)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            lib.rf_model_free(ptr)
+        """Frees the weights: now, or when the last Detector made from this Model is closed
+        (no new Detector can be made from it)."""
+        with self._users_lock:
+            self._closing = True
+            idle = self._users == 0
+        if idle:
+            self._free()
 
     def __del__(self):
-        self.close()
+        # Detectors hold a reference to their Model, so none is left at this point
+        if getattr(self, "_ptr", None):
+            self._free()
 
     def __repr__(self) -> str:
-        if not self._ptr:
+        if not self._ptr or self._closing:
             return "<Model (closed)>"
         return f"<Model {self.backbone}, anchors {self.anchors}, {self.path or '(memory)'}>"
 
@@ -338,6 +366,14 @@ class Detector:
     def __init__(self, model: Union[Model, PathLike], anchors: Optional[str] = None,
                  threads: int = 1, kernels: str = "auto", precision: str = "fp32"):
         self._ctx = None
+        self._lock = threading.Lock()
+        self._err = _lib.rf_error()
+        self._faces = _lib.rf_faces()  # reused: the library keeps its capacity
+        self._batch_faces = (_lib.rf_faces * 0)()
+        self._policy = _lib.rf_input_policy()
+        self._policy_key = None
+        self._params = lib.rf_detect_params_default()
+        self._params_key = None
         if precision != "fp32":
             raise ValueError(f"precision {precision!r} is not supported: this libretinaface "
                              "computes in 'fp32' only")
@@ -360,18 +396,13 @@ class Detector:
         opts.kernels = k
         err = _lib.rf_error()
         ctx = ctypes.c_void_p()
-        _lib.check(lib.rf_context_create(self.model._handle(), byref(opts), byref(ctx),
-                                         byref(err)), err)
+        weights = self.model._acquire()
+        st = lib.rf_context_create(weights, byref(opts), byref(ctx), byref(err))
+        if st != _lib.RF_OK:
+            self.model._release()
+            _lib.raise_error(st, err)
         self._ctx = ctx.value
         self.threads = threads
-        self._lock = threading.Lock()
-        self._err = _lib.rf_error()
-        self._faces = _lib.rf_faces()
-        self._batch_faces = (_lib.rf_faces * 0)()
-        self._policy = _lib.rf_input_policy()
-        self._policy_key = None
-        self._params = lib.rf_detect_params_default()
-        self._params_key = None
 
     @property
     def kernels(self) -> str:
@@ -385,19 +416,16 @@ class Detector:
 
     def close(self) -> None:
         """Frees the context's memory now (also done when the Detector is collected)."""
-        lock = getattr(self, "_lock", None)
-        if lock is not None:
-            lock.acquire()
-        try:
+        if not hasattr(self, "_lock"):  # __init__ failed before anything was made
+            return
+        with self._lock:
             ctx, self._ctx = self._ctx, None
             if ctx:
                 lib.rf_context_free(ctx)
                 lib.rf_faces_free(byref(self._faces))
                 for f in self._batch_faces:
                     lib.rf_faces_free(byref(f))
-        finally:
-            if lock is not None:
-                lock.release()
+                self.model._release()
 
     def __del__(self):
         self.close()

@@ -181,8 +181,10 @@ _FUNCTIONS = {
     "rf_wider_boxes_sort": (c_int, [c_void_p, c_int, _ERR]),
     "rf_wider_result_write": (c_int, [c_char_p, c_char_p, c_char_p, c_void_p, c_int, _ERR]),
 }
-# Present only in libraries that have them; the Python API checks with has().
-_OPTIONAL = {"rf_align_face"}
+# Short calls made many times per image (one per face): bound a second time through a PyDLL,
+# which keeps the GIL, so that a worker thread does not hand the GIL over to other Python
+# threads (and wait to get it back) hundreds of times per image.
+_KEEP_GIL = ("rf_wider_box_official", "rf_wider_box_omz")
 
 LIBRARY_FILE = "libretinaface.so.0"
 
@@ -204,24 +206,32 @@ def _find_library() -> str:
         "RETINAFACE_LIBRARY to the path of libretinaface.so")
 
 
-def _load():
-    path = _find_library()
-    try:
-        lib = ctypes.CDLL(path)
-    except OSError as e:
-        raise ImportError(f"retinaface_c: cannot load {path}: {e}") from e
-    for name, (restype, argtypes) in _FUNCTIONS.items():
+def _declare(dll, names, path):
+    for name in names:
+        restype, argtypes = _FUNCTIONS[name]
         try:
-            fn = getattr(lib, name)
+            fn = getattr(dll, name)
         except AttributeError:
             raise ImportError(f"retinaface_c: {path} has no {name}: the library is older "
                               "than this package; rebuild both from one source tree") from None
         fn.restype = restype
         fn.argtypes = argtypes
-    return lib, path
 
 
-lib, library_path = _load()
+def _load():
+    path = _find_library()
+    try:
+        lib = ctypes.CDLL(path)
+        gil_lib = ctypes.PyDLL(path)  # the same loaded library
+    except OSError as e:
+        raise ImportError(f"retinaface_c: cannot load {path}: {e}") from e
+    _declare(lib, _FUNCTIONS, path)
+    _declare(gil_lib, _KEEP_GIL, path)
+    return lib, gil_lib, path
+
+
+# lib releases the GIL around every call; gil_lib (only the _KEEP_GIL functions) keeps it
+lib, gil_lib, library_path = _load()
 
 
 def has(name: str) -> bool:
@@ -258,4 +268,4 @@ def c_path(path) -> bytes:
     return p
 
 
-__all__ = ["lib", "library_path", "has", "check", "raise_error", "c_path", "byref"]
+__all__ = ["lib", "gil_lib", "library_path", "has", "check", "raise_error", "c_path", "byref"]

@@ -41,7 +41,8 @@ def result_boxes(faces: Faces, protocol: str = "official") -> np.ndarray:
     of the float32 score (rf_wider_box_official / rf_wider_box_omz)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be 'official' or 'omz', not {protocol!r}")
-    convert = lib.rf_wider_box_official if protocol == "official" else lib.rf_wider_box_omz
+    gil_lib = _lib.gil_lib
+    convert = gil_lib.rf_wider_box_official if protocol == "official" else gil_lib.rf_wider_box_omz
     rows = np.ascontiguousarray(faces.rows, np.float32)
     n = len(rows)
     boxes = (_lib.rf_wider_box * max(n, 1))()

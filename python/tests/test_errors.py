@@ -166,3 +166,20 @@ def test_no_crash_in_a_fresh_interpreter(mnet, photos, tmp_path):
                        timeout=300, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "raised 9 of 9", r.stdout
+
+
+def test_model_closed_under_its_detectors(mnet, img):
+    """Closing a Model that Detectors still use frees it only after the last of them."""
+    model = rf.Model(mnet)
+    a, b = rf.Detector(model), rf.Detector(model)
+    model.close()
+    assert len(a.detect(img)) > 0  # the weights are still there
+    with pytest.raises(ValueError, match="closed"):
+        rf.Detector(model)
+    a.close()
+    assert len(b.detect(img)) > 0
+    assert model._ptr is not None
+    b.close()
+    assert model._ptr is None  # freed with the last Detector
+    with pytest.raises(ValueError, match="closed"):
+        b.detect(img)
