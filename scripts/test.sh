@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh - installs what the build needs, builds, and runs every test: release, ASan+UBSan, TSan, fuzz seeds.
+# test.sh - installs what the build needs, builds, and runs every test: release, Python package, ASan+UBSan, TSan, fuzz seeds.
 # Usage: bash scripts/test.sh            (RETINAFACE_TESTDATA=DIR to point at shared/ elsewhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,14 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 run_ctest build
 
+echo "== Python package: pip install into a fresh venv, pytest (python/tests)"
+bash scripts/test_python.sh build | tee "$log"
+# pytest's summary line, e.g. "== 49 passed, 2 skipped in 61.2s =="
+py_passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | cut -d' ' -f1)
+py_skipped=$(grep -oE '[0-9]+ skipped' "$log" | tail -1 | cut -d' ' -f1)
+total_passed=$((total_passed + ${py_passed:-0}))
+total_skipped=$((total_skipped + ${py_skipped:-0}))
+
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 # -O1: at -O0 the SIMD intrinsics spill every operation and the golden test alone runs past
 # its 15-minute limit; -O1 keeps the reports exact and runs it in well under a minute.
@@ -58,5 +66,5 @@ for t in "${fuzzers[@]}"; do
   build-fuzz/"$t" -runs=0 fuzz/corpus/"${t#fuzz_}" 2>&1 | tail -1
 done
 
-echo "== all stages passed (ctest runs: release, ASan+UBSan, TSan)"
+echo "== all stages passed (ctest runs: release, ASan+UBSan, TSan; pytest)"
 echo "$total_passed passed, 0 failed, $total_skipped skipped"
