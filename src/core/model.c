@@ -79,7 +79,7 @@ static const float *take(builder *b, const char *prefix, const char *suffix, int
 static void load_layer(builder *b, const rf_layer *l, float *weight, float *bias)
 {
     const rf_conv *c = &l->conv;
-    const int cout = c->cout, cig = c->cin / c->groups, k = c->kh;
+    const int cout = c->cout, cig = c->cin / c->groups;
     const int64_t wshape[4] = {cout, cig, c->kh, c->kw}, n = cout;
     const float *w = take(b, l->key, "weight", 4, wshape);
     const float *shift, *gamma = NULL, *mean = NULL, *var = NULL;
@@ -102,19 +102,24 @@ static void load_layer(builder *b, const rf_layer *l, float *weight, float *bias
     }
     if (!weight || b->status != RF_OK)
         return;
+    /* tap t, input channel ci of output channel co goes to t * tap_stride + ci * cout + co */
+    const int taps = c->kh * c->kw;
+    const size_t tap_stride = (size_t)cig * (size_t)cout;
     for (int co = 0; co < cout; co++) {
-        const double scale = gamma ? gamma[co] / sqrt((double)var[co] + BN_EPS) : 1.0;
-        bias[co] = gamma ? (float)(shift[co] - mean[co] * scale) : shift[co];
+        const float *src = w + (size_t)co * (size_t)cig * (size_t)taps;
+        float *dst = weight + co;
+        if (!gamma) {
+            bias[co] = shift[co];
+            for (int ci = 0; ci < cig; ci++)
+                for (int t = 0; t < taps; t++)
+                    dst[t * tap_stride + (size_t)ci * cout] = src[ci * taps + t];
+            continue;
+        }
+        const double scale = gamma[co] / sqrt((double)var[co] + BN_EPS);
+        bias[co] = (float)(shift[co] - mean[co] * scale);
         for (int ci = 0; ci < cig; ci++)
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++) {
-                    const float v = w[((co * cig + ci) * k + ky) * k + kx];
-                    const float folded = gamma ? (float)(v * scale) : v;
-                    if (c->groups == 1)
-                        weight[((size_t)(ky * k + kx) * c->cin + ci) * cout + co] = folded;
-                    else
-                        weight[(size_t)(ky * k + kx) * cout + co] = folded;
-                }
+            for (int t = 0; t < taps; t++)
+                dst[t * tap_stride + (size_t)ci * cout] = (float)(src[ci * taps + t] * scale);
     }
 }
 
