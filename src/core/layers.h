@@ -9,9 +9,9 @@
  * the parts below (a bottleneck's conv2, an SSH module's conv5x5_1, ...), and the ONNX export
  * records the forward pass, so no other file restates the architecture.
  *
- * Adding a backbone: a walk in layers.c that appends its rows and fills its parts (and
- * feature_channels), an entry in the table of backbones there, and its forward function in
- * network.c. */
+ * Adding a backbone: its parts below (in the body union), a walk in layers.c that appends its
+ * rows and fills its parts, features and feature_channels, an entry in the table of backbones
+ * there, and its forward function in network.c. */
 #ifndef RF_LAYERS_H
 #define RF_LAYERS_H
 
