@@ -231,7 +231,8 @@ static void *decode_thread(void *arg)
         frame_slot *s = &p->slots[index % RING];
         char msg[512];
         const double t = now_ms();
-        const int r = video_input_read(p->in, &s->image, &s->pts, &s->audio, msg, sizeof msg);
+        const int r = video_input_read(p->in, &s->image, &s->pts, p->vo ? &s->audio : NULL, msg,
+                                       sizeof msg);
         if (r <= 0) {
             if (r < 0) {
                 p->input_failed = 1;
@@ -712,7 +713,8 @@ int cmd_video(int argc, char **argv)
     rf_image_buf first;
     int64_t first_pts;
     if (video_input_open(a.input, a.input_format, &a.input_options, &stop_requested, &p.in,
-                         &p.info, &first, &first_pts, &p.slots[0].audio, msg, sizeof msg)) {
+                         &p.info, &first, &first_pts, a.output ? &p.slots[0].audio : NULL, msg,
+                         sizeof msg)) {
         fprintf(stderr, "retinaface video: %s: %s\n", a.input, msg);
         goto out;
     }
