@@ -50,7 +50,8 @@ static void help(FILE *f)
           "Decoding (with the BGR conversion and the network input) and encoding (with\n"
           "drawing, crops and JSON) run on one thread each beside the detector's --threads.\n"
           "The metrics report on stderr gives frames, frames per second, mean latency (read\n"
-          "to written) and milliseconds per frame of each stage. Ctrl-C (SIGINT or SIGTERM)\n"
+          "to written), milliseconds per frame of each stage and the CPU time per frame of\n"
+          "the detector's, reading and writing threads. Ctrl-C (SIGINT or SIGTERM)\n"
           "ends the run as if the input had ended: outputs are completed. A file that is not a\n"
           "video, or cannot be opened, fails before any output is written; a truncated or\n"
           "corrupt one keeps the frames it decoded, complete, and says so.\n\n"
@@ -231,7 +232,8 @@ static void *decode_thread(void *arg)
         frame_slot *s = &p->slots[index % RING];
         char msg[512];
         const double t = now_ms();
-        const int r = video_input_read(p->in, &s->image, &s->pts, &s->audio, msg, sizeof msg);
+        const int r = video_input_read(p->in, &s->image, &s->pts, p->vo ? &s->audio : NULL, msg,
+                                       sizeof msg);
         if (r <= 0) {
             if (r < 0) {
                 p->input_failed = 1;
@@ -712,7 +714,8 @@ int cmd_video(int argc, char **argv)
     rf_image_buf first;
     int64_t first_pts;
     if (video_input_open(a.input, a.input_format, &a.input_options, &stop_requested, &p.in,
-                         &p.info, &first, &first_pts, &p.slots[0].audio, msg, sizeof msg)) {
+                         &p.info, &first, &first_pts, a.output ? &p.slots[0].audio : NULL, msg,
+                         sizeof msg)) {
         fprintf(stderr, "retinaface video: %s: %s\n", a.input, msg);
         goto out;
     }

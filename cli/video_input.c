@@ -105,6 +105,9 @@ void video_packets_free(video_packets *l)
 }
 
 /* ------------------------------------------------------------------------------ input */
+/* About ten minutes of AAC or MP3 */
+#define MAX_HELD_AUDIO_PACKETS 25000
+
 struct video_input {
     AVFormatContext *fmt;
     AVCodecContext *dec;
@@ -214,7 +217,13 @@ static int decode_next(video_input *in, video_packets *audio, char *msg, size_t 
             if (r < 0 && r != AVERROR(EAGAIN)) /* a corrupt packet: counted, skipped */
                 in->bad_packets++;
         } else if (in->pkt->stream_index == in->audio && audio) {
-            if (video_packets_add(audio, in->pkt)) {
+            /* Audio is held until the frame after it is written: a stream whose video stops
+             * long before its audio (a cover picture, say) would hold all of it. */
+            if (audio->count >= MAX_HELD_AUDIO_PACKETS) {
+                fprintf(stderr, "retinaface video: note: audio after %d packets with no video "
+                                "frame is not copied\n", MAX_HELD_AUDIO_PACKETS);
+                in->audio = -1;
+            } else if (video_packets_add(audio, in->pkt)) {
                 av_packet_unref(in->pkt);
                 snprintf(msg, size, "out of memory for audio packets");
                 return -1;

@@ -2,7 +2,8 @@
 # test_video.sh - `retinaface video` on clips the test makes from the shared photos with the ffmpeg
 # CLI: frame counts, sizes and audio of the outputs, faces equal to `detect` on the same frames,
 # anonymized pixels changed inside faces only, aligned crops, --limit/--every, damaged and foreign
-# inputs, a FIFO of raw frames and an image sequence standing in for a camera, Ctrl-C and kill.
+# inputs, a local HTTP URL, a FIFO of raw frames and an image sequence standing in for a camera,
+# Ctrl-C and kill.
 # Usage: test_video.sh RETINAFACE_BINARY SOURCE_DIR
 set -u
 bin=$1
@@ -266,6 +267,22 @@ for frames in zip(*runs):
     assert frames[0]["faces"] == frames[1]["faces"] == frames[2]["faces"], frames[0]["frame"]
     assert [f["time"] for f in frames] == [frames[0]["time"]] * 3
 PY
+# --- a URL: the test's local HTTP server (tests/download_server.py)
+"$py" "$src/tests/download_server.py" "$tmp" "$tmp/port" "$tmp/http.log" 120 &
+server=$!
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+port=$(cat "$tmp/port")
+check "http:// URL" 0 tv --json "$tmp/h.jsonl" "http://127.0.0.1:$port/files/lossless.mkv"
+expect "URL: the faces of the file" "$py" -c '
+import json, sys
+a, b = ([json.loads(l)["faces"] for l in open(p)] for p in sys.argv[1:3])
+assert a == b and len(a) == 6' "$tmp/l.jsonl" "$tmp/h.jsonl"
+check "URL answering HTTP 500" 1 tv "http://127.0.0.1:$port/error/clip.mp4"
+expect "one line naming the URL" test "$(wc -l <"$tmp/err")" = 1 -a \
+  -n "$(grep -F "127.0.0.1:$port/error/clip.mp4" "$tmp/err")"
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+
 check "unknown input option" 1 v --input-format rawvideo --input-option video_size=320x240 \
   --input-option frobnicate=1 "$tmp/clip.mp4"
 expect "the option is named" grep -q "frobnicate" "$tmp/err"
