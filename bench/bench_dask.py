@@ -5,12 +5,13 @@ the same AP, and the images per second of each.
     /usr/bin/python3 bench/bench_dask.py [--model M] [--rounds R] [--workers N] [--limit N]
 
 Uses the installed retinaface_c, or else the one in python/ with build/libretinaface.so.0.
-One LocalCluster (127.0.0.1, N worker processes of 1 thread) is started first and kept; then
-rounds alternate the CLI, `retinaface eval -m M --threads N --out DIR` (both protocols, as
+Rounds alternate the CLI, `retinaface eval -m M --threads N --out DIR` (both protocols, as
 its default), and retinaface_c.dask.write_wider over the same images (both protocols, result
-files written by the workers), each timed from start to end; the Dask result files are then
+files written by the workers) on a LocalCluster (127.0.0.1, N worker processes of 1 thread)
+with Dask's default configuration and then with retinaface_c.dask.LOW_OVERHEAD_CONFIG; each
+cluster is started before its run (not timed) and closed after it. The Dask result files are
 scored by `retinaface eval --predictions`. Images/s are the medians over the rounds; APs must
-be equal, and the result files byte for byte.
+equal the CLI's, and the result files its files byte for byte.
 """
 import argparse
 import filecmp
@@ -28,9 +29,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if importlib.util.find_spec("retinaface_c") is None:  # not installed: the one of this tree
     sys.path.insert(0, os.path.join(ROOT, "python"))
     os.environ.setdefault("RETINAFACE_LIBRARY", os.path.join(ROOT, "build", "libretinaface.so.0"))
+import dask  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
-from retinaface_c.dask import write_wider  # noqa: E402
+from retinaface_c.dask import LOW_OVERHEAD_CONFIG, write_wider  # noqa: E402
+
+CONFIGS = {"default": {}, "low-overhead": LOW_OVERHEAD_CONFIG}
 
 
 def ap_of(summary_json):
@@ -73,47 +77,56 @@ def main():
         print(f"{len(paths)} WIDER FACE val images, {os.path.basename(a.model)}, "
               f"{a.workers} workers x 1 thread against --threads {a.workers}, {os.cpu_count()} "
               f"CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-        t0 = time.perf_counter()
-        with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                          host="127.0.0.1", dashboard_address=None, local_directory=work,
-                          silence_logs=40) as cluster, Client(cluster) as client:
-            print(f"cluster started in {time.perf_counter() - t0:.1f} s (not counted)")
-            cli_s, dask_s = [], []
-            for r in range(a.rounds):
-                cli_out, dask_out = os.path.join(work, f"cli{r}"), os.path.join(work, f"dask{r}")
+        times = {"cli": [], **{c: [] for c in CONFIGS}}
+
+        def run_cli(r):
+            out = os.path.join(work, f"cli{r}")
+            t0 = time.perf_counter()
+            subprocess.run([a.cli, "eval", "-m", a.model, "--gt", wf, "--images", images,
+                            "--threads", str(a.workers), "--out", out, "--json", out + ".json",
+                            "-q"], check=True, stdout=subprocess.DEVNULL)
+            times["cli"].append(time.perf_counter() - t0)
+            return f"CLI {times['cli'][-1]:.2f} s"
+
+        def run_dask(name, r):
+            out = os.path.join(work, f"{name}{r}")
+            with dask.config.set(CONFIGS[name]), \
+                    LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
+                                 host="127.0.0.1", dashboard_address=None,
+                                 local_directory=work, silence_logs=40) as cluster, \
+                    Client(cluster) as client:
                 t0 = time.perf_counter()
-                subprocess.run([a.cli, "eval", "-m", a.model, "--gt", wf, "--images", images,
-                                "--threads", str(a.workers), "--out", cli_out, "--json",
-                                cli_out + ".json", "-q"], check=True, stdout=subprocess.DEVNULL)
-                cli_s.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                write_wider(paths, a.model, dask_out, client=client)
-                dask_s.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                subprocess.run([a.cli, "eval", "--predictions", dask_out, "--gt", wf, "--json",
-                                dask_out + ".json", "-q"], check=True, stdout=subprocess.DEVNULL)
-                score_s = time.perf_counter() - t0
-                same_ap = ap_of(cli_out + ".json") == ap_of(dask_out + ".json")
-                same_files = same_tree(os.path.join(cli_out, "predictions"),
-                                       os.path.join(dask_out, "predictions")) and same_tree(
-                    os.path.join(cli_out, "predictions_omz"),
-                    os.path.join(dask_out, "predictions_omz"))
-                print(f"round {r + 1}: CLI {cli_s[-1]:.2f} s, Dask {dask_s[-1]:.2f} s "
-                      f"(+ {score_s:.2f} s scoring with the CLI); same AP: {same_ap}, same "
-                      f"result files: {same_files}; load average {os.getloadavg()[0]:.2f}",
-                      flush=True)
-                if not (same_ap and same_files):
-                    sys.exit("bench_dask: the Dask results differ from the CLI's")
+                write_wider(paths, a.model, out, client=client)
+                times[name].append(time.perf_counter() - t0)
+            subprocess.run([a.cli, "eval", "--predictions", out, "--gt", wf, "--json",
+                            out + ".json", "-q"], check=True, stdout=subprocess.DEVNULL)
+            return f"Dask {name} {times[name][-1]:.2f} s"
+
+        contenders = ["cli", *CONFIGS]
+        for r in range(a.rounds):
+            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+            line = [run_cli(r) if c == "cli" else run_dask(c, r) for c in order]
+            cli_out = os.path.join(work, f"cli{r}")
+            for name in CONFIGS:  # the same AP and the same result files as the CLI
+                out = os.path.join(work, f"{name}{r}")
+                if not (ap_of(cli_out + ".json") == ap_of(out + ".json") and all(
+                        same_tree(os.path.join(cli_out, d), os.path.join(out, d))
+                        for d in ("predictions", "predictions_omz"))):
+                    sys.exit(f"bench_dask: the Dask results ({name}) differ from the CLI's")
+            print(f"round {r + 1}: " + ", ".join(line) + "; AP and result files equal; load "
+                  f"average {os.getloadavg()[0]:.2f}", flush=True)
         aps = ap_of(os.path.join(work, "cli0.json"))
     n = len(paths)
-    cli_rate, dask_rate = n / statistics.median(cli_s), n / statistics.median(dask_s)
+    cli_rate = n / statistics.median(times["cli"])
     print("\nAP (%): " + ", ".join(f"{k} {100 * v:.2f}" for k, v in aps.items()) +
           " (CLI and Dask alike)")
-    print(f"retinaface eval --threads {a.workers}: {cli_rate:6.2f} images/s "
-          f"(median of {a.rounds}: {statistics.median(cli_s):.2f} s)")
-    print(f"Dask LocalCluster {a.workers}x1:     {dask_rate:6.2f} images/s "
-          f"(median of {a.rounds}: {statistics.median(dask_s):.2f} s)")
-    print(f"Dask / CLI: {100 * dask_rate / cli_rate:.1f} %")
+    print(f"retinaface eval --threads {a.workers}:      {cli_rate:6.2f} images/s "
+          f"(median of {a.rounds}: {statistics.median(times['cli']):.2f} s)")
+    for name in CONFIGS:
+        rate = n / statistics.median(times[name])
+        print(f"Dask {a.workers}x1, {name + ' config:':21} {rate:6.2f} images/s (median of "
+              f"{a.rounds}: {statistics.median(times[name]):.2f} s) = "
+              f"{100 * rate / cli_rate:.1f} % of the CLI")
 
 
 if __name__ == "__main__":

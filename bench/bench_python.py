@@ -12,7 +12,8 @@ overhead is the difference of the medians. Its parts, measured in this process: 
 around the ctypes call of rf_detect, and that call's own cost (rf_detect with a NULL context,
 which returns at once after the same argument conversions).
 Threads: frames/s of one thread with one Detector, then of two threads with a Detector each
-(sharing one Model), alternated R times; medians.
+(sharing one Model), then of one and of two C processes running rf_detect in a loop: what the
+library itself gets from a second core at that moment. Alternated R times; medians.
 """
 import argparse
 import os
@@ -106,6 +107,20 @@ def py_loop(det, frame, frames):
     return times
 
 
+def c_throughput(exe, model, image, processes, frames):
+    """frames/s of `processes` C loops running at once (each rf_detect timed inside)."""
+    procs = [subprocess.Popen([exe, model, image, "640", "640", str(frames), "5"],
+                              stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    rate = 0.0
+    for p in procs:
+        out, _ = p.communicate()
+        if p.returncode:
+            sys.exit("bench_python: detect_loop failed")
+        times = [float(v) / 1e3 for v in out.split()]
+        rate += len(times) / sum(times)
+    return rate
+
+
 def throughput(dets, frame, seconds):
     counts = [0] * len(dets)
     go = threading.Barrier(len(dets) + 1)
@@ -148,14 +163,20 @@ def main():
 
     with tempfile.TemporaryDirectory() as work:
         exe = build_c_loop(work)
-        c_medians, py_medians, c_min, py_min = [], [], [], []
-        for _ in range(a.rounds):
-            c = c_loop(exe, a.model, a.image, a.frames)
-            p = py_loop(dets[0], frame, a.frames)
-            c_medians.append(statistics.median(c))
-            py_medians.append(statistics.median(p))
-            c_min.append(min(c))
-            py_min.append(min(p))
+        overhead_benchmark(a, exe, dets, frame)
+        dets[1].detect(frame, input_size=(640, 640))  # its arena planned before timing
+        threads_benchmark(a, exe, dets, frame)
+
+
+def overhead_benchmark(a, exe, dets, frame):
+    c_medians, py_medians, c_min, py_min = [], [], [], []
+    for _ in range(a.rounds):
+        c = c_loop(exe, a.model, a.image, a.frames)
+        p = py_loop(dets[0], frame, a.frames)
+        c_medians.append(statistics.median(c))
+        py_medians.append(statistics.median(p))
+        c_min.append(min(c))
+        py_min.append(min(p))
     c_ms, py_ms = statistics.median(c_medians) * 1e3, statistics.median(py_medians) * 1e3
     c_fast, py_fast = min(c_min) * 1e3, min(py_min) * 1e3
     print(f"\nper call, 640x640: {a.rounds} alternating rounds of {a.frames} frames, medians")
@@ -177,21 +198,32 @@ def main():
     print(f"  together                     {(py + null) * 1e6:9.1f} us = "
           f"{100 * (py + null) / inner:.2f} % of the C call")
 
-    for d in dets:
-        d.detect(frame, input_size=(640, 640))
-    ones, twos = [], []
-    for _ in range(a.rounds):
-        ones.append(throughput(dets[:1], frame, a.seconds))
-        twos.append(throughput(dets, frame, a.seconds))
-    ratios = [t / o for o, t in zip(ones, twos)]
-    print(f"\nthreads, a Detector each (one Model), {a.rounds} alternations of {a.seconds:g} s:")
-    print(f"  1 thread   {statistics.median(ones):7.1f} frames/s   "
-          f"({', '.join(f'{v:.1f}' for v in ones)})")
-    print(f"  2 threads  {statistics.median(twos):7.1f} frames/s   "
-          f"({', '.join(f'{v:.1f}' for v in twos)})")
-    print(f"  speed-up   {statistics.median(ratios):7.2f}x (median of the rounds' ratios; "
-          f"{', '.join(f'{r:.2f}' for r in ratios)}), load average now "
-          f"{os.getloadavg()[0]:.2f}")
+
+def threads_benchmark(a, exe, dets, frame):
+    """Rounds of: 1 thread, 2 threads (a Detector each), then the same with C processes."""
+    rounds = a.rounds
+    frames = max(20, int(a.seconds * 30))
+    rates = {"py1": [], "py2": [], "c1": [], "c2": []}
+    for _ in range(rounds):
+        rates["py1"].append(throughput(dets[:1], frame, a.seconds))
+        rates["py2"].append(throughput(dets, frame, a.seconds))
+        rates["c1"].append(c_throughput(exe, a.model, a.image, 1, frames))
+        rates["c2"].append(c_throughput(exe, a.model, a.image, 2, frames))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    py_ratios = [t / o for o, t in zip(rates["py1"], rates["py2"])]
+    c_ratios = [t / o for o, t in zip(rates["c1"], rates["c2"])]
+    print(f"\nthroughput, 640x640, {rounds} rounds of: 1 and 2 Python threads with a Detector "
+          f"each (one Model), {a.seconds:g} s each; 1 and 2 C processes (detect_loop), "
+          f"{frames} frames each")
+    for k, label in (("py1", "Python, 1 thread "), ("py2", "Python, 2 threads"),
+                     ("c1", "C, 1 process     "), ("c2", "C, 2 processes   ")):
+        print(f"  {label}  {med[k]:7.1f} frames/s   "
+              f"({', '.join(f'{v:.1f}' for v in rates[k])})")
+    print(f"  Python 2 threads / 1 thread    {statistics.median(py_ratios):5.2f}x  "
+          f"(per round: {', '.join(f'{r:.2f}' for r in py_ratios)})")
+    print(f"  C 2 processes / 1 process      {statistics.median(c_ratios):5.2f}x  "
+          f"(per round: {', '.join(f'{r:.2f}' for r in c_ratios)})")
+    print(f"  load average now {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ packages=(build-essential cmake pkg-config libpng-dev libjpeg62-turbo-dev zlib1g
           libcurl4-openssl-dev clang libclang-rt-14-dev python3 python3-numpy
           libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev ffmpeg
           python3-pip python3-setuptools python3-wheel python3-venv python3-pytest
-          python3-distributed)
+          python3-pytest-timeout python3-distributed)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

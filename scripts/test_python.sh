@@ -5,7 +5,8 @@
 # Everything goes under BUILD_DIR: the venv and pip's files in a temporary folder (removed on
 # exit, HOME pointed there so nothing is cached or configured in the real one), the CMake
 # build of the package's libretinaface.so in BUILD_DIR/python-lib (kept: later runs are
-# incremental). Exit status: pytest's; "no tests collected" (5) fails like any other.
+# incremental). No test runs longer than 10 minutes (pytest-timeout). Exit status: pytest's;
+# "no tests collected" (5) fails like any other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -32,5 +33,5 @@ echo "== pytest python/tests"
 cd "$tmp"
 RETINAFACE_SOURCE_DIR=$repo RETINAFACE_CLI=${RETINAFACE_CLI:-$build/retinaface} \
   RETINAFACE_TEST_INSTALLED=1 \
-  "$tmp/venv/bin/python" -m pytest -p no:cacheprovider --basetemp="$tmp/pytest" -rs \
+  "$tmp/venv/bin/python" -m pytest -p no:cacheprovider --basetemp="$tmp/pytest" -rs --timeout=600 \
   --rootdir="$repo/python" "$@" "$repo/python/tests"

@@ -498,9 +498,10 @@ class Detector:
         """Faces in one image.
 
         ``image``: an H x W x 3 uint8 array, BGR as cv2.imread gives (``channels="rgb"`` or
-        ``rgb=True`` for PIL/imageio arrays), used in place without a copy; or the path
-        (or bytes) of a JPEG/PNG file. Rows may be padded (a crop of a larger array), pixels
-        within a row must be packed.
+        ``rgb=True`` for PIL/imageio arrays), used in place without a copy; or the path of a
+        JPEG/PNG file (str or os.PathLike), or the file's contents as bytes. Rows may be
+        padded (a crop of a larger array); pixels within a row must be packed, anything else
+        raises ValueError.
         ``input_size`` (width, height) stretches the image to that network input (Open Model
         Zoo: (640, 640)); ``long_side`` scales its longer side to that; neither: the image's
         own size. ``threshold``: faces with score > threshold; ``nms``: IoU above which the
@@ -541,8 +542,9 @@ class Detector:
                      nms: float = 0.4, top_k: int = 5000, keep_top_k: int = 750, *,
                      channels: str = "bgr", rgb: bool = False) -> List[Faces]:
         """Faces in several images run as one batch through the network: every image must
-        come to the same network size, which input_size (default (640, 640)) guarantees.
-        Images are arrays or paths, as in detect(); one Faces per image, in order."""
+        come to the same network size, which input_size (default (640, 640)) guarantees;
+        long_side, when given, replaces it. Images are arrays, paths or bytes, as in
+        detect(); one Faces per image, in order."""
         if long_side is not None and input_size == (640, 640):
             input_size = None
         order = _check_channels(channels, rgb)

@@ -40,6 +40,20 @@ except ImportError as e:  # pragma: no cover - depends on the installation
 
 _DETECT_OPTIONS = set(inspect.signature(Detector.detect).parameters) - {"self", "image"}
 
+#: dask.config settings for throughput: a cluster's own bookkeeping (event-loop health ticks
+#: every 20 ms, the workers' statistical profiler, memory and system monitors, work-stealing
+#: checks) runs on the cores the detections need; these make it rarer or turn it off. They
+#: must be in place where the scheduler and the workers start:
+#: ``with dask.config.set(LOW_OVERHEAD_CONFIG): LocalCluster(...)``, or the equivalent
+#: DASK_* environment variables / config file on every machine of a real cluster.
+LOW_OVERHEAD_CONFIG = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.scheduler.work-stealing-interval": "1s",
+}
+
 
 class _Spec(NamedTuple):
     """What a worker needs to make its Detector (sent with every task; small)."""
@@ -303,4 +317,5 @@ class _OutputFile:
         return False
 
 
-__all__ = ["detect_files", "write_wider", "write_jsonl", "worker_model_loads"]
+__all__ = ["detect_files", "write_wider", "write_jsonl", "worker_model_loads",
+           "LOW_OVERHEAD_CONFIG"]
