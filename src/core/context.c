@@ -1,4 +1,4 @@
-/* context.c - per-thread contexts: the planned arena, rf_forward, and detection from images. */
+/* context.c - per-thread contexts: planning passes, rf_forward, and detection from images. */
 #include "core/context.h"
 
 #include "base/common.h"
