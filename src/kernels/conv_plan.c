@@ -8,55 +8,9 @@ int rf_panels_per_block(const conv_args *a, int least)
     return n < least ? least : (int)n;
 }
 
-void rf_next_tile(const conv_args *a, int px, int row1, int *img, int *y, int *x, tile_px *t)
-{
-    const rf_tensor *out = a->out;
-    int n = 0;
-    for (; n < px && *img * out->h + *y < row1; n++) {
-        t->img[n] = *img;
-        t->oy[n] = *y;
-        t->ox[n] = *x;
-        t->o.dst[n] = pixel_ptr(out, *img, *y, *x);
-        t->o.res[n] = a->res ? pixel_ptr(a->res, *img, *y, *x) : NULL;
-        if (++*x == out->w) {
-            *x = 0;
-            if (++*y == out->h) {
-                *y = 0;
-                ++*img;
-            }
-        }
-    }
-    t->o.np = n;
-    for (int p = n; p < px && n; p++) {
-        t->img[p] = t->img[n - 1];
-        t->oy[p] = t->oy[n - 1];
-        t->ox[p] = t->ox[n - 1];
-    }
-}
-
-void rf_tile_inputs(const conv_args *a, int px, const tile_px *t, const float **src)
-{
-    const int s = a->cv->stride;
-    for (int p = 0; p < px && t->o.np; p++)
-        src[p] = pixel_ptr(a->in, t->img[p], t->oy[p] * s, t->ox[p] * s);
-}
-
 int rf_flat_layout(const rf_tensor *t)
 {
     return t->n == 1 || t->nstride == (int64_t)t->h * t->w * t->pstride;
-}
-
-void rf_flat_tile(const conv_args *a, int px, int64_t q, int64_t q1, const float **src,
-                  tile_px *t)
-{
-    const int n = q >= q1 ? 0 : q1 - q < px ? (int)(q1 - q) : px;
-    t->o.np = n;
-    for (int p = 0; p < px && n; p++) {
-        const int64_t qq = q + (p < n ? p : n - 1);
-        src[p] = a->in->data + qq * a->in->pstride;
-        t->o.dst[p] = a->out->data + qq * a->out->pstride;
-        t->o.res[p] = a->res ? a->res->data + qq * a->res->pstride : NULL;
-    }
 }
 
 void rf_dw_interior(const rf_conv *cv, const rf_tensor *in, const rf_tensor *out, int *x0,

@@ -2,8 +2,8 @@
  * once for every vector width: the arguments of a call, the walk of output pixels in register
  * tiles, the depthwise interior, Winograd tile blocks and the clipping of a tile's outputs to
  * the call's rows. conv_simd.h (compiled once per instruction set) does the arithmetic over
- * them; conv_plan.c is compiled once, and the few helpers that run once per tile and panel
- * are inline below so that they cost no call there. */
+ * them; conv_plan.c is compiled once, and the helpers that run once per tile (or per tile and
+ * panel) are inline below: compiled with the set's tile size, they cost no call there. */
 #ifndef RF_CONV_PLAN_H
 #define RF_CONV_PLAN_H
 
@@ -51,18 +51,59 @@ int rf_panels_per_block(const conv_args *a, int least);
 
 /* Fills t with the next (up to) px output pixels of rows [.., row1) from the position
  * (*img, *y, *x), which it advances; t->o.np = 0 past the end. */
-void rf_next_tile(const conv_args *a, int px, int row1, int *img, int *y, int *x, tile_px *t);
+static inline void rf_next_tile(const conv_args *a, int px, int row1, int *img, int *y, int *x,
+                                tile_px *t)
+{
+    const rf_tensor *out = a->out;
+    int n = 0;
+    for (; n < px && *img * out->h + *y < row1; n++) {
+        t->img[n] = *img;
+        t->oy[n] = *y;
+        t->ox[n] = *x;
+        t->o.dst[n] = pixel_ptr(out, *img, *y, *x);
+        t->o.res[n] = a->res ? pixel_ptr(a->res, *img, *y, *x) : NULL;
+        if (++*x == out->w) {
+            *x = 0;
+            if (++*y == out->h) {
+                *y = 0;
+                ++*img;
+            }
+        }
+    }
+    t->o.np = n;
+    for (int p = n; p < px && n; p++) {
+        t->img[p] = t->img[n - 1];
+        t->oy[p] = t->oy[n - 1];
+        t->ox[p] = t->ox[n - 1];
+    }
+}
 
 /* 1x1 convolutions: where each of the px pixels of t reads its input. */
-void rf_tile_inputs(const conv_args *a, int px, const tile_px *t, const float **src);
+static inline void rf_tile_inputs(const conv_args *a, int px, const tile_px *t,
+                                  const float **src)
+{
+    const int s = a->cv->stride;
+    for (int p = 0; p < px && t->o.np; p++)
+        src[p] = pixel_ptr(a->in, t->img[p], t->oy[p] * s, t->ox[p] * s);
+}
 
 /* Whether pixel q of the flattened batch sits at data + q * pstride (images back to back). */
 int rf_flat_layout(const rf_tensor *t);
 
 /* Pixels [q, q1) of flat tensors, px at most, for a stride-1 1x1 convolution: a few additions
  * per pixel instead of the walk of rf_next_tile, which matters when cin is small. */
-void rf_flat_tile(const conv_args *a, int px, int64_t q, int64_t q1, const float **src,
-                  tile_px *t);
+static inline void rf_flat_tile(const conv_args *a, int px, int64_t q, int64_t q1,
+                                const float **src, tile_px *t)
+{
+    const int n = q >= q1 ? 0 : q1 - q < px ? (int)(q1 - q) : px;
+    t->o.np = n;
+    for (int p = 0; p < px && n; p++) {
+        const int64_t qq = q + (p < n ? p : n - 1);
+        src[p] = a->in->data + qq * a->in->pstride;
+        t->o.dst[p] = a->out->data + qq * a->out->pstride;
+        t->o.res[p] = a->res ? a->res->data + qq * a->res->pstride : NULL;
+    }
+}
 
 /* Prefetches the outputs (unless streamed) and residuals of tile t in panel `panel`: writes
  * miss the cache as often as reads. */

@@ -370,10 +370,11 @@ static void dw_pixel(const conv_args *a, const float *in_img, int img, int oy, i
 }
 
 /* acc[j] = bias + the 3x3 taps of pixel j of a step, whose kernel row ky starts at
- * rows[ky] + off[j] (NULL rows are padding), taps ps floats apart, the nine weights in w;
+ * rows[ky] + base + min(j, n - 1) * step (NULL rows are padding: a step past the last pixel
+ * recomputes it rather than read past the row), taps ps floats apart, the nine weights in w;
  * full: whole vectors, else the lanes of m. */
-INLINE void dw3x3_step(vf acc[DW_PX], const float *const rows[3], const int64_t off[DW_PX],
-                       int64_t ps, const vf w[9], vf bias, vmask m, int full)
+INLINE void dw3x3_step(vf acc[DW_PX], const float *const rows[3], int64_t base, int64_t step,
+                       int n, int64_t ps, const vf w[9], vf bias, vmask m, int full)
 {
 #pragma GCC unroll 4
     for (int j = 0; j < DW_PX; j++)
@@ -384,7 +385,7 @@ INLINE void dw3x3_step(vf acc[DW_PX], const float *const rows[3], const int64_t 
             continue;
 #pragma GCC unroll 4
         for (int j = 0; j < DW_PX; j++) {
-            const float *ip = rows[ky] + off[j];
+            const float *ip = rows[ky] + base + (j < n ? j : n - 1) * step;
 #pragma GCC unroll 3
             for (int kx = 0; kx < 3; kx++)
                 acc[j] = V(fmadd_ps)(full ? V(loadu_ps)(ip + kx * ps) : load_masked(ip + kx * ps, m),
@@ -409,15 +410,8 @@ static void dw3x3_interior(const conv_args *a, const float *const rows[3], int i
         w[t] = V(load_ps)(a->w + (size_t)t * cp + c0);
     for (int ox = x0; ox < x1; ox += DW_PX) {
         const int n = x1 - ox < DW_PX ? x1 - ox : DW_PX;
-        int64_t off[DW_PX];
         vf acc[DW_PX];
-#pragma GCC unroll 4
-        for (int j = 0; j < DW_PX; j++) {
-            /* a step past x1 recomputes its last pixel rather than read past the row */
-            const int x = ox + (j < n ? j : n - 1);
-            off[j] = (int64_t)(x * s - cv->pad) * ps + c0;
-        }
-        dw3x3_step(acc, rows, off, ps, w, bias, m, 0);
+        dw3x3_step(acc, rows, (int64_t)(ox * s - cv->pad) * ps + c0, s * ps, n, ps, w, bias, m, 0);
 #pragma GCC unroll 4
         for (int j = 0; j < DW_PX; j++)
             if (j < n)
@@ -445,8 +439,12 @@ static void conv_depthwise(const conv_args *a, int row0, int row1)
     for (int r = row0; r < row1; r++) {
         const int img = r / out->h, oy = r % out->h;
         const float *in_img = in->data + img * in->nstride;
-        const float *rows[3];
-        rf_dw_rows(a, img, oy, rows);
+        const float *rows[3] = {NULL, NULL, NULL};
+        for (int ky = 0; ky < 3 && ky < cv->kh; ky++) {
+            const int iy = oy * cv->stride - cv->pad + ky;
+            if (iy >= 0 && iy < in->h)
+                rows[ky] = in_img + (int64_t)iy * in->w * in->pstride;
+        }
         for (int c0 = a->ch0; c0 < a->ch1; c0 += SIMD_W) {
             const vmask m = lanes(c - c0);
             for (int ox = 0; ox < x0; ox++)

@@ -88,12 +88,8 @@ static int dw3x3_pairs(const conv_args *a, const float *const rows[3], int img, 
         w[t] = _mm512_broadcast_f32x8(_mm256_load_ps(a->w + (size_t)t * 16));
     int ox = x0;
     for (; ox + 2 * DW_PX <= x1; ox += 2 * DW_PX) {
-        int64_t off[DW_PX];
         __m512 acc[DW_PX];
-#pragma GCC unroll 4
-        for (int j = 0; j < DW_PX; j++)
-            off[j] = (int64_t)(ox + 2 * j - 1) * 8;
-        dw3x3_step(acc, rows, off, 8, w, bias, lanes(16), 1);
+        dw3x3_step(acc, rows, (int64_t)(ox - 1) * 8, 16, DW_PX, 8, w, bias, lanes(16), 1);
 #pragma GCC unroll 4
         for (int j = 0; j < DW_PX; j++)
             dw_store_pair(acc[j], a, img, oy, ox + 2 * j);
