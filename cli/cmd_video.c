@@ -726,6 +726,13 @@ int cmd_video(int argc, char **argv)
         rf_image_buf_free(&first);
         goto out;
     }
+    if ((int64_t)p.nw * p.nh > RF_NETWORK_MAX_PIXELS) { /* refused before any output exists */
+        fprintf(stderr, "retinaface video: %s: %dx%d frames are more than the network takes "
+                        "(%lld pixels); use --long-side or --input-size\n", a.input, p.nw, p.nh,
+                (long long)RF_NETWORK_MAX_PIXELS);
+        rf_image_buf_free(&first);
+        goto out;
+    }
     const size_t input_floats = (size_t)3 * p.nw * p.nh;
     int ok = 1;
     for (int i = 0; i < RING; i++) {

@@ -91,6 +91,11 @@ import json, sys; assert len([json.loads(l) for l in open(sys.argv[1])]) == 10' 
 check "report on stderr" 0 "$bin" video -m "$m" "$tmp/clip.mp4"
 expect "report: frames, FPS, latency, stages" grep -q "throughput .* FPS, latency .* ms" "$tmp/err"
 expect "report: per-stage times" grep -q "decode .*inference .*encode" "$tmp/err"
+if command -v script >/dev/null; then # a terminal, for the progress line
+  check "progress on a terminal" 0 script -qec "'$bin' video -m '$m' --limit 6 '$tmp/clip.mp4'" \
+    "$tmp/typescript"
+  expect "progress line counts to 6/6" grep -q "frame 6/6 (100%)" "$tmp/typescript"
+fi
 
 # --- the same faces as `detect` on the same decoded frames
 mkdir "$tmp/frames"
