@@ -236,7 +236,9 @@ def _faces_from(c_faces: _lib.rf_faces, width: int, height: int,
     rows = np.empty((n, _lib.FACE_FLOATS), np.float32)
     if n:
         ctypes.memmove(rows.__array_interface__["data"][0], c_faces.faces, n * _lib.FACE_BYTES)
-    return Faces(rows, width, height, file)
+    faces = Faces.__new__(Faces)  # rows are known to be right: skip __init__'s checks
+    faces.rows, faces.width, faces.height, faces.file = rows, width, height, file
+    return faces
 
 
 # ------------------------------------------------------------------------------ model
@@ -371,9 +373,11 @@ class Detector:
         self._faces = _lib.rf_faces()  # reused: the library keeps its capacity
         self._batch_faces = (_lib.rf_faces * 0)()
         self._policy = _lib.rf_input_policy()
-        self._policy_key = None
         self._params = lib.rf_detect_params_default()
-        self._params_key = None
+        self._settings = None  # the detect() arguments _policy and _params were made from
+        # the arguments of every rf_detect call but the image, made once
+        self._refs = (byref(self._policy), byref(self._params), byref(self._faces),
+                      byref(self._err))
         if precision != "fp32":
             raise ValueError(f"precision {precision!r} is not supported: this libretinaface "
                              "computes in 'fp32' only")
@@ -442,10 +446,9 @@ class Detector:
         return f"<Detector {self.model!r}, {self.threads} thread(s), kernels {self.kernels}>"
 
     # -------------------------------------------------------------- settings as C structures
-    def _set_policy(self, input_size, long_side):
-        key = (input_size, long_side)
-        if key == self._policy_key:
-            return
+    def _configure(self, input_size, long_side, threshold, nms, top_k, keep_top_k, nms_offset,
+                   network_pixels):
+        """Checks detect()'s settings and makes the C structures of a new combination."""
         p = _lib.rf_input_policy()
         if input_size is not None and long_side is not None:
             raise ValueError("give input_size or long_side, not both")
@@ -461,13 +464,6 @@ class Detector:
             p.long_side = long_side
         else:
             p.mode = _lib.RF_INPUT_ORIGINAL
-        self._policy = p
-        self._policy_key = key
-
-    def _set_params(self, threshold, nms, top_k, keep_top_k, nms_offset, network_pixels):
-        key = (threshold, nms, top_k, keep_top_k, nms_offset, network_pixels)
-        if key == self._params_key:
-            return
         for name, v in (("threshold", threshold), ("nms", nms)):
             if not isinstance(v, (int, float, np.floating)) or not 0 <= v <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1], not {v!r}")
@@ -476,18 +472,20 @@ class Detector:
                 raise ValueError(f"{name} must be an int >= 0 (0: no limit), not {v!r}")
         if not isinstance(nms_offset, (int, float)) or not math.isfinite(nms_offset):
             raise ValueError(f"nms_offset must be a finite number, not {nms_offset!r}")
-        p = lib.rf_detect_params_default()
+        d = lib.rf_detect_params_default()
         # `retinaface detect` runs NMS on the candidates above min(T, 0.02) and reports those
         # above T: the same faces (a box is only ever suppressed by a better-scoring one, and
         # the caps keep the best), so the library gets T itself and there is nothing to filter
-        p.score_threshold = float(threshold)
-        p.nms_threshold = float(nms)
-        p.pre_nms_top_k = int(top_k)
-        p.keep_top_k = int(keep_top_k)
-        p.nms_offset = float(nms_offset)
-        p.nms_in_network_pixels = 1 if network_pixels else 0
-        self._params = p
-        self._params_key = key
+        d.score_threshold = float(threshold)
+        d.nms_threshold = float(nms)
+        d.pre_nms_top_k = int(top_k)
+        d.keep_top_k = int(keep_top_k)
+        d.nms_offset = float(nms_offset)
+        d.nms_in_network_pixels = 1 if network_pixels else 0
+        self._policy, self._params = p, d
+        self._refs = (byref(p), byref(d), byref(self._faces), byref(self._err))
+        self._settings = (input_size, long_side, threshold, nms, top_k, keep_top_k, nms_offset,
+                          network_pixels)
 
     # -------------------------------------------------------------- detection
     def detect(self, image: ImageLike, input_size: Optional[Tuple[int, int]] = None,
@@ -510,29 +508,27 @@ class Detector:
         0: none) and ``nms_in_network_pixels`` (NMS on the network input's pixels, as Open
         Model Zoo) select the protocol. Equal to ``retinaface detect`` with the same options.
         """
-        order = _check_channels(channels, rgb)
+        # kept short: this runs once per frame, right after the frame has filled the caches
+        order = 0 if channels == "bgr" and not rgb else _check_channels(channels, rgb)
+        settings = (input_size, long_side, threshold, nms, top_k, keep_top_k, nms_offset,
+                    nms_in_network_pixels)
         with self._lock:
             ctx = self._handle()
-            self._set_policy(input_size, long_side)
-            self._set_params(threshold, nms, top_k, keep_top_k, nms_offset,
-                             nms_in_network_pixels)
-            err = self._err
+            if settings != self._settings:
+                self._configure(*settings)
             if isinstance(image, np.ndarray):
                 view = _image_view(image, order)
-                st = lib.rf_detect(ctx, byref(view), byref(self._policy), byref(self._params),
-                                   byref(self._faces), byref(err))
+                st = lib.rf_detect(ctx, byref(view), *self._refs)
                 if st:
-                    _lib.raise_error(st, err)
+                    _lib.raise_error(st, self._err)
                 return _faces_from(self._faces, view.width, view.height, None)
-            loaded = _LoadedImage(image, err)
+            loaded = _LoadedImage(image, self._err)
             try:
                 view = loaded.buf.image
-                st = lib.rf_detect(ctx, byref(view), byref(self._policy), byref(self._params),
-                                   byref(self._faces), byref(err))
+                st = lib.rf_detect(ctx, byref(view), *self._refs)
                 if st:
-                    _lib.raise_error(st, err, loaded.file)
-                return _faces_from(self._faces, view.width, view.height,
-                                   loaded.file)
+                    _lib.raise_error(st, self._err, loaded.file)
+                return _faces_from(self._faces, view.width, view.height, loaded.file)
             finally:
                 loaded.close()
 
@@ -550,10 +546,11 @@ class Detector:
         order = _check_channels(channels, rgb)
         images = list(images)
         n = len(images)
+        settings = (input_size, long_side, threshold, nms, top_k, keep_top_k, 1.0, False)
         with self._lock:
             ctx = self._handle()
-            self._set_policy(input_size, long_side)
-            self._set_params(threshold, nms, top_k, keep_top_k, 1.0, False)
+            if settings != self._settings:
+                self._configure(*settings)
             if n == 0:
                 return []
             err = self._err
