@@ -5,13 +5,13 @@ the same AP, and the images per second of each.
     /usr/bin/python3 bench/bench_dask.py [--model M] [--rounds R] [--workers N] [--limit N]
 
 Uses the installed retinaface_c, or else the one in python/ with build/libretinaface.so.0.
-Rounds alternate the CLI, `retinaface eval -m M --threads N --out DIR` (both protocols, as
-its default), and retinaface_c.dask.write_wider over the same images (both protocols, result
-files written by the workers) on a LocalCluster (127.0.0.1, N worker processes of 1 thread)
-with Dask's default configuration and then with retinaface_c.dask.LOW_OVERHEAD_CONFIG; each
-cluster is started before its run (not timed) and closed after it. The Dask result files are
-scored by `retinaface eval --predictions`. Images/s are the medians over the rounds; APs must
-equal the CLI's, and the result files its files byte for byte.
+Rounds alternate, in turns of who goes first, the CLI, `retinaface eval -m M --threads N
+--out DIR` (both protocols, as its default), and retinaface_c.dask.write_wider over the same
+images (both protocols, result files written by the workers) on a LocalCluster (127.0.0.1, N
+worker processes of 1 thread, Dask's default configuration), started before its run (not
+timed) and closed after it. The Dask result files are scored by `retinaface eval
+--predictions`. Images/s are the medians over the rounds; the APs must equal the CLI's, and
+the result files its files byte for byte.
 """
 import argparse
 import filecmp
@@ -29,12 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if importlib.util.find_spec("retinaface_c") is None:  # not installed: the one of this tree
     sys.path.insert(0, os.path.join(ROOT, "python"))
     os.environ.setdefault("RETINAFACE_LIBRARY", os.path.join(ROOT, "build", "libretinaface.so.0"))
-import dask  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
-from retinaface_c.dask import LOW_OVERHEAD_CONFIG, write_wider  # noqa: E402
-
-CONFIGS = {"default": {}, "low-overhead": LOW_OVERHEAD_CONFIG}
+from retinaface_c.dask import write_wider  # noqa: E402
 
 
 def ap_of(summary_json):
@@ -77,7 +74,7 @@ def main():
         print(f"{len(paths)} WIDER FACE val images, {os.path.basename(a.model)}, "
               f"{a.workers} workers x 1 thread against --threads {a.workers}, {os.cpu_count()} "
               f"CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
-        times = {"cli": [], **{c: [] for c in CONFIGS}}
+        times = {"cli": [], "dask": []}
 
         def run_cli(r):
             out = os.path.join(work, f"cli{r}")
@@ -88,31 +85,25 @@ def main():
             times["cli"].append(time.perf_counter() - t0)
             return f"CLI {times['cli'][-1]:.2f} s"
 
-        def run_dask(name, r):
-            out = os.path.join(work, f"{name}{r}")
-            with dask.config.set(CONFIGS[name]), \
-                    LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
-                                 host="127.0.0.1", dashboard_address=None,
-                                 local_directory=work, silence_logs=40) as cluster, \
-                    Client(cluster) as client:
+        def run_dask(r):
+            out = os.path.join(work, f"dask{r}")
+            with LocalCluster(n_workers=a.workers, threads_per_worker=1, processes=True,
+                              host="127.0.0.1", dashboard_address=None, local_directory=work,
+                              silence_logs=40) as cluster, Client(cluster) as client:
                 t0 = time.perf_counter()
                 write_wider(paths, a.model, out, client=client)
-                times[name].append(time.perf_counter() - t0)
+                times["dask"].append(time.perf_counter() - t0)
             subprocess.run([a.cli, "eval", "--predictions", out, "--gt", wf, "--json",
                             out + ".json", "-q"], check=True, stdout=subprocess.DEVNULL)
-            return f"Dask {name} {times[name][-1]:.2f} s"
+            return f"Dask {times['dask'][-1]:.2f} s"
 
-        contenders = ["cli", *CONFIGS]
         for r in range(a.rounds):
-            order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
-            line = [run_cli(r) if c == "cli" else run_dask(c, r) for c in order]
-            cli_out = os.path.join(work, f"cli{r}")
-            for name in CONFIGS:  # the same AP and the same result files as the CLI
-                out = os.path.join(work, f"{name}{r}")
-                if not (ap_of(cli_out + ".json") == ap_of(out + ".json") and all(
-                        same_tree(os.path.join(cli_out, d), os.path.join(out, d))
-                        for d in ("predictions", "predictions_omz"))):
-                    sys.exit(f"bench_dask: the Dask results ({name}) differ from the CLI's")
+            line = [run_cli(r), run_dask(r)] if r % 2 == 0 else [run_dask(r), run_cli(r)]
+            cli_out, out = os.path.join(work, f"cli{r}"), os.path.join(work, f"dask{r}")
+            if not (ap_of(cli_out + ".json") == ap_of(out + ".json") and all(
+                    same_tree(os.path.join(cli_out, d), os.path.join(out, d))
+                    for d in ("predictions", "predictions_omz"))):
+                sys.exit("bench_dask: the Dask results differ from the CLI's")
             print(f"round {r + 1}: " + ", ".join(line) + "; AP and result files equal; load "
                   f"average {os.getloadavg()[0]:.2f}", flush=True)
         aps = ap_of(os.path.join(work, "cli0.json"))
@@ -122,11 +113,11 @@ def main():
           " (CLI and Dask alike)")
     print(f"retinaface eval --threads {a.workers}:      {cli_rate:6.2f} images/s "
           f"(median of {a.rounds}: {statistics.median(times['cli']):.2f} s)")
-    for name in CONFIGS:
-        rate = n / statistics.median(times[name])
-        print(f"Dask {a.workers}x1, {name + ' config:':21} {rate:6.2f} images/s (median of "
-              f"{a.rounds}: {statistics.median(times[name]):.2f} s) = "
-              f"{100 * rate / cli_rate:.1f} % of the CLI")
+    rate = n / statistics.median(times["dask"])
+    print(f"Dask LocalCluster {a.workers}x1:        {rate:6.2f} images/s (median of {a.rounds}: "
+          f"{statistics.median(times['dask']):.2f} s) = {100 * rate / cli_rate:.1f} % of the CLI")
+    ratios = [c / d for c, d in zip(times["cli"], times["dask"])]
+    print(f"per round, Dask images/s / CLI images/s: {', '.join(f'{x:.2f}' for x in ratios)}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from setuptools.command.build_py import build_py
 from setuptools.dist import Distribution
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIBRARY_FILE = "libretinaface.so.0"  # the name retinaface_c/_lib.py loads
+LIBRARY_FILE = "libretinaface.so.0"  # the name of the copy in the package, which _lib.py loads
 
 
 def _run(cmd):
@@ -49,7 +49,7 @@ def build_library() -> str:
         _run(["cmake", "-S", src, "-B", build, "-DCMAKE_BUILD_TYPE=Release"])
     _run(["cmake", "--build", build, "--target", "retinaface_shared",
           "-j", str(os.cpu_count() or 1)])
-    lib = os.path.join(build, LIBRARY_FILE)
+    lib = os.path.join(build, "libretinaface.so")  # links to the versioned file
     if not os.path.exists(lib):
         raise SystemExit(f"the CMake build did not produce {lib}")
     return lib

@@ -36,8 +36,8 @@ run_ctest build
 echo "== Python package: pip install into a fresh venv, pytest (python/tests)"
 bash scripts/test_python.sh build | tee "$log"
 # pytest's summary line, e.g. "== 49 passed, 2 skipped in 61.2s =="
-py_passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | cut -d' ' -f1)
-py_skipped=$(grep -oE '[0-9]+ skipped' "$log" | tail -1 | cut -d' ' -f1)
+py_passed=$( (grep -oE '[0-9]+ passed' "$log" || true) | tail -1 | cut -d' ' -f1)
+py_skipped=$( (grep -oE '[0-9]+ skipped' "$log" || true) | tail -1 | cut -d' ' -f1)
 total_passed=$((total_passed + ${py_passed:-0}))
 total_skipped=$((total_skipped + ${py_skipped:-0}))
 

@@ -27,7 +27,7 @@ unset RETINAFACE_LIBRARY PYTHONPATH
 echo "== venv (--system-site-packages) and pip install --no-build-isolation ./python"
 "$py" -m venv --system-site-packages "$tmp/venv"
 RETINAFACE_PY_BUILD_DIR=$tmp/pybuild RETINAFACE_CMAKE_BUILD_DIR=$build/python-lib \
-  "$tmp/venv/bin/python" -m pip install --no-build-isolation -q ./python
+  "$tmp/venv/bin/python" -m pip install --no-build-isolation --no-index -q ./python
 
 echo "== pytest python/tests"
 cd "$tmp"

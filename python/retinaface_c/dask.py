@@ -15,8 +15,8 @@ opened by the workers, so they must be valid where the workers run: a shared fil
 Each worker process loads a model once (worker_model_loads() counts the loads) and keeps one
 Detector per worker thread. Paths go out in chunks, one task per chunk; results come back in
 the order of `paths`. write_wider writes the result files on the workers and sends back only
-detection counts; write_jsonl streams the lines to one file on the client in order, with a bounded
-number of chunks in flight, so neither holds every result in memory.
+detection counts; write_jsonl streams the lines to one file on the client in order, with a
+bounded number of chunks in flight, so neither holds every result in memory.
 """
 from __future__ import annotations
 
@@ -40,21 +40,6 @@ except ImportError as e:  # pragma: no cover - depends on the installation
 
 _DETECT_OPTIONS = set(inspect.signature(Detector.detect).parameters) - {"self", "image"}
 
-#: dask.config settings for throughput: a cluster's own bookkeeping (event-loop health ticks
-#: every 20 ms, the workers' statistical profiler, memory and system monitors, work-stealing
-#: checks) runs on the cores the detections need; these make it rarer or turn it off. They
-#: must be in place where the scheduler and the workers start:
-#: ``with dask.config.set(LOW_OVERHEAD_CONFIG): LocalCluster(...)``, or the equivalent
-#: DASK_* environment variables / config file on every machine of a real cluster.
-LOW_OVERHEAD_CONFIG = {
-    "distributed.admin.tick.interval": "1s",
-    "distributed.worker.profile.enabled": False,
-    "distributed.worker.memory.monitor-interval": "1s",
-    "distributed.admin.system-monitor.interval": "2s",
-    "distributed.scheduler.work-stealing-interval": "1s",
-}
-
-
 class _Spec(NamedTuple):
     """What a worker needs to make its Detector (sent with every task; small)."""
     model: str
@@ -77,22 +62,34 @@ def worker_model_loads() -> int:
     return _model_loads
 
 
+def _file_version(path: str):
+    """Size and modification time of a model file (None for a downloaded model's name), so
+    that a file replaced between two runs is loaded again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def _detector(spec: _Spec) -> Detector:
     """This thread's Detector for spec; the model is loaded once per process."""
     global _model_loads
     dets = getattr(_local, "detectors", None)
     if dets is None:
         dets = _local.detectors = {}
-    det = dets.get(spec)
+    version = _file_version(spec.model)
+    det = dets.get((spec, version))
     if det is None:
-        key = (spec.model, spec.anchors, spec.kernels == "reference")
+        key = (spec.model, version, spec.anchors, spec.kernels == "reference")
         with _lock:
             model = _models.get(key)
             if model is None:
-                model = Model(spec.model, spec.anchors, keep_reference=key[2])
+                model = Model(spec.model, spec.anchors, keep_reference=key[3])
                 _models[key] = model
                 _model_loads += 1
-        det = dets[spec] = Detector(model, threads=spec.threads, kernels=spec.kernels)
+        det = dets[(spec, version)] = Detector(model, threads=spec.threads,
+                                               kernels=spec.kernels)
     return det
 
 
@@ -317,5 +314,4 @@ class _OutputFile:
         return False
 
 
-__all__ = ["detect_files", "write_wider", "write_jsonl", "worker_model_loads",
-           "LOW_OVERHEAD_CONFIG"]
+__all__ = ["detect_files", "write_wider", "write_jsonl", "worker_model_loads"]

@@ -117,3 +117,19 @@ def test_errors_come_back(client, mnet, images, tmp_path):
     assert not out.exists() and os.listdir(tmp_path) == ["bad.jpg"]  # nothing half written
     with pytest.raises(TypeError, match="single path"):
         rfdask.detect_files(images[0], mnet, client=client)
+
+
+def test_a_replaced_model_file_is_loaded_again(client, data, images, tmp_path):
+    import shutil
+    path = tmp_path / "model.pth"
+    shutil.copyfile(os.path.join(data, "models", "mobilenet0.25_Final.pth"), path)
+    first = rfdask.detect_files(images[:2], str(path), client=client)
+    before = sum(client.run(rfdask.worker_model_loads).values())
+    other = os.path.join(data, "models", "mobilenet0.25_face1mb.pth")
+    shutil.copyfile(other, tmp_path / "new.pth")
+    os.replace(tmp_path / "new.pth", path)  # other weights under the same name
+    again = rfdask.detect_files(images[:2], str(path), client=client)
+    assert sum(client.run(rfdask.worker_model_loads).values()) > before
+    want = rf.Detector(other).detect(images[0])
+    assert len(again[0]) == len(want) and (again[0].boxes == want.boxes).all()
+    assert len(first[0]) != len(want) or not (first[0].boxes == want.boxes).all()
