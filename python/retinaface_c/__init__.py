@@ -15,12 +15,12 @@ over many files on a dask.distributed cluster.
 from ._lib import (ArgumentError, Error, FileError, FormatError, LimitError, ModelError,
                    NetworkError, OutOfMemoryError, UnsupportedError, library_path)
 from . import wider
-from ._core import (BGR_MEAN, OUTPUT_NAMES, Detector, Face, Faces, Model, has_align,
+from ._core import (BGR_MEAN, OUTPUT_NAMES, Detector, Face, Faces, Model,
                     input_tensor, load_image)
 
 __version__ = "0.1.0"
 
-__all__ = ["Detector", "Model", "Faces", "Face", "load_image", "input_tensor", "has_align",
+__all__ = ["Detector", "Model", "Faces", "Face", "load_image", "input_tensor",
            "OUTPUT_NAMES", "BGR_MEAN", "library_path", "Error", "ArgumentError", "FileError",
            "FormatError", "ModelError", "OutOfMemoryError", "LimitError", "UnsupportedError",
            "NetworkError", "wider", "__version__"]

@@ -609,16 +609,32 @@ class Detector:
                 out[name] = arr
             return out
 
-    def align(self, image: ImageLike, faces: Faces) -> np.ndarray:
-        """Aligned 112 x 112 face crops (one per face, by the similarity transform of the five
-        landmarks), when the library has face alignment (rf_align_face); otherwise raises
-        UnsupportedError."""
-        raise _lib.UnsupportedError(
-            "align: this libretinaface has no face alignment (rf_align_face)"
-            if not _lib.has("rf_align_face") else
-            "align: this retinaface_c does not bind rf_align_face yet; update the package")
+    def align(self, image: ImageLike, faces: Faces, *, channels: str = "bgr",
+              rgb: bool = False) -> np.ndarray:
+        """Aligned face chips, an (N, 112, 112, 3) uint8 array: one per face, by the
+        least-squares similarity transform of its five landmarks onto the ArcFace template
+        (rf_align_face), in the image's channel order. ``image`` as in detect(); ``faces``
+        as detect() returned them for it."""
+        order = _check_channels(channels, rgb)
+        landmarks = np.ascontiguousarray(faces.landmarks, dtype=np.float32).reshape(-1, 10)
+        chips = np.empty((len(landmarks), 112, 112, 3), np.uint8)
+        err = _lib.rf_error()
+        loaded = None
+        if isinstance(image, np.ndarray):
+            view = _image_view(image, order)
+        else:
+            loaded = _LoadedImage(image, err)
+            view = loaded.buf.image
+        chip = _lib.rf_image_buf()
+        try:
+            for i, points in enumerate(landmarks):
+                _lib.check(lib.rf_align_face(byref(view), points.ctypes.data, byref(chip),
+                                             byref(err)), err)
+                rows = np.ctypeslib.as_array(chip.data, shape=(112 * chip.image.stride,))
+                chips[i] = rows.reshape(112, chip.image.stride)[:, :112 * 3].reshape(112, 112, 3)
+        finally:
+            lib.rf_image_buf_free(byref(chip))
+            if loaded is not None:
+                loaded.close()
+        return chips
 
-
-def has_align() -> bool:
-    """Whether Detector.align works with the loaded library."""
-    return False

@@ -163,6 +163,7 @@ _FUNCTIONS = {
     "rf_image_load": (c_int, [c_char_p, _P(rf_image_buf), _ERR]),
     "rf_image_load_memory": (c_int, [c_void_p, c_size_t, _P(rf_image_buf), _ERR]),
     "rf_image_buf_free": (None, [_P(rf_image_buf)]),
+    "rf_align_face": (c_int, [_P(rf_image), c_void_p, _P(rf_image_buf), _ERR]),
     "rf_faces_free": (None, [_P(rf_faces)]),
     "rf_detect_params_default": (rf_detect_params, []),
     "rf_input_geometry": (c_int, [_P(rf_input_policy), c_int, c_int, _P(c_int), _P(c_int),

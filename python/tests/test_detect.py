@@ -166,3 +166,20 @@ def test_input_tensor_is_bgr_minus_mean(photos):
         np.float32(rf.BGR_MEAN).reshape(1, 3, 1, 1)
     np.testing.assert_array_equal(t, want)
     assert rf.input_tensor(photos[0], size=(64, 48)).shape == (1, 3, 48, 64)
+
+
+def test_align_equals_the_cli_crops(detector, mnet, photos, cli, tmp_path):
+    """Detector.align gives, for array and path inputs, the chips `retinaface detect --crops`
+    writes (lossless PNG), pixel for pixel."""
+    import subprocess
+    photo = photos[0]
+    subprocess.run([cli, "detect", "-q", "-m", mnet, "--crops", str(tmp_path), photo],
+                   check=True, capture_output=True, timeout=600)
+    written = sorted(os.listdir(tmp_path))
+    faces = detector.detect(photo)
+    assert len(written) == len(faces) > 0
+    chips = detector.align(rf.load_image(photo), faces)
+    assert chips.shape == (len(faces), 112, 112, 3) and chips.dtype == np.uint8
+    for chip, name in zip(chips, written):
+        np.testing.assert_array_equal(chip, rf.load_image(os.path.join(tmp_path, name)))
+    np.testing.assert_array_equal(detector.align(photo, faces), chips)

@@ -129,11 +129,11 @@ def test_closed_detector(mnet, img):
         d.detect(img)
 
 
-def test_align_says_what_is_missing(det, img):
+def test_align_refuses_bad_landmarks(det, img):
     faces = det.detect(img)
-    if rf.has_align():
-        pytest.skip("SKIP alignment is bound; covered elsewhere")
-    with pytest.raises(rf.UnsupportedError, match="rf_align_face"):
+    assert len(faces) > 0
+    faces.landmarks[0] = np.nan  # a view of the Faces' rows
+    with pytest.raises(rf.ArgumentError, match="landmark"):
         det.align(img, faces)
 
 
