@@ -153,19 +153,11 @@ static void print_text(const char *file, const rf_faces *faces, float threshold)
     }
 }
 
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0777) == 0 || errno == EEXIST)
-        return 0;
-    fprintf(stderr, "retinaface detect: cannot create directory %s: %s\n", path, strerror(errno));
-    return -1;
-}
-
 static int dump_tensors(rf_context *ctx, const char *dir)
 {
     rf_outputs o;
     rf_error err;
-    if (rf_context_outputs(ctx, &o, &err) != RF_OK || make_dir(dir))
+    if (rf_context_outputs(ctx, &o, &err) != RF_OK || cli_make_dir("detect", dir))
         return -1;
     const struct { const char *name; const float *data; int k; } t[3] = {
         {"face_rpn_cls_prob", o.cls_prob, 2},
@@ -275,11 +267,11 @@ int cmd_detect(int argc, char **argv)
     cli_output jout = {0};
     FILE *jf = NULL;
     /* The drawing folder first: a JSON file opened before it failed would be left half written. */
-    if (draw && !(inputs.count == 1 && has_image_ext(draw)) && make_dir(draw)) {
+    if (draw && !(inputs.count == 1 && has_image_ext(draw)) && cli_make_dir("detect", draw)) {
         status = CLI_EXIT_FAILURE;
         goto out;
     }
-    if (crops && make_dir(crops)) {
+    if (crops && cli_make_dir("detect", crops)) {
         status = CLI_EXIT_FAILURE;
         goto out;
     }
@@ -332,9 +324,9 @@ int cmd_detect(int argc, char **argv)
             char dir[4096];
             if (passes == 1)
                 snprintf(dir, sizeof dir, "%s", dump);
-            else if (make_dir(dump) == 0)
+            else if (cli_make_dir("detect", dump) == 0)
                 snprintf(dir, sizeof dir, "%s/%s", dump, base_name(names[0]));
-            if (make_dir(dump) || dump_tensors(ctx, dir))
+            if (cli_make_dir("detect", dump) || dump_tensors(ctx, dir))
                 status = CLI_EXIT_FAILURE;
         }
         for (int i = 0; i < n; i++) {

@@ -724,11 +724,8 @@ int cmd_eval(int argc, char **argv)
     memset(&sm, 0, sizeof sm);
     int rc = CLI_EXIT_FAILURE;
     rf_error err;
-    if (o.out_dir && mkdir(o.out_dir, 0777) != 0 && !(errno == EEXIST && is_dir(o.out_dir))) {
-        fprintf(stderr, "retinaface eval: --out %s: cannot create: %s\n", o.out_dir,
-                strerror(errno));
+    if (o.out_dir && cli_make_dir(CMD, o.out_dir))
         goto done;
-    }
     if (load_ground_truth(&o, &e))
         goto done;
     if (o.predictions ? load_predictions(&o, &e) : run_detection(&o, &e))
