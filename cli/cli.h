@@ -21,6 +21,7 @@ typedef struct {
     int policy_given;
     int threads;             /* --threads */
     rf_kernels kernels;      /* --kernels */
+    rf_precision precision;  /* --precision */
 } cli_model_options;
 
 void cli_model_options_init(cli_model_options *o, rf_input_policy default_policy);
@@ -33,8 +34,8 @@ int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_o
 void cli_model_options_help(FILE *f, const char *threads_help);
 /* Loads the model and creates one context; prints the error and returns nonzero on failure. */
 int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_context **ctx);
-/* Loads the model of o (a path or a downloaded model's name), keeping the plain-layout weights
- * only when the reference kernels are asked for. */
+/* Loads the model of o (a path or a downloaded model's name), packed for the precision asked
+ * for, keeping the plain-layout weights only when the reference kernels are asked for. */
 rf_status cli_load_model(const cli_model_options *o, rf_model **model, rf_error *err);
 
 /* Whether arg is option `name`, alone or (long options) as "--name=value". */

@@ -205,6 +205,7 @@ typedef struct {
     const char *images_dir;
     const rf_model *model;
     rf_kernels kernels;
+    rf_precision precision;
     const rf_wider_gt *gt; /* the ground truth the images are enumerated from */
     const int *todo;       /* image indices into gt */
     int ntodo;
@@ -285,6 +286,7 @@ static void *worker(void *arg)
     rf_context_options co = rf_context_options_default();
     co.threads = 1;
     co.kernels = s->kernels;
+    co.precision = s->precision;
     if (rf_context_create(s->model, &co, &ctx, &err) != RF_OK) {
         fail_run(s, err.message);
         return NULL;
@@ -642,6 +644,7 @@ static int run_detection(const eval_options *o, eval_state *e)
     memset(&s, 0, sizeof s);
     s.images_dir = images_dir;
     s.kernels = o->model.kernels;
+    s.precision = o->model.precision;
     s.gt = gt;
     s.todo = e->todo;
     s.ntodo = e->ntodo;

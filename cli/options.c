@@ -16,6 +16,7 @@ void cli_model_options_init(cli_model_options *o, rf_input_policy default_policy
     o->policy = default_policy;
     o->threads = 1;
     o->kernels = RF_KERNELS_AUTO;
+    o->precision = RF_PRECISION_FP32;
 }
 
 const char *cli_option_value(int argc, char **argv, int *i, const char *cmd)
@@ -123,6 +124,13 @@ int cli_model_option(int argc, char **argv, int *i, const char *cmd, cli_model_o
                     cmd, v);
             return -1;
         }
+    } else if (cli_is_option(a, "--precision")) {
+        if (!(v = cli_option_value(argc, argv, i, cmd))) return -1;
+        if (rf_precision_parse(v, &o->precision) != RF_OK) {
+            fprintf(stderr, "retinaface %s: --precision: '%s' is not fp32, bf16 or int8\n", cmd,
+                    v);
+            return -1;
+        }
     } else {
         return 0;
     }
@@ -149,13 +157,20 @@ void cli_model_options_help(FILE *f, const char *threads_help)
           "      --original-size     feed images at their own size\n",
           f);
     fprintf(f, "      --threads N         %s\n", threads_help);
-    fputs("      --kernels NAME      auto (default), reference, avx2 or avx512\n", f);
+    fputs("      --kernels NAME      auto (default), reference, avx2 or avx512\n"
+          "      --precision P       fp32 (default, exact), bf16 (AVX512_BF16) or int8\n"
+          "                          (AVX512_VNNI): the dense convolutions in that precision,\n"
+          "                          the rest in fp32; --kernels reference runs them anywhere\n",
+          f);
 }
 
 rf_status cli_load_model(const cli_model_options *o, rf_model **model, rf_error *err)
 {
     char path[4096]; /* a known model name means its file in the download cache */
-    const unsigned flags = o->kernels == RF_KERNELS_REFERENCE ? RF_LOAD_KEEP_REFERENCE : 0;
+    const unsigned flags = o->kernels == RF_KERNELS_REFERENCE    ? RF_LOAD_KEEP_REFERENCE
+                           : o->precision == RF_PRECISION_BF16 ? RF_LOAD_BF16
+                           : o->precision == RF_PRECISION_INT8 ? RF_LOAD_INT8
+                                                               : 0;
     rf_status st = rf_model_resolve(o->model, path, sizeof path, NULL, err);
     return st != RF_OK ? st : rf_model_load_flags(path, o->anchors, flags, model, err);
 }
@@ -174,6 +189,7 @@ int cli_open(const char *cmd, const cli_model_options *o, rf_model **model, rf_c
     rf_context_options co = rf_context_options_default();
     co.threads = o->threads;
     co.kernels = o->kernels;
+    co.precision = o->precision;
     if (rf_context_create(*model, &co, ctx, &err) != RF_OK) {
         fprintf(stderr, "retinaface %s: %s\n", cmd, err.message);
         rf_model_free(*model);

@@ -92,6 +92,10 @@ RF_API rf_status rf_model_load_flags(const char *path, rf_anchors anchors, unsig
                                      rf_model **out, rf_error *err);
 RF_API rf_status rf_model_load_memory_flags(const void *data, size_t size, rf_anchors anchors,
                                             unsigned flags, rf_model **out, rf_error *err);
+/* Pack at load for the fastest kernels of bf16 or int8 contexts instead of float32 ones (a
+ * context of another precision then needs RF_LOAD_KEEP_REFERENCE, as for the reference). */
+#define RF_LOAD_BF16 2u
+#define RF_LOAD_INT8 4u
 /* Whether the plain-layout weights are there (see RF_LOAD_KEEP_REFERENCE). */
 RF_API int rf_model_has_reference_weights(const rf_model *model);
 RF_API void rf_model_free(rf_model *model);
@@ -114,15 +118,26 @@ typedef enum {
     RF_KERNELS_AVX512
 } rf_kernels;
 
+/* What the convolutions compute in. FP32 is exact (agrees with PyTorch float32). BF16: dense
+ * convolutions with weights and inputs rounded to bfloat16, sums in float32 (AVX512_BF16).
+ * INT8: dense convolutions with int8 weights (symmetric, one scale per output channel) and
+ * uint8 inputs (one scale and zero point per tensor, from its range in each pass), sums in
+ * int32 (AVX512_VNNI). In both, the first layer, depthwise layers, bias, residual, activation
+ * and everything between the convolutions stay float32. The reference kernels run every
+ * precision on any CPU. */
+typedef enum { RF_PRECISION_FP32 = 0, RF_PRECISION_BF16, RF_PRECISION_INT8 } rf_precision;
+
 typedef struct {
     int threads;        /* worker threads for one forward pass; 0 = 1 */
     rf_kernels kernels; /* RF_E_UNSUPPORTED from rf_context_create if the CPU lacks them, or
                          * the model the weights they read */
+    rf_precision precision; /* RF_E_UNSUPPORTED if the kernels lack it (with the missing CPU
+                             * feature named) */
 } rf_context_options;
 
 typedef struct rf_context rf_context;
 
-RF_API rf_context_options rf_context_options_default(void); /* 1 thread, RF_KERNELS_AUTO */
+RF_API rf_context_options rf_context_options_default(void); /* 1 thread, auto, fp32 */
 /* options may be NULL for the defaults. */
 RF_API rf_status rf_context_create(const rf_model *model, const rf_context_options *options,
                                    rf_context **out, rf_error *err);
@@ -131,13 +146,17 @@ RF_API const char *rf_kernels_name(rf_kernels kernels);              /* "auto", 
 RF_API rf_status rf_kernels_parse(const char *name, rf_kernels *out);
 /* the ones actually selected */
 RF_API rf_kernels rf_context_kernels(const rf_context *ctx);
+RF_API const char *rf_precision_name(rf_precision precision); /* "fp32", "bf16", "int8" */
+RF_API rf_status rf_precision_parse(const char *name, rf_precision *out);
+RF_API rf_precision rf_context_precision(const rf_context *ctx);
 
 /* Floating-point operations (2 per multiply-add) of one forward pass at the shape the context
  * last ran, counting the convolutions. */
 RF_API double rf_context_flops(const rf_context *ctx);
 
 /* Measures (for about 30 ms) the GFLOP/s one core sustains with nothing but the multiply-adds of
- * the context's kernels: the peak a benchmark can quote a percentage of. */
+ * the context's kernels in its precision (bf16 dot products, int8 ones: GOP/s): the peak a
+ * benchmark can quote a percentage of. */
 RF_API double rf_context_fma_peak_gflops(const rf_context *ctx);
 
 /* Per-layer-kind timing of the forward passes run while profiling is on (off by default;

@@ -317,7 +317,7 @@ static void check_rounding(const char *what, const rf_model *m, const rf_model *
 /* Whether m's weights for the fastest kernels are the packed blocks of its mapped file. */
 static int packed_in_file(const rf_model *m)
 {
-    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO);
+    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL);
     for (int i = 0; i < m->npackings; i++)
         if (m->packings[i].pack == ks->pack && m->packings[i].version == ks->pack_layout)
             return ks->pack && !m->packings[i].region;
@@ -330,7 +330,7 @@ static int packed_in_file(const rf_model *m)
 static void check_packed(const char *tag, const char *path, const outputs *want,
                          const outputs *want_auto, const float *input, int h, int w)
 {
-    const int packs = rf_kernels_select(RF_KERNELS_AUTO)->pack_layout != 0;
+    const int packs = rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL)->pack_layout != 0;
     rf_model *m = NULL;
     rf_error err;
     char what[128];
@@ -426,7 +426,7 @@ static void check_lean(const char *tag, const char *path, rf_anchors anchors,
     snprintf(what, sizeof what, "%s loaded without the plain layout", tag);
     /* the memory it saves, where it weighs enough to measure (ResNet50: 109 MB) */
     const double plain = 4.0 * (double)rf_model_parameters(m);
-    if (plain >= 64e6 && rf_kernels_select(RF_KERNELS_AUTO)->pack_size &&
+    if (plain >= 64e6 && rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL)->pack_size &&
         rf_model_load_flags(path, anchors, RF_LOAD_KEEP_REFERENCE, &kept, &err) == RF_OK) {
         const double saved = ((double)resident_bytes() - r1) - ((double)r1 - r0);
         CHECK(saved > 0.75 * plain, "%s: %.0f MB less resident than with it, expected ~%.0f MB",
@@ -436,7 +436,7 @@ static void check_lean(const char *tag, const char *path, rf_anchors anchors,
         rf_model_free(kept);
     }
     compare(what, m, RF_KERNELS_AUTO, want_auto, input, h, w, 0);
-    const int packed = rf_kernels_select(RF_KERNELS_AUTO)->pack != NULL;
+    const int packed = rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL)->pack != NULL;
     CHECK(rf_model_has_reference_weights(m) == !packed, "%s: has_reference_weights %d", what,
           rf_model_has_reference_weights(m));
     if (packed) {

@@ -52,7 +52,7 @@ static int same_blocks(const rf_model *m, const rf_conv *a, const rf_conv *b,
 int main(void)
 {
     require_test_data("test_packing");
-    const rf_kernel_set *fastest = rf_kernels_select(RF_KERNELS_AUTO);
+    const rf_kernel_set *fastest = rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL);
     if (!fastest->pack) {
         printf("SKIP test_packing: this CPU runs the reference kernels only, which pack nothing\n");
         return TEST_SKIP_CODE;
@@ -72,7 +72,7 @@ int main(void)
     CHECK(rf_model_layers_for(m, fastest, &at_load, &err) == RF_OK, "%s", err.message);
     const rf_kernels simd[2] = {RF_KERNELS_AVX2, RF_KERNELS_AVX512};
     for (int i = 0; i < 2; i++) {
-        const rf_kernel_set *ks = rf_kernels_select(simd[i]);
+        const rf_kernel_set *ks = rf_kernels_select(simd[i], RF_PRECISION_FP32, NULL);
         if (!ks)
             continue;
         CHECK(rf_model_layers_for(m, ks, &convs, &err) == RF_OK && convs == at_load,
@@ -81,7 +81,7 @@ int main(void)
     CHECK(m->npackings == 1, "the SIMD sets share a layout: %d layouts", m->npackings);
 
     /* the reference set reads the table's own weights */
-    CHECK(rf_model_layers_for(m, rf_kernels_select(RF_KERNELS_REFERENCE), &convs, &err) == RF_OK,
+    CHECK(rf_model_layers_for(m, rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL), &convs, &err) == RF_OK,
           "%s", err.message);
     for (int i = 0; convs && i < m->layers.count; i++)
         CHECK(convs[i].weight == m->layers.layer[i].conv.weight && !convs[i].packed,

@@ -14,6 +14,8 @@ typedef struct {
     int64_t pstride, nstride;
     int arena_id; /* its place in the context's arena plan; -1 for a view it does not own */
     int value;    /* what it holds in a traced forward pass (see rf_trace in core/ops.h), else 0 */
+    float scale;  /* the uint8 quantization of an int8 layer's input (rf_read), else unused */
+    int zero_point;
 } rf_tensor;
 
 typedef enum { RF_ACT_NONE = 0, RF_ACT_RELU, RF_ACT_LEAKY } rf_act_kind;

@@ -6,7 +6,7 @@
 #include "base/common.h"
 #include "base/tensor.h"
 
-#define RF_ARENA_MAX_TENSORS 256
+#define RF_ARENA_MAX_TENSORS 512
 
 /* A tensor of the plan: its place, and the clock ticks of its allocation and release. */
 typedef struct {

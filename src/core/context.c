@@ -12,7 +12,8 @@
 
 rf_context_options rf_context_options_default(void)
 {
-    return (rf_context_options){.threads = 1, .kernels = RF_KERNELS_AUTO};
+    return (rf_context_options){
+        .threads = 1, .kernels = RF_KERNELS_AUTO, .precision = RF_PRECISION_FP32};
 }
 
 rf_status rf_context_create(const rf_model *model, const rf_context_options *options,
@@ -24,10 +25,26 @@ rf_status rf_context_create(const rf_model *model, const rf_context_options *opt
     rf_context_options o = options ? *options : rf_context_options_default();
     if (o.threads < 0 || o.threads > 256)
         return rf_fail(err, RF_E_ARG, "threads must be in [0, 256], not %d", o.threads);
-    const rf_kernel_set *ks = rf_kernels_select(o.kernels);
-    if (!ks)
+    if ((unsigned)o.precision > RF_PRECISION_INT8)
+        return rf_fail(err, RF_E_ARG, "unknown precision %d", (int)o.precision);
+    unsigned missing = 0;
+    const rf_kernel_set *ks = rf_kernels_select(o.kernels, o.precision, &missing);
+    if (!ks && o.precision == RF_PRECISION_FP32)
         return rf_fail(err, RF_E_UNSUPPORTED, "kernels '%s' are not supported on this CPU",
                        rf_kernels_name(o.kernels));
+    if (!ks && missing) {
+        char need[128];
+        rf_cpu_features_text(missing, need, sizeof need);
+        return rf_fail(err, RF_E_UNSUPPORTED,
+                       "precision %s with %s kernels needs the CPU feature%s %s, which this CPU "
+                       "lacks (the reference kernels run it, slowly: kernels reference)",
+                       rf_precision_name(o.precision), rf_kernels_name(o.kernels),
+                       strchr(need, ',') ? "s" : "", need);
+    }
+    if (!ks)
+        return rf_fail(err, RF_E_UNSUPPORTED,
+                       "kernels '%s' do not compute in %s: use kernels auto (AVX-512) or "
+                       "reference", rf_kernels_name(o.kernels), rf_precision_name(o.precision));
     const rf_conv *convs;
     rf_status st = rf_model_layers_for(model, ks, &convs, err);
     if (st != RF_OK)
@@ -74,6 +91,11 @@ void rf_context_free(rf_context *ctx)
 rf_kernels rf_context_kernels(const rf_context *ctx)
 {
     return ctx->exec.kernels->id;
+}
+
+rf_precision rf_context_precision(const rf_context *ctx)
+{
+    return ctx->exec.kernels->precision;
 }
 
 double rf_context_fma_peak_gflops(const rf_context *ctx)

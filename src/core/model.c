@@ -318,7 +318,12 @@ static rf_status pack_layers(rf_model *m, const rf_kernel_set *ks, int drop, con
 
 rf_status rf_model_pack_at_load(rf_model *m, unsigned flags, const char *path, rf_error *err)
 {
-    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO);
+    const rf_precision precision = flags & RF_LOAD_INT8   ? RF_PRECISION_INT8
+                                   : flags & RF_LOAD_BF16 ? RF_PRECISION_BF16
+                                                          : RF_PRECISION_FP32;
+    const rf_kernel_set *ks = rf_kernels_select(RF_KERNELS_AUTO, precision, NULL);
+    if (!ks) /* the CPU lacks that precision's kernels: contexts will say so */
+        ks = rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL);
     if (!ks->pack || find_packing(m, ks->pack, ks->pack_layout))
         return RF_OK;
     return pack_layers(m, ks, !(flags & RF_LOAD_KEEP_REFERENCE), path, err);

@@ -24,7 +24,7 @@ typedef struct {
                      * mapped native file */
 } rf_packing;
 
-#define RF_MAX_PACKINGS 4
+#define RF_MAX_PACKINGS 8
 
 struct rf_model {
     rf_layers layers;  /* the table; layers.layer[i].conv holds the plain-layout weights */

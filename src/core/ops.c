@@ -113,27 +113,112 @@ static void conv_split(const rf_exec *ex, conv_job *j)
     }
 }
 
-void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
-                const rf_tensor *residual, rf_act act, rf_tensor *out)
+typedef void (*rows_fn)(const void *op, int row0, int row1);
+typedef struct {
+    rows_fn fn;
+    const void *op;
+    int rows, tasks;
+} rows_job;
+static void rows_task(void *arg, int t, int worker);
+
+/* The convolution proper, on the input as the kernels read it; t0: when the op began. */
+static void conv_run(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
+                     const rf_tensor *residual, rf_act act, rf_tensor *out, double t0)
 {
     if (ex->arena.planning) {
-        if (ex->trace) {
-            out->value = ex->trace->conv(ex->trace, conv, in->value,
-                                         residual ? residual->value : 0, act);
-            return;
-        }
         ex->plan_flops += conv_flops(conv, out);
         const size_t scratch = ex->kernels->scratch_floats ? ex->kernels->scratch_floats(conv) : 0;
         if (scratch > ex->plan_scratch_floats)
             ex->plan_scratch_floats = scratch;
         return;
     }
-    const double t0 = ex->profiling ? now_ms() : 0;
     conv_job j = {ex, conv, in, residual, out, act, out->n * out->h, 1, 0, 1};
     conv_split(ex, &j);
     rf_pool_run(ex->pool, conv_task, &j, j.row_tasks * j.ch_tasks);
     if (ex->profiling)
         profile_add(ex, conv_kind(conv), t0, conv_flops(conv, out));
+}
+
+/* The range of a tensor, its rows split over the pool. */
+typedef struct {
+    const rf_exec *ex;
+    const rf_tensor *t;
+    int tasks;
+    float lo[256], hi[256];
+} range_job;
+
+static void range_task(void *arg, int t, int worker)
+{
+    (void)worker;
+    range_job *j = arg;
+    const int rows = j->t->n * j->t->h;
+    j->ex->kernels->range(j->t, (int)((int64_t)rows * t / j->tasks),
+                          (int)((int64_t)rows * (t + 1) / j->tasks), &j->lo[t], &j->hi[t]);
+}
+
+typedef struct {
+    const rf_exec *ex;
+    const rf_conv *conv;
+    const rf_tensor *src, *dst;
+} convert_op;
+
+static void convert_rows(const void *arg, int row0, int row1)
+{
+    const convert_op *op = arg;
+    op->ex->kernels->convert_input(op->conv, op->src, op->dst, row0, row1);
+}
+
+/* A layer whose kernels read a prepared input (rf_read): in's range for its uint8
+ * quantization, and for BF16 and U8 a converted copy in the arena, alive for this layer. */
+static void conv_prepared(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
+                          const rf_tensor *residual, rf_act act, rf_tensor *out, rf_read read)
+{
+    const double t0 = ex->profiling ? now_ms() : 0;
+    rf_tensor src = *in, q = {0};
+    const int copy = read == RF_READ_BF16 || read == RF_READ_U8;
+    if (copy) {
+        const int pad = read == RF_READ_U8 ? conv->pad : 0;
+        q = rf_arena_tensor(&ex->arena, in->n, in->h + 2 * pad, in->w + 2 * pad,
+                            rf_conv_words(conv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8
+                                                                        : RF_PRECISION_BF16));
+    }
+    if (!ex->arena.planning) {
+        if (read == RF_READ_F32_RANGE || read == RF_READ_U8) {
+            range_job j = {.ex = ex, .t = in, .tasks = rf_pool_threads(ex->pool)};
+            rf_pool_run(ex->pool, range_task, &j, j.tasks);
+            float lo = j.lo[0], hi = j.hi[0];
+            for (int t = 1; t < j.tasks; t++) {
+                lo = j.lo[t] < lo ? j.lo[t] : lo;
+                hi = j.hi[t] > hi ? j.hi[t] : hi;
+            }
+            rf_quant_params(lo, hi, &src.scale, &src.zero_point);
+            q.scale = src.scale;
+            q.zero_point = src.zero_point;
+        }
+        if (copy) {
+            const convert_op op = {ex, conv, in, &q};
+            rows_job j = {convert_rows, &op, q.n * q.h, task_count(ex, q.n * q.h)};
+            rf_pool_run(ex->pool, rows_task, &j, j.tasks);
+        }
+    }
+    conv_run(ex, conv, copy ? &q : &src, residual, act, out, t0);
+    if (copy)
+        rf_arena_release(&ex->arena, &q);
+}
+
+void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
+                const rf_tensor *residual, rf_act act, rf_tensor *out)
+{
+    if (ex->arena.planning && ex->trace) {
+        out->value =
+            ex->trace->conv(ex->trace, conv, in->value, residual ? residual->value : 0, act);
+        return;
+    }
+    const rf_read read = ex->kernels->input_read ? ex->kernels->input_read(conv) : RF_READ_F32;
+    if (read != RF_READ_F32)
+        conv_prepared(ex, conv, in, residual, act, out, read);
+    else
+        conv_run(ex, conv, in, residual, act, out, ex->profiling ? now_ms() : 0);
 }
 
 rf_tensor rf_op_conv_new(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
@@ -147,14 +232,8 @@ rf_tensor rf_op_conv_new(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
     return out;
 }
 
-/* The element-wise ops: each works on rows (image, line) of its output, split over the pool. */
-typedef void (*rows_fn)(const void *op, int row0, int row1);
-
-typedef struct {
-    rows_fn fn;
-    const void *op;
-    int rows, tasks;
-} rows_job;
+/* The element-wise ops: each works on rows (image, line) of its output, split over the pool
+ * (rows_job, above). */
 
 static void rows_task(void *arg, int t, int worker)
 {

@@ -401,7 +401,7 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
     const int zero_copy = in_place && storage == RF_STORAGE_F32;
     /* The file's packed blocks are used in place only when this build's fastest kernels
      * want exactly that layout; otherwise the model loader packs as for a checkpoint. */
-    const rf_kernel_set *fastest = rf_kernels_select(RF_KERNELS_AUTO);
+    const rf_kernel_set *fastest = rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL);
     const int use_blocks = st == RF_OK && zero_copy && pack_version &&
                            fastest->pack == rf_pack_simd && pack_version == fastest->pack_layout;
     void *blocks[MAX_LAYERS];

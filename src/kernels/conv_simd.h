@@ -24,11 +24,27 @@
  *   SIMD_WINO_3X3 RF_PACK_WINOGRAD_3X3 layers as Winograd with kernels transformed per call
  *               (else they run direct, as the PANELS layout they are);
  *   SIMD_DW_PAIRS 8-channel stride-1 depthwise lines two pixels a vector: the set's file
- *               defines dw3x3_pairs after including this. */
+ *               defines dw3x3_pairs after including this;
+ *   mac(x, w, acc), half_mac(x, w, acc): the multiply-add of run_fma (x a broadcast input
+ *               element, w weights), at full and (SIMD_HALF) half width;
+ *   SIMD_PREC   0: float32 (the default). 1 (bf16) or 2 (int8): a reduced-precision set
+ *               (AVX-512 only): inputs and weights are 32-bit words of 2 bf16 or 4 int8
+ *               channels (kernel_set.h) that mac multiplies and sums into float32 or int32
+ *               lanes; the code below then counts input channels in words, starts int8 sums at
+ *               zero and scales them to float32 at the store, runs bf16 Winograd with float32
+ *               transforms (V rounded to bf16 as it is stored) and int8 without Winograd, and
+ *               hands the layers it keeps in float32 to rf_conv_avx512. */
 #include "kernels/conv_plan.h"
 
 #include <float.h>
 #include <immintrin.h>
+
+#ifndef SIMD_PREC
+#define SIMD_PREC 0
+#endif
+#define SIMD_WORDS (SIMD_PREC != 0)
+/* Input channels (elements of V) per float-sized element a GEMM reads. */
+#define VPACK (SIMD_PREC == 2 ? 4 : SIMD_PREC == 1 ? 2 : 1)
 
 #define SIMD_CAT_(a, b) a##_##b
 #define SIMD_CAT(a, b) SIMD_CAT_(a, b)
@@ -105,7 +121,7 @@ INLINE void run_fma(vf acc[TILE_REGS], int B, const float *const *src, const flo
                 const vhalf w0 = half_load(ka);
 #pragma GCC unroll 12
                 for (int p = 0; p < np; p++)
-                    r[p] = half_fmadd(src[p][k], w0, r[p]);
+                    r[p] = half_mac(src[p][k], w0, r[p]);
                 continue;
             }
 #endif
@@ -118,7 +134,7 @@ INLINE void run_fma(vf acc[TILE_REGS], int B, const float *const *src, const flo
                 const vf x = V(set1_ps)(src[p][k]);
 #pragma GCC unroll 4
                 for (int v = 0; v < nv; v++)
-                    r[p * nv + v] = V(fmadd_ps)(x, w[v], r[p * nv + v]);
+                    r[p * nv + v] = mac(x, w[v], r[p * nv + v]);
             }
         }
     }
@@ -143,11 +159,12 @@ INLINE void tile_masks(int B, int n, vmask m[4])
         m[v] = lanes(n - SIMD_W * v);
 }
 
+/* Sums start from the bias (int8: from zero; the bias joins them as they are scaled). */
 INLINE void init_acc(vf acc[TILE_REGS], int B, const float *bias, const vmask m[4])
 {
     const int nv = NVEC(B);
     for (int b = 0; b < nv; b++) {
-        const vf v = load_masked(bias + SIMD_W * b, m[b]);
+        const vf v = SIMD_PREC == 2 ? V(setzero_ps)() : load_masked(bias + SIMD_W * b, m[b]);
 #pragma GCC unroll 12
         for (int p = 0; p < PX; p++)
             if (p < TILE_PX(B))
@@ -155,11 +172,27 @@ INLINE void init_acc(vf acc[TILE_REGS], int B, const float *bias, const vmask m[
     }
 }
 
+#if SIMD_PREC == 2
+/* An int8 layer's int32 sums of channels c.. as float32: scale_in * scale_w * (sum - zero
+ * point * sum of q_w) + bias, the zero point's share taken out (padding and the input's zero
+ * are the zero point, see rf_read). */
+INLINE vf dequantize(const conv_args *a, vf acc, int c, vmask m)
+{
+    const __m512i s =
+        _mm512_sub_epi32(_mm512_castps_si512(acc),
+                         _mm512_mullo_epi32(_mm512_set1_epi32(a->in_zp),
+                                            _mm512_loadu_si512((const void *)(a->wsum + c))));
+    const vf scale = _mm512_mul_ps(_mm512_set1_ps(a->in_scale), _mm512_loadu_ps(a->wscale + c));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, load_masked(a->cv->bias + c, m));
+}
+#endif
+
 /* Pixels p0.. of the tile's outputs, channels c0..: + residual, activation, masked store.
  * Constant indices (the pixel count tested per pixel) keep acc in registers. */
-INLINE void store_tile(const vf acc[TILE_REGS], int B, const tile_out *o, int p0, int c0,
-                       const vmask m[4], rf_act act, int stream)
+INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const tile_out *o,
+                       int p0, int c0, const vmask m[4], rf_act act, int stream)
 {
+    (void)a;
 #pragma GCC unroll 12
     for (int p = 0; p < PX; p++) {
         if (p >= TILE_PX(B) || p0 + p >= o->np)
@@ -168,6 +201,9 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const tile_out *o, int p0
         const float *res = o->res[p0 + p] ? o->res[p0 + p] + c0 : NULL;
         for (int b = 0; b < NVEC(B); b++) {
             vf v = acc[p * NVEC(B) + b];
+#if SIMD_PREC == 2
+            v = dequantize(a, v, c0 + SIMD_W * b, m[b]);
+#endif
             if (res)
                 v = V(add_ps)(v, load_masked(res + SIMD_W * b, m[b]));
             if (SIMD_STREAM && stream && mask_full(m[b]))
@@ -193,7 +229,7 @@ INLINE void pointwise_tile(int B, const conv_args *a, const float *const src[PX]
             init_acc(acc, B, a->cv->bias + c0, m);
             run_fma(acc, B, src + p0, wa, wa + a->panel_floats, PANEL_W(B), a->cv->cin,
                     pf && !cb ? pf + p0 : NULL);
-            store_tile(acc, B, o, p0, c0, m, a->act, a->stream);
+            store_tile(acc, B, a, o, p0, c0, m, a->act, a->stream);
         }
     }
 }
@@ -263,7 +299,7 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
                         run_fma(acc, B, src, w, w + a->panel_floats, PANEL_W(B), n, NULL);
                     }
             }
-            store_tile(acc, B, &t->o, p0, c0, m, a->act, a->stream);
+            store_tile(acc, B, a, &t->o, p0, c0, m, a->act, a->stream);
         }
     }
 }
@@ -340,6 +376,7 @@ static void conv_spatial(const conv_args *a, int row0, int row1)
     }
 }
 
+#if !SIMD_WORDS /* the reduced sets keep depthwise layers in float32 */
 /* acc + residual, activation, store: the end of a depthwise output vector. */
 INLINE void dw_store(vf acc, const conv_args *a, int img, int oy, int ox, int c0, vmask m)
 {
@@ -463,6 +500,9 @@ static void conv_depthwise(const conv_args *a, int row0, int row1)
     (void)pairs;
 }
 
+#endif
+
+#if SIMD_PREC != 2 /* int8 runs 3x3 layers direct */
 /* Winograd F(4x4, 3x3) (see conv_plan.h for the scheme). B^T d for d = 6 points along one axis
  * (interpolation points 0, 1, -1, 1/2, -2 and infinity: about half the float32 error of the
  * usual 0, 1, -1, 2, -2). */
@@ -490,7 +530,8 @@ INLINE void wino_at(const vf m[6], vf y[4])
     y[3] = V(fmadd_ps)(e8, m[3], V(fmadd_ps)(V(set1_ps)(-8.0f), m[4], V(add_ps)(q, m[5])));
 }
 
-/* V[xi][slot] = B^T d B of tile t for all input channels; inputs outside the image are 0. */
+/* V[xi][slot] = B^T d B of tile t for all input channels; inputs outside the image are 0.
+ * bf16: stored rounded to bf16 pairs (cstride and plane count floats, each a pair). */
 static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t plane,
                        int slot, int cstride)
 {
@@ -516,7 +557,8 @@ static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t
                 d[j] = load_masked(px[i][j] + c0, mask_and(m, ok[i][j]));
             wino_bt(d, tmp[i]);
         }
-        float *dst = v + (int64_t)slot * cstride + c0;
+        /* V's row of this slot holds cin_pad channels in cstride elements (VPACK a float) */
+        float *dst = v + (int64_t)slot * cstride + c0 / VPACK;
 #pragma GCC unroll 6
         for (int j = 0; j < 6; j++) {
             vf col[6], r[6];
@@ -526,7 +568,12 @@ static void wino_input(const conv_args *a, const wino_tile *t, float *v, int64_t
             wino_bt(col, r);
 #pragma GCC unroll 6
             for (int i = 0; i < 6; i++)
+#if SIMD_PREC == 1
+                _mm256_storeu_si256((__m256i *)(void *)(dst + (i * 6 + j) * plane),
+                                    (__m256i)_mm512_cvtneps_pbh(r[i]));
+#else
                 V(store_ps)(dst + (i * 6 + j) * plane, r[i]);
+#endif
         }
     }
 }
@@ -638,15 +685,17 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     const rf_tensor *out = a->out;
     const int cin = a->cv->cin, npanels = (a->cv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     const int cin_pad = (cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
+    /* V's rows and the GEMM's sums, in the elements the GEMM reads (VPACK channels each) */
+    const int vrow = cin_pad / VPACK, klen = (cin + VPACK - 1) / VPACK;
     const int tb = rf_wino_block_tiles(cin_pad, cout_pad, PX, WINO_MAX_TILES);
-    const int64_t vplane = (int64_t)tb * cin_pad, mplane = (int64_t)tb * cout_pad;
+    const int64_t vplane = (int64_t)tb * vrow, mplane = (int64_t)tb * cout_pad;
     float *v = a->scratch;
     float *mm = v + vplane * WINO_N;
     int img = row0 / out->h, ty = (row0 % out->h) / 4, tx = 0, n;
     wino_tile tiles[WINO_MAX_TILES];
     while ((n = rf_wino_next_block(out, row1, tb, &img, &ty, &tx, tiles)) > 0) {
         for (int k = 0; k < n; k++)
-            wino_input(a, &tiles[k], v, vplane, k, cin_pad);
+            wino_input(a, &tiles[k], v, vplane, k, vrow);
         for (int xi = 0; xi < WINO_N; xi++)
             for (int s0 = 0; s0 < n; s0 += PX) {
                 const int cnt = n - s0 < PX ? n - s0 : PX;
@@ -654,9 +703,9 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
                     /* M is stored 16 channels at a time: no 8-channel tiles */
                     const int b = tile_b(a->cv->cout, pan, a->pan1, 1);
                     const int width = b >= 2 ? PANEL_W(2) : PANEL_W(1);
-                    const float *w = a->w + pan * a->panel_floats + (size_t)xi * cin * width;
+                    const float *w = a->w + pan * a->panel_floats + (size_t)xi * klen * width;
                     BY_SHAPE(b ? b : 1, wino_gemm_tile, v, mm, vplane, mplane, xi, s0, cnt,
-                             cin_pad, cout_pad, pan, w, a->panel_floats, width, 0, cin, 0);
+                             vrow, cout_pad, pan, w, a->panel_floats, width, 0, klen, 0);
                     pan += b == 4;
                 }
             }
@@ -665,6 +714,9 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     }
 }
 
+#endif
+
+#if !SIMD_WORDS /* bf16 keeps every Winograd layer transformed (WINOGRAD_BF16) */
 /* G g for the 3 taps g0, g1, g2 along one axis of a 3x3 kernel: the 6 rows of F(4x4, 3x3)'s G
  * (interpolation points 0, 1, -1, 1/2, -2 and infinity, as in rf_pack_simd). */
 INLINE void wino_g(vf g0, vf g1, vf g2, vf r[6])
@@ -747,6 +799,9 @@ static void conv_winograd_3x3(const conv_args *a, int row0, int row1)
     }
 }
 
+#endif
+
+#if !SIMD_WORDS
 size_t SIMD_FN(rf_conv_scratch)(const rf_conv *conv)
 {
     return rf_wino_scratch_floats(conv, PX, WINO_MAX_TILES, SIMD_WINO_3X3);
@@ -775,7 +830,11 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
                    part.ch0,
                    part.ch1,
-                   SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W)};
+                   SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
+                   NULL,
+                   NULL,
+                   0.0f,
+                   0};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)
@@ -805,9 +864,210 @@ void SIMD_FN(rf_max_taps)(const float *const *taps, int n, int c, float *dst)
     }
     _mm256_zeroupper();
 }
+#else /* SIMD_WORDS */
+
+#define REDUCED_PRECISION (SIMD_PREC == 2 ? RF_PRECISION_INT8 : RF_PRECISION_BF16)
+
+/* Whether the set runs conv in its reduced precision (by its packed layout), or hands it to
+ * the float32 set. */
+static int reduced_layer(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    return pk->layout == RF_PACK_PANELS_BF16 || pk->layout == RF_PACK_WINOGRAD_BF16 ||
+           pk->layout == RF_PACK_PANELS_S8;
+}
+
+size_t SIMD_FN(rf_conv_scratch)(const rf_conv *conv)
+{
+    /* bf16 Winograd needs less than the float32 block it is sized as */
+    return reduced_layer(conv) ? rf_wino_scratch_floats(conv, PX, WINO_MAX_TILES, 0)
+                               : rf_conv_scratch_avx512(conv);
+}
+
+int SIMD_FN(rf_conv_per_call_weights)(const rf_conv *conv)
+{
+    return !reduced_layer(conv) && rf_conv_per_call_weights_avx512(conv);
+}
+
+rf_read SIMD_FN(rf_input_read)(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    if (!reduced_layer(conv) || pk->layout == RF_PACK_WINOGRAD_BF16)
+        return RF_READ_F32; /* Winograd rounds its transformed inputs */
+    return SIMD_PREC == 2 ? RF_READ_U8 : RF_READ_BF16;
+}
+
+void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
+                      rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch)
+{
+    if (!reduced_layer(conv)) {
+        rf_conv_avx512(conv, in, residual, act, out, part, scratch);
+        return;
+    }
+    const rf_packed *pk = conv->packed;
+    const int words = rf_conv_words(conv->cin, REDUCED_PRECISION);
+    /* direct layers read words (and int8 a padded input): the walks count them as channels */
+    rf_conv cw = *conv;
+    if (pk->layout != RF_PACK_WINOGRAD_BF16) {
+        cw.cin = words;
+        cw.pad = SIMD_PREC == 2 ? 0 : conv->pad;
+    }
+    const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    const int64_t panel = (int64_t)pk->taps * words * RF_PACK_PANEL;
+    conv_args a = {&cw,
+                   in,
+                   residual,
+                   out,
+                   act,
+                   rf_packed_weights(conv),
+                   panel,
+                   scratch,
+                   part.ch0 / RF_PACK_PANEL,
+                   (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
+                   part.ch0,
+                   part.ch1,
+                   SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
+                   NULL,
+                   NULL,
+                   in->scale,
+                   in->zero_point};
+    a.wscale = a.w + panel * npanels;
+    a.wsum = (const int32_t *)(const void *)(a.wscale + (int64_t)npanels * RF_PACK_PANEL);
+#if SIMD_PREC == 1
+    if (pk->layout == RF_PACK_WINOGRAD_BF16)
+        conv_winograd(&a, part.row0, part.row1);
+    else
+#endif
+        if (conv->kh == 1 && conv->kw == 1 && conv->pad == 0)
+        conv_pointwise(&a, part.row0, part.row1);
+    else
+        conv_spatial(&a, part.row0, part.row1);
+    if (a.stream)
+        _mm_sfence();
+    _mm256_zeroupper();
+}
+
+/* Rows [row0, row1) of t: where each pixel starts, and how many of its floats are read as one
+ * run (a whole line when pixels are dense). */
+#define FOR_RUNS(t, r, px, len, body)                                                              \
+    do {                                                                                           \
+        const int dense_ = (t)->pstride == (t)->c;                                                 \
+        const float *line_ = (t)->data + ((r) / (t)->h) * (t)->nstride +                           \
+                             (int64_t)((r) % (t)->h) * (t)->w * (t)->pstride;                      \
+        for (int x_ = 0; x_ < (dense_ ? 1 : (t)->w); x_++) {                                       \
+            const float *px = line_ + x_ * (t)->pstride;                                           \
+            const int len = dense_ ? (t)->w * (t)->c : (t)->c;                                     \
+            body;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
+void SIMD_FN(rf_range)(const rf_tensor *t, int row0, int row1, float *lo, float *hi)
+{
+    __m512 a = _mm512_setzero_ps(), b = a;
+    for (int r = row0; r < row1; r++)
+        FOR_RUNS(t, r, p, len, {
+            for (int c0 = 0; c0 < len; c0 += 16) {
+                const __m512 v = _mm512_maskz_loadu_ps(lanes(len - c0), p + c0);
+                a = _mm512_min_ps(a, v);
+                b = _mm512_max_ps(b, v);
+            }
+        });
+    *lo = _mm512_reduce_min_ps(a);
+    *hi = _mm512_reduce_max_ps(b);
+    _mm256_zeroupper();
+}
+
+#if SIMD_PREC == 1
+/* n floats from s as bf16 pairs at d (n / 2 words, rounded up; an odd count's last half 0). */
+INLINE void to_bf16(const float *s, int n, float *d)
+{
+    for (int c0 = 0; c0 < n; c0 += 32) {
+        const __m512 lo = _mm512_maskz_loadu_ps(lanes(n - c0), s + c0);
+        const __m512 hi = _mm512_maskz_loadu_ps(lanes(n - c0 - 16), s + c0 + 16);
+        _mm512_mask_storeu_epi32(d + c0 / 2, lanes((n - c0 + 1) / 2),
+                                 (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const rf_tensor *dst,
+                               int row0, int row1)
+{
+    (void)conv;
+    for (int r = row0; r < row1; r++) {
+        float *d = dst->data + (r / dst->h) * dst->nstride +
+                   (int64_t)(r % dst->h) * dst->w * dst->pstride;
+        if (src->pstride == src->c && src->c % 2 == 0) {
+            FOR_RUNS(src, r, p, len, to_bf16(p, len, d));
+            continue;
+        }
+        FOR_RUNS(src, r, p, len, {
+            to_bf16(p, len, d);
+            d += dst->pstride;
+        });
+    }
+    _mm256_zeroupper();
+}
+#else
+/* n floats from s quantized to uint8 at d (n / 4 words, rounded up; the last one padded with
+ * the zero point). */
+INLINE void to_u8(const float *s, int n, float *d, __m512 inv, __m512i zp)
+{
+    uint8_t *o = (uint8_t *)(void *)d;
+    const int bytes = (n + 3) & ~3;
+    for (int c0 = 0; c0 < n; c0 += 16) {
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - c0), s + c0), inv);
+        __m512i q = _mm512_add_epi32(
+            _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+        q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+        const int left = bytes - c0;
+        _mm_mask_storeu_epi8(o + c0, left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1),
+                             _mm512_cvtepi32_epi8(q));
+    }
+}
+
+INLINE void fill_words(float *d, int64_t n, uint32_t word)
+{
+    const __m512i v = _mm512_set1_epi32((int)word);
+    for (int64_t k = 0; k < n; k += 16)
+        _mm512_mask_storeu_epi32(d + k, lanes(n - k > 16 ? 16 : (int)(n - k)), v);
+}
+
+void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const rf_tensor *dst,
+                               int row0, int row1)
+{
+    const int pad = conv->pad;
+    const __m512 inv = _mm512_set1_ps(1.0f / dst->scale);
+    const __m512i zp = _mm512_set1_epi32(dst->zero_point);
+    const uint32_t zword = (uint32_t)dst->zero_point * 0x01010101u;
+    const int64_t ps = dst->pstride;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / dst->h, y = r % dst->h - pad;
+        float *d = dst->data + img * dst->nstride + (int64_t)(r % dst->h) * dst->w * ps;
+        if (y < 0 || y >= src->h) {
+            fill_words(d, dst->w * ps, zword);
+            continue;
+        }
+        fill_words(d, pad * ps, zword);
+        fill_words(d + (pad + src->w) * ps, pad * ps, zword);
+        d += pad * ps;
+        const int sr = img * src->h + y;
+        if (src->pstride == src->c && src->c % 4 == 0) {
+            FOR_RUNS(src, sr, p, len, to_u8(p, len, d, inv, zp));
+            continue;
+        }
+        FOR_RUNS(src, sr, p, len, {
+            to_u8(p, len, d, inv, zp);
+            d += ps;
+        });
+    }
+    _mm256_zeroupper();
+}
+#endif
+#endif /* SIMD_WORDS */
 
 /* Twelve independent chains keep both FMA pipes busy through their latency; unrolled, they
- * live in registers. Distinct starting values stop the compiler from merging equal chains. */
+ * live in registers. Distinct starting values stop the compiler from merging equal chains.
+ * A mac is 2 * SIMD_W * VPACK operations (bf16 and int8 multiply VPACK pairs a lane). */
 double SIMD_FN(rf_fma_peak)(void)
 {
     const vf a = V(set1_ps)(0.5f), b = V(set1_ps)(0.25f);
@@ -819,7 +1079,7 @@ double SIMD_FN(rf_fma_peak)(void)
     for (long r = 0; r < rounds; r++) {
 #pragma GCC unroll 12
         for (int i = 0; i < 12; i++)
-            c[i] = V(fmadd_ps)(c[i], a, b);
+            c[i] = mac(a, b, c[i]);
     }
     const double seconds = rf_kernel_seconds() - t0;
     for (int i = 1; i < 12; i++)
@@ -827,5 +1087,5 @@ double SIMD_FN(rf_fma_peak)(void)
     float sum[SIMD_W];
     V(storeu_ps)(sum, c[0]);
     /* the sum feeds the result so the loop cannot be dropped */
-    return 2.0 * SIMD_W * 12 * rounds / seconds / 1e9 + 0.0 * sum[0];
+    return 2.0 * SIMD_W * VPACK * 12 * rounds / seconds / 1e9 + 0.0 * sum[0];
 }

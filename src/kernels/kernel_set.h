@@ -23,7 +23,7 @@ typedef struct {
 
 #define RF_CONV_CHANNEL_STEP 64
 
-/* conv->packed for the SIMD sets (they share it; rf_pack_simd fills it at model load, in the
+/* conv->packed for the SIMD sets (rf_pack_simd and its kin fill it at model load, in the
  * model's one region of packed blocks, or the block lies in a mapped native file): this header,
  * zero-padded to 64 bytes, then the weights in one of these layouts, all zero-padded. The block
  * holds no pointers, so native files store it byte for byte (docs/formats.md):
@@ -34,12 +34,31 @@ typedef struct {
  * - WINOGRAD_3X3: the PANELS layout of a layer that runs as Winograd too, its kernels
  *   transformed as it runs: the widest layers (ResNet50's layer4), whose transformed kernels
  *   would take 4x the memory (75 MB of ResNet50's 242 MB of packed weights);
- * - DEPTHWISE: [kh][kw][c rounded up to 16]. */
+ * - DEPTHWISE: [kh][kw][c rounded up to 16].
+ * The bf16 and int8 sets pack their reduced-precision layers (rf_conv_reduced) in the same
+ * geometry over 32-bit words instead of floats: a word holds two input channels as bfloat16
+ * (the lower half the even channel) or four as int8, a layer of cin channels has
+ * rf_conv_words(cin) words per pixel and tap, and a panel is [taps][words][panel width]:
+ * - PANELS_BF16, WINOGRAD_BF16: PANELS and WINOGRAD rounded to bfloat16 pairs (the
+ *   transformed kernels rounded once, from double);
+ * - PANELS_S8: PANELS of int8 weights, w = scale[co] * q, q in [-127, 127] (scale = the
+ *   channel's largest |w| / 127); after the panels, scale[] (floats) then the sums of each
+ *   channel's q[] (int32), both npanels * RF_PACK_PANEL long;
+ * - REFERENCE_BF16 / REFERENCE_S8: the reference's plain layout [kh][kw][cin][cout], as floats
+ *   rounded to bfloat16, or as int8 followed by scale[cout] and the sums, cout long.
+ * Layers a reduced set keeps in float32 take the float layouts above (the SIMD sets') or none
+ * (the reference's: it reads conv->weight). */
 typedef enum {
     RF_PACK_PANELS,
     RF_PACK_WINOGRAD,
     RF_PACK_DEPTHWISE,
-    RF_PACK_WINOGRAD_3X3
+    RF_PACK_WINOGRAD_3X3,
+    RF_PACK_PANELS_BF16,
+    RF_PACK_WINOGRAD_BF16,
+    RF_PACK_PANELS_S8,
+    RF_PACK_REFERENCE_BF16,
+    RF_PACK_REFERENCE_S8,
+    RF_PACK_NONE
 } rf_pack_layout;
 
 typedef struct {
@@ -47,24 +66,92 @@ typedef struct {
     int taps;          /* kh * kw, or 36 for WINOGRAD */
 } rf_packed;
 
-/* CPU features a kernel set needs, by the names /proc/cpuinfo and __builtin_cpu_supports give
- * them: X(ENUM SUFFIX, "name"). */
+/* CPU features a kernel set needs, by the names __builtin_cpu_supports and GCC's -m flags give
+ * them and by those of /proc/cpuinfo: X(ENUM SUFFIX, "gcc name", "cpuinfo name"). */
 #define RF_CPU_FEATURES(X)                                                                         \
-    X(AVX2, "avx2")                                                                                \
-    X(FMA, "fma")                                                                                  \
-    X(AVX512F, "avx512f")                                                                          \
-    X(AVX512BW, "avx512bw")                                                                        \
-    X(AVX512DQ, "avx512dq")                                                                        \
-    X(AVX512VL, "avx512vl")
+    X(AVX2, "avx2", "avx2")                                                                        \
+    X(FMA, "fma", "fma")                                                                           \
+    X(AVX512F, "avx512f", "avx512f")                                                               \
+    X(AVX512BW, "avx512bw", "avx512bw")                                                            \
+    X(AVX512DQ, "avx512dq", "avx512dq")                                                            \
+    X(AVX512VL, "avx512vl", "avx512vl")                                                            \
+    X(AVX512BF16, "avx512bf16", "avx512_bf16")                                                     \
+    X(AVX512VNNI, "avx512vnni", "avx512_vnni")
 
-#define RF_CPU_FEATURE_BIT_(name, str) RF_CPU_BIT_##name,
+#define RF_CPU_FEATURE_BIT_(name, gcc, cpuinfo) RF_CPU_BIT_##name,
 enum { RF_CPU_FEATURES(RF_CPU_FEATURE_BIT_) RF_CPU_FEATURE_COUNT };
-#define RF_CPU_FEATURE_FLAG_(name, str) RF_CPU_##name = 1u << RF_CPU_BIT_##name,
+#define RF_CPU_FEATURE_FLAG_(name, gcc, cpuinfo) RF_CPU_##name = 1u << RF_CPU_BIT_##name,
 enum { RF_CPU_FEATURES(RF_CPU_FEATURE_FLAG_) };
 
 
+/* Whether a layer runs in the reduced precision of a bf16 or int8 set: the dense convolutions
+ * except those that read the image (3 channels). The depthwise ones stay float32: they do a
+ * few multiply-adds per value read, and under int8 they lose the most accuracy
+ * (../shared/notes/int8-accuracy.md). */
+static inline int rf_conv_reduced(const rf_conv *conv)
+{
+    return conv->groups == 1 && conv->cin > 3;
+}
+
+/* 32-bit words per pixel and tap of a reduced layer: 2 bf16 or 4 int8 channels a word. */
+static inline int rf_conv_words(int cin, rf_precision precision)
+{
+    return precision == RF_PRECISION_INT8 ? (cin + 3) / 4
+           : precision == RF_PRECISION_BF16 ? (cin + 1) / 2
+                                            : cin;
+}
+
+/* How a set's conv reads its input tensor, layer by layer; the caller (ops.c) prepares it:
+ * - F32: the float tensor as it is;
+ * - F32_RANGE: the same, with scale and zero_point set (rf_quant_params) from its range;
+ * - BF16: a tensor of rf_conv_words words per pixel, each the channels rounded to bfloat16
+ *   pairs (convert_input), the last half zero for odd counts;
+ * - U8: the channels quantized to uint8, q = clamp(rint(x / scale) + zero_point, 0, 255),
+ *   four a word, the last word padded with zero_point, and the map surrounded by conv->pad
+ *   pixels of zero_point (so the kernel reads no padding): (h + 2 pad) x (w + 2 pad) pixels. */
+typedef enum { RF_READ_F32, RF_READ_F32_RANGE, RF_READ_BF16, RF_READ_U8 } rf_read;
+
+/* The uint8 quantization of a tensor whose values lie in [lo, hi]: the range widened to hold 0
+ * (so zero, the padding, is exact), 255 steps, zero point rounded. */
+static inline void rf_quant_params(float lo, float hi, float *scale, int *zero_point)
+{
+    lo = lo < 0.0f ? lo : 0.0f;
+    hi = hi > 0.0f ? hi : 0.0f;
+    if (!(hi - lo > 1e-30f)) { /* all zero (or NaN): any scale */
+        *scale = 1.0f;
+        *zero_point = 0;
+        return;
+    }
+    *scale = (hi - lo) / 255.0f;
+    const float z = -lo / *scale + 0.5f;
+    *zero_point = z < 0.0f ? 0 : z > 255.0f ? 255 : (int)z;
+}
+
+/* bfloat16 bits of x, rounded to nearest even, denormals flushed to zero: what VCVTNEPS2BF16
+ * gives (NaN stays NaN). */
+static inline uint16_t rf_bf16_bits(float x)
+{
+    uint32_t u;
+    __builtin_memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) == 0x7f800000u)
+        return (uint16_t)((u >> 16) | ((u & 0xffffu) ? 0x40u : 0u));
+    if (!(u & 0x7f800000u))
+        u &= 0x80000000u;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float rf_bf16_round(float x)
+{
+    const uint32_t u = (uint32_t)rf_bf16_bits(x) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
 typedef struct {
     rf_kernels id;
+    rf_precision precision;
     const char *name;
     unsigned cpu_features; /* the RF_CPU_* flags the set's instructions need */
     /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out; it
@@ -96,9 +183,31 @@ typedef struct {
     /* Measures (for about 30 ms) what one core of this CPU sustains with only this set's
      * multiply-adds in flight, in GFLOP/s: the peak that benchmarks quote a percentage of. */
     double (*fma_peak_gflops)(void);
+    /* How conv reads the input of a layer (NULL: RF_READ_F32 always). */
+    rf_read (*input_read)(const rf_conv *conv);
+    /* Rows [row0, row1) of dst (in its own rows, which for RF_READ_U8 include the padding)
+     * from src, as input_read says for conv: RF_READ_BF16 or RF_READ_U8 with dst->scale and
+     * dst->zero_point. */
+    void (*convert_input)(const rf_conv *conv, const rf_tensor *src, const rf_tensor *dst,
+                          int row0, int row1);
+    /* The least and the greatest value of rows [row0, row1) of t (RF_READ_F32_RANGE, U8). */
+    void (*range)(const rf_tensor *t, int row0, int row1, float *lo, float *hi);
 } rf_kernel_set;
 
 double rf_fma_peak_reference(void);
+/* The reference's bf16 and int8 sets: their packing (REFERENCE_BF16 / REFERENCE_S8 for the
+ * reduced layers, none for the others), conv, input_read and range. */
+size_t rf_pack_reference_bf16_size(const rf_conv *conv, rf_packed *head);
+void rf_pack_reference_bf16(const rf_conv *conv, void *block);
+size_t rf_pack_reference_s8_size(const rf_conv *conv, rf_packed *head);
+void rf_pack_reference_s8(const rf_conv *conv, void *block);
+void rf_conv_reference_reduced(const rf_conv *conv, const rf_tensor *in,
+                               const rf_tensor *residual, rf_act act, const rf_tensor *out,
+                               rf_conv_part part, float *scratch);
+rf_read rf_input_read_reference_int8(const rf_conv *conv);
+void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi);
+double rf_dot_peak_reference_bf16(void);
+double rf_dot_peak_reference_int8(void);
 /* Seconds on a monotonic clock, for the peak measurements. */
 static inline double rf_kernel_seconds(void)
 {
@@ -163,5 +272,27 @@ static inline void rf_tap_range(int o, int stride, int pad, int k, int size, int
     double rf_fma_peak_##isa(void);
 RF_SIMD_SET_DECLARE(avx2)
 RF_SIMD_SET_DECLARE(avx512)
+
+/* The reduced-precision SIMD sets (conv_simd.h with SIMD_PREC): conv runs their reduced layers
+ * and hands the others to rf_conv_avx512; max pooling is rf_max_taps_avx512's. */
+#define RF_SIMD_REDUCED_SET_DECLARE(isa)                                                           \
+    void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
+                       rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);      \
+    size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
+    int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \
+    double rf_fma_peak_##isa(void);                                                                \
+    rf_read rf_input_read_##isa(const rf_conv *conv);                                              \
+    void rf_convert_input_##isa(const rf_conv *conv, const rf_tensor *src, const rf_tensor *dst,  \
+                                int row0, int row1);                                               \
+    void rf_range_##isa(const rf_tensor *t, int row0, int row1, float *lo, float *hi);
+RF_SIMD_REDUCED_SET_DECLARE(avx512_bf16)
+RF_SIMD_REDUCED_SET_DECLARE(avx512_vnni)
+
+/* pack_size and pack of the bf16 and int8 SIMD sets: their reduced layers in PANELS_BF16 /
+ * WINOGRAD_BF16 or PANELS_S8, the others as rf_pack_simd packs them. */
+size_t rf_pack_bf16_size(const rf_conv *conv, rf_packed *head);
+void rf_pack_bf16(const rf_conv *conv, void *block);
+size_t rf_pack_s8_size(const rf_conv *conv, rf_packed *head);
+void rf_pack_s8(const rf_conv *conv, void *block);
 
 #endif

@@ -3,6 +3,7 @@
 #include "kernels/kernels.h"
 
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,28 +30,70 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
 /* The entry of a set compiled from conv_simd.h: its functions by the set's name isa. */
 #define SIMD_SET(isa, set_id, features)                                                            \
     {                                                                                              \
-        .id = set_id, .name = #isa, .cpu_features = features, .conv = rf_conv_##isa,               \
-        .max_taps = rf_max_taps_##isa, .scratch_floats = rf_conv_scratch_##isa,                    \
-        .row_unit = rf_row_unit_simd, .per_call_weights = rf_conv_per_call_weights_##isa,          \
-        .pack_size = rf_pack_simd_size, .pack = rf_pack_simd,                                      \
-        .pack_layout = RF_PACK_LAYOUT_VERSION, .fma_peak_gflops = rf_fma_peak_##isa,               \
+        .id = set_id, .precision = RF_PRECISION_FP32, .name = #isa, .cpu_features = features,      \
+        .conv = rf_conv_##isa, .max_taps = rf_max_taps_##isa,                                      \
+        .scratch_floats = rf_conv_scratch_##isa, .row_unit = rf_row_unit_simd,                     \
+        .per_call_weights = rf_conv_per_call_weights_##isa, .pack_size = rf_pack_simd_size,        \
+        .pack = rf_pack_simd, .pack_layout = RF_PACK_LAYOUT_VERSION,                               \
+        .fma_peak_gflops = rf_fma_peak_##isa,                                                      \
     }
 
-/* The kernel sets, in order of preference (rf_kernel_sets). */
+/* A reduced-precision set compiled from conv_simd.h, packed by packer. */
+#define SIMD_REDUCED_SET(isa, prec, packer, features)                                              \
+    {                                                                                              \
+        .id = RF_KERNELS_AVX512, .precision = prec, .name = #isa, .cpu_features = features,        \
+        .conv = rf_conv_##isa, .max_taps = rf_max_taps_avx512,                                     \
+        .scratch_floats = rf_conv_scratch_##isa, .row_unit = rf_row_unit_simd,                     \
+        .per_call_weights = rf_conv_per_call_weights_##isa, .pack_size = packer##_size,            \
+        .pack = packer, .pack_layout = RF_PACK_LAYOUT_VERSION,                                     \
+        .fma_peak_gflops = rf_fma_peak_##isa, .input_read = rf_input_read_##isa,                   \
+        .convert_input = rf_convert_input_##isa, .range = rf_range_##isa,                          \
+    }
+
+#define AVX512_FEATURES                                                                            \
+    (RF_CPU_AVX2 | RF_CPU_FMA | RF_CPU_AVX512F | RF_CPU_AVX512BW | RF_CPU_AVX512DQ |               \
+     RF_CPU_AVX512VL)
+
+/* The kernel sets; within one precision, in order of preference (rf_kernel_sets). */
 static const rf_kernel_set kernel_sets[] = {
-    [RF_KERNELS_REFERENCE] =
-        {
-            .id = RF_KERNELS_REFERENCE,
-            .name = "reference",
-            .cpu_features = 0,
-            .conv = rf_conv_reference,
-            .max_taps = rf_max_taps_reference,
-            .fma_peak_gflops = rf_fma_peak_reference,
-        },
-    [RF_KERNELS_AVX2] = SIMD_SET(avx2, RF_KERNELS_AVX2, RF_CPU_AVX2 | RF_CPU_FMA),
-    [RF_KERNELS_AVX512] = SIMD_SET(avx512, RF_KERNELS_AVX512,
-                                   RF_CPU_AVX2 | RF_CPU_FMA | RF_CPU_AVX512F | RF_CPU_AVX512BW |
-                                       RF_CPU_AVX512DQ | RF_CPU_AVX512VL),
+    {
+        .id = RF_KERNELS_REFERENCE,
+        .precision = RF_PRECISION_FP32,
+        .name = "reference",
+        .conv = rf_conv_reference,
+        .max_taps = rf_max_taps_reference,
+        .fma_peak_gflops = rf_fma_peak_reference,
+    },
+    SIMD_SET(avx2, RF_KERNELS_AVX2, RF_CPU_AVX2 | RF_CPU_FMA),
+    SIMD_SET(avx512, RF_KERNELS_AVX512, AVX512_FEATURES),
+    {
+        .id = RF_KERNELS_REFERENCE,
+        .precision = RF_PRECISION_BF16,
+        .name = "reference_bf16",
+        .conv = rf_conv_reference_reduced,
+        .max_taps = rf_max_taps_reference,
+        .pack_size = rf_pack_reference_bf16_size,
+        .pack = rf_pack_reference_bf16,
+        .pack_layout = RF_PACK_LAYOUT_VERSION,
+        .fma_peak_gflops = rf_dot_peak_reference_bf16,
+    },
+    SIMD_REDUCED_SET(avx512_bf16, RF_PRECISION_BF16, rf_pack_bf16,
+                     AVX512_FEATURES | RF_CPU_AVX512BF16),
+    {
+        .id = RF_KERNELS_REFERENCE,
+        .precision = RF_PRECISION_INT8,
+        .name = "reference_int8",
+        .conv = rf_conv_reference_reduced,
+        .max_taps = rf_max_taps_reference,
+        .pack_size = rf_pack_reference_s8_size,
+        .pack = rf_pack_reference_s8,
+        .pack_layout = RF_PACK_LAYOUT_VERSION,
+        .fma_peak_gflops = rf_dot_peak_reference_int8,
+        .input_read = rf_input_read_reference_int8,
+        .range = rf_range_reference,
+    },
+    SIMD_REDUCED_SET(avx512_vnni, RF_PRECISION_INT8, rf_pack_s8,
+                     AVX512_FEATURES | RF_CPU_AVX512VNNI),
 };
 #define KERNEL_SET_COUNT ((int)(sizeof kernel_sets / sizeof kernel_sets[0]))
 
@@ -63,8 +106,8 @@ const rf_kernel_set *rf_kernel_sets(int *count)
 unsigned rf_cpu_features(void)
 {
     unsigned f = 0;
-#define RF_CPU_FEATURE_TEST_(name, str)                                                            \
-    if (__builtin_cpu_supports(str))                                                               \
+#define RF_CPU_FEATURE_TEST_(name, gcc, cpuinfo)                                                   \
+    if (__builtin_cpu_supports(gcc))                                                               \
         f |= RF_CPU_##name;
     RF_CPU_FEATURES(RF_CPU_FEATURE_TEST_)
 #undef RF_CPU_FEATURE_TEST_
@@ -73,25 +116,45 @@ unsigned rf_cpu_features(void)
 
 const char *rf_cpu_feature_name(int bit)
 {
-#define RF_CPU_FEATURE_NAME_(name, str) str,
+#define RF_CPU_FEATURE_NAME_(name, gcc, cpuinfo) gcc,
     static const char *const names[] = {RF_CPU_FEATURES(RF_CPU_FEATURE_NAME_)};
 #undef RF_CPU_FEATURE_NAME_
     return bit >= 0 && bit < RF_CPU_FEATURE_COUNT ? names[bit] : NULL;
 }
 
-const rf_kernel_set *rf_kernels_select(rf_kernels which)
+const char *rf_cpu_feature_cpuinfo_name(int bit)
+{
+#define RF_CPU_FEATURE_NAME_(name, gcc, cpuinfo) cpuinfo,
+    static const char *const names[] = {RF_CPU_FEATURES(RF_CPU_FEATURE_NAME_)};
+#undef RF_CPU_FEATURE_NAME_
+    return bit >= 0 && bit < RF_CPU_FEATURE_COUNT ? names[bit] : NULL;
+}
+
+const rf_kernel_set *rf_kernels_select(rf_kernels which, rf_precision precision,
+                                      unsigned *missing)
 {
     const unsigned have = rf_cpu_features();
     const rf_kernel_set *best = NULL;
+    unsigned lack = 0;
     for (int i = 0; i < KERNEL_SET_COUNT; i++) {
         const rf_kernel_set *ks = &kernel_sets[i];
-        if (!ks->name || (ks->cpu_features & ~have))
+        if (ks->precision != precision || (which != RF_KERNELS_AUTO && ks->id != which))
             continue;
-        if (which == RF_KERNELS_AUTO)
-            best = ks;
-        else if (ks->id == which)
-            return ks;
+        if (ks->cpu_features & ~have) {
+            lack = ks->cpu_features & ~have;
+            continue;
+        }
+        best = ks;
+        if (which != RF_KERNELS_AUTO)
+            break;
     }
+    /* auto picks the fastest set; if only the reference runs this precision while a faster
+     * set for it exists, say what that one lacks */
+    if (best && which == RF_KERNELS_AUTO && best->id == RF_KERNELS_REFERENCE &&
+        precision != RF_PRECISION_FP32 && lack)
+        best = NULL;
+    if (missing)
+        *missing = best ? 0 : lack;
     return best;
 }
 
@@ -99,17 +162,51 @@ const char *rf_kernels_name(rf_kernels kernels)
 {
     if (kernels == RF_KERNELS_AUTO)
         return "auto";
-    if ((int)kernels > 0 && (int)kernels < KERNEL_SET_COUNT && kernel_sets[kernels].name)
-        return kernel_sets[kernels].name;
+    static const char *const names[] = {[RF_KERNELS_REFERENCE] = "reference",
+                                        [RF_KERNELS_AVX2] = "avx2",
+                                        [RF_KERNELS_AVX512] = "avx512"};
+    if ((int)kernels > 0 && (int)kernels < (int)(sizeof names / sizeof names[0]))
+        return names[kernels];
     return "unknown";
 }
 
 rf_status rf_kernels_parse(const char *name, rf_kernels *out)
 {
-    for (int i = 0; name && i < KERNEL_SET_COUNT; i++)
+    for (int i = 0; name && i <= RF_KERNELS_AVX512; i++)
         if (!strcmp(name, rf_kernels_name((rf_kernels)i))) {
             *out = (rf_kernels)i;
             return RF_OK;
         }
     return RF_E_ARG;
+}
+
+const char *rf_precision_name(rf_precision precision)
+{
+    switch (precision) {
+    case RF_PRECISION_FP32: return "fp32";
+    case RF_PRECISION_BF16: return "bf16";
+    case RF_PRECISION_INT8: return "int8";
+    }
+    return "unknown";
+}
+
+rf_status rf_precision_parse(const char *name, rf_precision *out)
+{
+    for (int i = RF_PRECISION_FP32; name && i <= RF_PRECISION_INT8; i++)
+        if (!strcmp(name, rf_precision_name((rf_precision)i))) {
+            *out = (rf_precision)i;
+            return RF_OK;
+        }
+    return RF_E_ARG;
+}
+
+int rf_cpu_features_text(unsigned features, char *buf, size_t size)
+{
+    int n = 0;
+    buf[0] = 0;
+    for (int b = 0; b < RF_CPU_FEATURE_COUNT; b++)
+        if (features & (1u << b))
+            n += snprintf(buf + n, n < (int)size ? size - (size_t)n : 0, "%s%s", n ? ", " : "",
+                          rf_cpu_feature_cpuinfo_name(b));
+    return n;
 }

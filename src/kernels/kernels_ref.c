@@ -2,6 +2,7 @@
 #include "kernels/kernel_set.h"
 
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 /* Output channels summed together: a call's channels go in chunks of at most this many, so the
@@ -72,6 +73,159 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
     for (int c0 = part.ch0; c0 < part.ch1; c0 += REF_CHUNK)
         conv_chunk(cv, in, res, act, out, part.row0, part.row1, c0,
                    part.ch1 - c0 < REF_CHUNK ? part.ch1 : c0 + REF_CHUNK);
+}
+
+/* ---------------------------------------------------------------- reduced precision */
+
+/* bf16: as conv_chunk, inputs rounded to bfloat16 as they are read, the packed weights
+ * (already rounded) in the plain layout; products are exact in float. */
+static void bf16_chunk(const rf_conv *cv, const float *wt, const rf_tensor *in,
+                       const rf_tensor *res, rf_act act, const rf_tensor *out, int row0, int row1,
+                       int c0, int c1)
+{
+    float acc[REF_CHUNK];
+    const size_t tap = (size_t)cv->cin * cv->cout;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        const float *ibase = in->data + img * in->nstride;
+        for (int ox = 0; ox < out->w; ox++) {
+            memcpy(acc, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
+            int ky0, ky1, kx0, kx1;
+            rf_tap_range(oy, cv->stride, cv->pad, cv->kh, in->h, &ky0, &ky1);
+            rf_tap_range(ox, cv->stride, cv->pad, cv->kw, in->w, &kx0, &kx1);
+            for (int ky = ky0; ky < ky1; ky++)
+                for (int kx = kx0; kx < kx1; kx++) {
+                    const int iy = oy * cv->stride - cv->pad + ky;
+                    const int ix = ox * cv->stride - cv->pad + kx;
+                    const float *ip = ibase + ((int64_t)iy * in->w + ix) * in->pstride;
+                    const float *wp = wt + (size_t)(ky * cv->kw + kx) * tap;
+                    for (int ci = 0; ci < cv->cin; ci++) {
+                        const float v = rf_bf16_round(ip[ci]);
+                        const float *wrow = wp + (size_t)ci * cv->cout + c0;
+                        for (int k = 0; k < c1 - c0; k++)
+                            acc[k] += v * wrow[k];
+                    }
+                }
+            const int64_t pix = (int64_t)oy * out->w + ox;
+            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
+            float *dst = out->data + img * out->nstride + pix * out->pstride;
+            for (int co = c0; co < c1; co++)
+                dst[co] = activate(rp ? acc[co - c0] + rp[co] : acc[co - c0], act);
+        }
+    }
+}
+
+/* The uint8 value of x in a tensor quantized with 1 / scale = inv and zero point zp. */
+static inline int32_t quantize_u8(float x, float inv, int zp)
+{
+    const float q = rintf(x * inv) + (float)zp;
+    return q < 0.0f ? 0 : q > 255.0f ? 255 : (int32_t)q;
+}
+
+/* int8: sum over the taps inside the input of (q(x) - zero point) * q(w) in int32 (the
+ * padding, quantized, is the zero point: it adds nothing), then
+ * scale_in * scale_w[co] * sum + bias. */
+static void s8_chunk(const rf_conv *cv, const int8_t *wt, const float *wscale,
+                     const rf_tensor *in, const rf_tensor *res, rf_act act, const rf_tensor *out,
+                     int row0, int row1, int c0, int c1)
+{
+    int32_t acc[REF_CHUNK];
+    const size_t tap = (size_t)cv->cin * cv->cout;
+    const float inv = 1.0f / in->scale;
+    const int zp = in->zero_point;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / out->h, oy = r % out->h;
+        const float *ibase = in->data + img * in->nstride;
+        for (int ox = 0; ox < out->w; ox++) {
+            memset(acc, 0, sizeof(int32_t) * (size_t)(c1 - c0));
+            int ky0, ky1, kx0, kx1;
+            rf_tap_range(oy, cv->stride, cv->pad, cv->kh, in->h, &ky0, &ky1);
+            rf_tap_range(ox, cv->stride, cv->pad, cv->kw, in->w, &kx0, &kx1);
+            for (int ky = ky0; ky < ky1; ky++)
+                for (int kx = kx0; kx < kx1; kx++) {
+                    const int iy = oy * cv->stride - cv->pad + ky;
+                    const int ix = ox * cv->stride - cv->pad + kx;
+                    const float *ip = ibase + ((int64_t)iy * in->w + ix) * in->pstride;
+                    const int8_t *wp = wt + (size_t)(ky * cv->kw + kx) * tap;
+                    for (int ci = 0; ci < cv->cin; ci++) {
+                        const int32_t v = quantize_u8(ip[ci], inv, zp) - zp;
+                        const int8_t *wrow = wp + (size_t)ci * cv->cout + c0;
+                        for (int k = 0; k < c1 - c0; k++)
+                            acc[k] += v * wrow[k];
+                    }
+                }
+            const int64_t pix = (int64_t)oy * out->w + ox;
+            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
+            float *dst = out->data + img * out->nstride + pix * out->pstride;
+            for (int co = c0; co < c1; co++) {
+                const float v = (float)acc[co - c0] * (in->scale * wscale[co]) + cv->bias[co];
+                dst[co] = activate(rp ? v + rp[co] : v, act);
+            }
+        }
+    }
+}
+
+void rf_conv_reference_reduced(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res,
+                               rf_act act, const rf_tensor *out, rf_conv_part part,
+                               float *scratch)
+{
+    const rf_packed *pk = cv->packed;
+    if (pk->layout == RF_PACK_NONE) {
+        rf_conv_reference(cv, in, res, act, out, part, scratch);
+        return;
+    }
+    const unsigned char *w = (const unsigned char *)cv->packed + RF_PACK_HEADER_BYTES;
+    const size_t n = ((size_t)rf_conv_weight_count(cv) + 3) & ~(size_t)3;
+    for (int c0 = part.ch0; c0 < part.ch1; c0 += REF_CHUNK) {
+        const int c1 = part.ch1 - c0 < REF_CHUNK ? part.ch1 : c0 + REF_CHUNK;
+        if (pk->layout == RF_PACK_REFERENCE_BF16)
+            bf16_chunk(cv, (const float *)(const void *)w, in, res, act, out, part.row0,
+                       part.row1, c0, c1);
+        else
+            s8_chunk(cv, (const int8_t *)(const void *)w, (const float *)(const void *)(w + n),
+                     in, res, act, out, part.row0, part.row1, c0, c1);
+    }
+}
+
+rf_read rf_input_read_reference_int8(const rf_conv *conv)
+{
+    const rf_packed *pk = conv->packed;
+    return pk->layout == RF_PACK_REFERENCE_S8 ? RF_READ_F32_RANGE : RF_READ_F32;
+}
+
+void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi)
+{
+    float a = 0.0f, b = 0.0f;
+    for (int r = row0; r < row1; r++) {
+        const float *p = t->data + (r / t->h) * t->nstride + (int64_t)(r % t->h) * t->w * t->pstride;
+        for (int x = 0; x < t->w; x++, p += t->pstride)
+            for (int c = 0; c < t->c; c++) {
+                a = p[c] < a ? p[c] : a;
+                b = p[c] > b ? p[c] : b;
+            }
+    }
+    *lo = a;
+    *hi = b;
+}
+
+/* The scalar code's rate at the multiply-adds of a bf16 / int8 dot product. */
+double rf_dot_peak_reference_bf16(void)
+{
+    return rf_fma_peak_reference();
+}
+
+double rf_dot_peak_reference_int8(void)
+{
+    int32_t acc[4] = {0, 1, 2, 3};
+    volatile int8_t wv = 3;
+    const int32_t w = wv;
+    const long rounds = 1L << 23;
+    const double t0 = rf_kernel_seconds();
+    for (long r = 0; r < rounds; r++)
+        for (int i = 0; i < 4; i++)
+            acc[i] = acc[i] * w + 1;
+    const double seconds = rf_kernel_seconds() - t0;
+    return 2.0 * 4 * rounds / seconds / 1e9 + 0.0 * (acc[0] + acc[1] + acc[2] + acc[3]);
 }
 
 void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst)
