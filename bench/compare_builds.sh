@@ -3,7 +3,8 @@
 # run: the check that a change kept the speed. Alternates the two ROUNDS times and prints the
 # median of each side's medians and the ratio new / old.
 # Usage: bash bench/compare_builds.sh OLD_BINARY NEW_BINARY [mnet|r50|both] [THREADS...]
-#   env: ROUNDS (5), RUNS (10), WARMUP (3), RETINAFACE_TESTDATA (../shared)
+#   env: ROUNDS (5), RUNS (10), WARMUP (3), RETINAFACE_TESTDATA (../shared), PRECISION (passed
+#        to both as --precision when set)
 # Nothing else heavy should run meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ field() { "$py" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().s
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 time_one() { # BINARY MODEL IMAGE THREADS
   "$1" bench -m "$2" --image "$3" --input-size 640x640 --threads "$4" --runs "$runs" \
-    --warmup "$warmup" --json - | field median_ms
+    --warmup "$warmup" ${PRECISION:+--precision "$PRECISION"} --json - | field median_ms
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -926,7 +926,9 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
                    part.ch0,
                    part.ch1,
-                   SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
+                   /* int8 outputs are read twice soon after (the next layer's range and
+                    * quantization): kept in the caches, ResNet50 ran 12 % faster (1 thread) */
+                   SIMD_PREC != 2 && SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
                    NULL,
                    in->scale,
