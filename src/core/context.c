@@ -129,6 +129,7 @@ int rf_context_profile(const rf_context *ctx, rf_profile_entry *entries, int max
 static rf_tensor begin_pass(rf_context *ctx, int planning, int n, int h, int w)
 {
     rf_arena_begin(&ctx->exec.arena, planning);
+    rf_ops_begin_pass(&ctx->exec);
     return rf_arena_tensor(&ctx->exec.arena, n, h, w, 3);
 }
 
@@ -137,6 +138,7 @@ static void finish_pass(rf_context *ctx, rf_tensor *x)
 {
     const rf_network_outputs out = {ctx->cls, ctx->box, ctx->ldm, ctx->out_anchors};
     rf_network_forward(&ctx->exec, &ctx->model->layers, ctx->convs, x, &out);
+    rf_ops_end_pass(&ctx->exec);
     rf_arena_release(&ctx->exec.arena, x);
 }
 

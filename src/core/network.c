@@ -164,6 +164,7 @@ void rf_network_trace(const rf_layers *t, const rf_conv *convs, rf_trace *trace)
 {
     rf_exec ex = {.trace = trace};
     rf_arena_begin(&ex.arena, 1);
+    rf_ops_begin_pass(&ex);
     /* a graph's sizes are its own: any input size walks the same layers */
     rf_tensor x = rf_arena_tensor(&ex.arena, 1, 64, 64, 3);
     rf_op_from_nchw(&ex, NULL, &x);

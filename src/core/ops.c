@@ -168,41 +168,97 @@ static void convert_rows(const void *arg, int row0, int row1)
     op->ex->kernels->convert_input(op->conv, op->src, op->dst, row0, row1);
 }
 
-/* A layer whose kernels read a prepared input (rf_read): in's range for its uint8
- * quantization, and for BF16 and U8 a converted copy in the arena, alive for this layer. */
+void rf_ops_begin_pass(rf_exec *ex)
+{
+    for (int k = 0; k < RF_CONVERTED_KEEP; k++)
+        ex->converted[k].source = -1;
+}
+
+void rf_ops_end_pass(rf_exec *ex)
+{
+    for (int k = 0; k < RF_CONVERTED_KEEP; k++)
+        if (ex->converted[k].source >= 0) {
+            rf_arena_release(&ex->arena, &ex->converted[k].copy);
+            ex->converted[k].source = -1;
+        }
+}
+
+/* Converted inputs made from tensor `id` are stale once it is written. */
+static void converted_stale(rf_exec *ex, int id)
+{
+    for (int k = 0; id >= 0 && k < RF_CONVERTED_KEEP; k++)
+        if (ex->converted[k].source == id) {
+            rf_arena_release(&ex->arena, &ex->converted[k].copy);
+            ex->converted[k].source = -1;
+        }
+}
+
+/* The range of `in` and its uint8 quantization (scale, zero point) into *q. */
+static void quantization_of(rf_exec *ex, const rf_tensor *in, rf_tensor *q)
+{
+    range_job j = {.ex = ex, .t = in, .tasks = rf_pool_threads(ex->pool)};
+    rf_pool_run(ex->pool, range_task, &j, j.tasks);
+    float lo = j.lo[0], hi = j.hi[0];
+    for (int t = 1; t < j.tasks; t++) {
+        lo = j.lo[t] < lo ? j.lo[t] : lo;
+        hi = j.hi[t] > hi ? j.hi[t] : hi;
+    }
+    rf_quant_params(lo, hi, &q->scale, &q->zero_point);
+}
+
+/* The converted input of conv (BF16 or U8): one kept from an earlier layer, or a new one, kept
+ * in a slot (the oldest one's, given back) when in is an arena tensor. *keep: whether it sits
+ * in a slot (else the caller releases it). Planning passes make the same choices. */
+static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
+                                 rf_read read, int *keep)
+{
+    const int pad = read == RF_READ_U8 ? conv->pad : 0;
+    rf_converted *slot = NULL;
+    for (int k = 0; k < RF_CONVERTED_KEEP; k++) {
+        rf_converted *c = &ex->converted[k];
+        if (in->arena_id >= 0 && c->source == in->arena_id && c->pad == pad && c->read == read) {
+            c->used = ++ex->clock;
+            *keep = 1;
+            return c->copy;
+        }
+        if (!slot || (slot->source >= 0 && (c->source < 0 || c->used < slot->used)))
+            slot = c;
+    }
+    *keep = in->arena_id >= 0;
+    if (*keep && slot->source >= 0)
+        rf_arena_release(&ex->arena, &slot->copy);
+    rf_tensor q = rf_arena_tensor(&ex->arena, in->n, in->h + 2 * pad, in->w + 2 * pad,
+                                  rf_conv_words(conv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8
+                                                                              : RF_PRECISION_BF16));
+    if (!ex->arena.planning) {
+        if (read == RF_READ_U8)
+            quantization_of(ex, in, &q);
+        const convert_op op = {ex, conv, in, &q};
+        rows_job j = {convert_rows, &op, q.n * q.h, task_count(ex, q.n * q.h)};
+        rf_pool_run(ex->pool, rows_task, &j, j.tasks);
+    }
+    if (*keep)
+        *slot = (rf_converted){in->arena_id, pad, read, ++ex->clock, q};
+    return q;
+}
+
+/* A layer whose kernels read a prepared input (rf_read): in with its uint8 quantization set
+ * (F32_RANGE), or converted (BF16, U8). */
 static void conv_prepared(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
                           const rf_tensor *residual, rf_act act, rf_tensor *out, rf_read read)
 {
     const double t0 = ex->profiling ? now_ms() : 0;
-    rf_tensor src = *in, q = {0};
-    const int copy = read == RF_READ_BF16 || read == RF_READ_U8;
-    if (copy) {
-        const int pad = read == RF_READ_U8 ? conv->pad : 0;
-        q = rf_arena_tensor(&ex->arena, in->n, in->h + 2 * pad, in->w + 2 * pad,
-                            rf_conv_words(conv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8
-                                                                        : RF_PRECISION_BF16));
+    if (read == RF_READ_F32_RANGE) {
+        rf_tensor src = *in;
+        if (!ex->arena.planning)
+            quantization_of(ex, in, &src);
+        conv_run(ex, conv, &src, residual, act, out, t0);
+        return;
     }
-    if (!ex->arena.planning) {
-        if (read == RF_READ_F32_RANGE || read == RF_READ_U8) {
-            range_job j = {.ex = ex, .t = in, .tasks = rf_pool_threads(ex->pool)};
-            rf_pool_run(ex->pool, range_task, &j, j.tasks);
-            float lo = j.lo[0], hi = j.hi[0];
-            for (int t = 1; t < j.tasks; t++) {
-                lo = j.lo[t] < lo ? j.lo[t] : lo;
-                hi = j.hi[t] > hi ? j.hi[t] : hi;
-            }
-            rf_quant_params(lo, hi, &src.scale, &src.zero_point);
-            q.scale = src.scale;
-            q.zero_point = src.zero_point;
-        }
-        if (copy) {
-            const convert_op op = {ex, conv, in, &q};
-            rows_job j = {convert_rows, &op, q.n * q.h, task_count(ex, q.n * q.h)};
-            rf_pool_run(ex->pool, rows_task, &j, j.tasks);
-        }
-    }
-    conv_run(ex, conv, copy ? &q : &src, residual, act, out, t0);
-    if (copy)
+    int keep;
+    rf_tensor q = converted_input(ex, conv, in, read, &keep);
+    conv_run(ex, conv, &q, residual, act, out, t0);
+    if (!keep)
         rf_arena_release(&ex->arena, &q);
 }
 
@@ -219,6 +275,7 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
         conv_prepared(ex, conv, in, residual, act, out, read);
     else
         conv_run(ex, conv, in, residual, act, out, ex->profiling ? now_ms() : 0);
+    converted_stale(ex, out->arena_id);
 }
 
 rf_tensor rf_op_conv_new(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
@@ -297,6 +354,7 @@ static void add_upsampled_rows(const void *arg, int row0, int row1)
 
 void rf_op_add_upsampled(rf_exec *ex, rf_tensor *dst, const rf_tensor *src)
 {
+    converted_stale(ex, dst->arena_id);
     if (!ex->arena.planning)
         run_rows(ex, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
     else if (ex->trace)

@@ -26,6 +26,19 @@ struct rf_trace {
  * the activation arena, and what planning and profiling passes collect. While the arena is
  * planning, ops only allocate and release their outputs and add up the plan's figures (or,
  * with a trace, record themselves). */
+/* A layer input converted for a reduced-precision set (rf_read), kept while later layers may
+ * read the same tensor the same way: the bottleneck's conv1 and shortcut, SSH's two branches,
+ * the three heads. */
+typedef struct {
+    int source;   /* the arena id of the tensor it was made from; -1: the slot is free */
+    int pad;      /* the padding made around it (U8) */
+    rf_read read;
+    unsigned used; /* when it was last read, to evict the oldest */
+    rf_tensor copy;
+} rf_converted;
+
+#define RF_CONVERTED_KEEP 2
+
 typedef struct {
     const rf_kernel_set *kernels;
     rf_pool *pool;
@@ -37,7 +50,13 @@ typedef struct {
     int profiling;
     rf_profile_entry profile[RF_PROFILE_KINDS];
     rf_trace *trace;
+    rf_converted converted[RF_CONVERTED_KEEP];
+    unsigned clock;
 } rf_exec;
+
+/* Starts and ends a forward pass: the converted inputs kept between layers are let go. */
+void rf_ops_begin_pass(rf_exec *ex);
+void rf_ops_end_pass(rf_exec *ex);
 
 /* out = act(conv(in) + bias [+ residual]); out must already have the conv's output shape. */
 void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,

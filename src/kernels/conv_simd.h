@@ -1016,7 +1016,23 @@ INLINE void to_u8(const float *s, int n, float *d, __m512 inv, __m512i zp)
 {
     uint8_t *o = (uint8_t *)(void *)d;
     const int bytes = (n + 3) & ~3;
-    for (int c0 = 0; c0 < n; c0 += 16) {
+    int c0 = 0;
+    /* 64 at a time: rounded to int32, packed with saturation to int16, the zero point added
+     * (saturating), packed to uint8 with saturation (the clamp to [0, 255]), the 128-bit
+     * lanes' interleaving undone: the values of the loop below, with fewer instructions */
+    const __m512i zp16 = _mm512_packs_epi32(zp, zp);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (; c0 + 64 <= n; c0 += 64) {
+        __m512i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(s + c0 + 16 * k), inv),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512i a = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
+        const __m512i b = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16);
+        _mm512_storeu_si512((void *)(o + c0),
+                            _mm512_permutexvar_epi32(order, _mm512_packus_epi16(a, b)));
+    }
+    for (; c0 < n; c0 += 16) {
         const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - c0), s + c0), inv);
         __m512i q = _mm512_add_epi32(
             _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);

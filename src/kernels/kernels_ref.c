@@ -119,7 +119,7 @@ static void bf16_chunk(const rf_conv *cv, const float *wt, const rf_tensor *in,
 static inline int32_t quantize_u8(float x, float inv, int zp)
 {
     const float q = rintf(x * inv) + (float)zp;
-    return q < 0.0f ? 0 : q > 255.0f ? 255 : (int32_t)q;
+    return !(q > 0.0f) ? 0 : q > 255.0f ? 255 : (int32_t)q; /* NaN: 0, as the SIMD sets */
 }
 
 /* int8: sum over the taps inside the input of (q(x) - zero point) * q(w) in int32 (the
