@@ -23,12 +23,10 @@ typedef struct {
     int pan0, pan1;       /* the panels of the call's channels [ch0, ch1) */
     int ch0, ch1;
     int stream;           /* outputs bypass the caches */
-    /* int8 layers: per output channel, the weights' scale and the sum of their int8 values
-     * (both padded to whole panels); the input's scale and zero point */
-    const float *wscale;
-    const int32_t *wsum;
-    float in_scale;
-    int in_zp;
+    /* int8 layers, per output channel: the scale of the int32 sums (input scale x weight
+     * scale) and the value the sums start from (the input's zero point's share taken out) */
+    const float *out_scale;
+    const int32_t *acc0;
 } conv_args;
 
 /* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np. */

@@ -159,12 +159,13 @@ INLINE void tile_masks(int B, int n, vmask m[4])
         m[v] = lanes(n - SIMD_W * v);
 }
 
-/* Sums start from the bias (int8: from zero; the bias joins them as they are scaled). */
-INLINE void init_acc(vf acc[TILE_REGS], int B, const float *bias, const vmask m[4])
+/* Sums start from `start` (ACC_START): the bias, or for int8 the int32 acc0 (the bias joins
+ * them as they are scaled). */
+INLINE void init_acc(vf acc[TILE_REGS], int B, const float *start, const vmask m[4])
 {
     const int nv = NVEC(B);
     for (int b = 0; b < nv; b++) {
-        const vf v = SIMD_PREC == 2 ? V(setzero_ps)() : load_masked(bias + SIMD_W * b, m[b]);
+        const vf v = load_masked(start + SIMD_W * b, m[b]);
 #pragma GCC unroll 12
         for (int p = 0; p < PX; p++)
             if (p < TILE_PX(B))
@@ -173,18 +174,16 @@ INLINE void init_acc(vf acc[TILE_REGS], int B, const float *bias, const vmask m[
 }
 
 #if SIMD_PREC == 2
-/* An int8 layer's int32 sums of channels c.. as float32: scale_in * scale_w * (sum - zero
- * point * sum of q_w) + bias, the zero point's share taken out (padding and the input's zero
- * are the zero point, see rf_read). */
+/* An int8 layer's int32 sums of channels c.. (which started from acc0, see conv_args) as
+ * float32: sum x scale + bias. */
 INLINE vf dequantize(const conv_args *a, vf acc, int c, vmask m)
 {
-    const __m512i s =
-        _mm512_sub_epi32(_mm512_castps_si512(acc),
-                         _mm512_mullo_epi32(_mm512_set1_epi32(a->in_zp),
-                                            _mm512_loadu_si512((const void *)(a->wsum + c))));
-    const vf scale = _mm512_mul_ps(_mm512_set1_ps(a->in_scale), _mm512_loadu_ps(a->wscale + c));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, load_masked(a->cv->bias + c, m));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(acc)),
+                           _mm512_loadu_ps(a->out_scale + c), load_masked(a->cv->bias + c, m));
 }
+#define ACC_START(a, c) ((const float *)(const void *)((a)->acc0 + (c)))
+#else
+#define ACC_START(a, c) ((a)->cv->bias + (c))
 #endif
 
 /* Pixels p0.. of the tile's outputs, channels c0..: + residual, activation, masked store.
@@ -226,7 +225,7 @@ INLINE void pointwise_tile(int B, const conv_args *a, const float *const src[PX]
         const float *wa = a->w + panel * a->panel_floats + cb * TILE_COLS(B);
         for (int p0 = 0; p0 < o->np; p0 += TILE_PX(B)) {
             vf acc[TILE_REGS];
-            init_acc(acc, B, a->cv->bias + c0, m);
+            init_acc(acc, B, ACC_START(a, c0), m);
             run_fma(acc, B, src + p0, wa, wa + a->panel_floats, PANEL_W(B), a->cv->cin,
                     pf && !cb ? pf + p0 : NULL);
             store_tile(acc, B, a, o, p0, c0, m, a->act, a->stream);
@@ -261,7 +260,7 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
             for (int p = p0; p <= last; p++)
                 interior &= ix0[p] >= 0 && ix0[p] + kw <= in->w;
             vf acc[TILE_REGS];
-            init_acc(acc, B, cv->bias + c0, m);
+            init_acc(acc, B, ACC_START(a, c0), m);
             const float *row[PX], *src[PX];
             for (int ky = 0; ky < cv->kh; ky++) {
                 int any = 0;
@@ -832,9 +831,7 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    part.ch1,
                    SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
-                   NULL,
-                   0.0f,
-                   0};
+                   NULL};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)
@@ -879,9 +876,12 @@ static int reduced_layer(const rf_conv *conv)
 
 size_t SIMD_FN(rf_conv_scratch)(const rf_conv *conv)
 {
-    /* bf16 Winograd needs less than the float32 block it is sized as */
-    return reduced_layer(conv) ? rf_wino_scratch_floats(conv, PX, WINO_MAX_TILES, 0)
-                               : rf_conv_scratch_avx512(conv);
+    if (!reduced_layer(conv))
+        return rf_conv_scratch_avx512(conv);
+    /* int8: a call's output scales and starting sums; bf16 Winograd: the float32 block (more
+     * than the bf16 one needs) */
+    const size_t cout_pad = (size_t)(conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL * RF_PACK_PANEL;
+    return SIMD_PREC == 2 ? 2 * cout_pad : rf_wino_scratch_floats(conv, PX, WINO_MAX_TILES, 0);
 }
 
 int SIMD_FN(rf_conv_per_call_weights)(const rf_conv *conv)
@@ -912,7 +912,6 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
         cw.cin = words;
         cw.pad = SIMD_PREC == 2 ? 0 : conv->pad;
     }
-    const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     const int64_t panel = (int64_t)pk->taps * words * RF_PACK_PANEL;
     conv_args a = {&cw,
                    in,
@@ -930,11 +929,22 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                     * quantization): kept in the caches, ResNet50 ran 12 % faster (1 thread) */
                    SIMD_PREC != 2 && SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
-                   NULL,
-                   in->scale,
-                   in->zero_point};
-    a.wscale = a.w + panel * npanels;
-    a.wsum = (const int32_t *)(const void *)(a.wscale + (int64_t)npanels * RF_PACK_PANEL);
+                   NULL};
+#if SIMD_PREC == 2
+    const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
+    /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the
+     * input's zero, both the zero point, add nothing) and scale by s_in x s_w */
+    const float *wscale = a.w + panel * npanels;
+    const int32_t *wsum = (const int32_t *)(const void *)(wscale + (int64_t)npanels * RF_PACK_PANEL);
+    float *out_scale = scratch;
+    int32_t *acc0 = (int32_t *)(void *)(scratch + (int64_t)npanels * RF_PACK_PANEL);
+    for (int c = a.pan0 * RF_PACK_PANEL; c < a.pan1 * RF_PACK_PANEL; c++) {
+        out_scale[c] = in->scale * wscale[c];
+        acc0[c] = -in->zero_point * wsum[c];
+    }
+    a.out_scale = out_scale;
+    a.acc0 = acc0;
+#endif
 #if SIMD_PREC == 1
     if (pk->layout == RF_PACK_WINOGRAD_BF16)
         conv_winograd(&a, part.row0, part.row1);
