@@ -341,9 +341,11 @@ static const rf_kernel_set *runnable_set(int i, const char **name)
     int count;
     const rf_kernel_set *all = rf_kernel_sets(&count);
     *name = i < count ? all[i].name : NULL;
-    /* the reduced-precision sets have their own test (below) */
-    if (i < count && all[i].precision != RF_PRECISION_FP32)
+    /* the reduced-precision sets have their own test (test_reduced) */
+    if (i < count && all[i].precision != RF_PRECISION_FP32) {
+        *name = NULL;
         return NULL;
+    }
     return *name ? rf_kernels_select(all[i].id, all[i].precision, NULL) : NULL;
 }
 
@@ -718,10 +720,95 @@ static void check_compile_flags(const char *cmake, const rf_kernel_set *ks)
     CHECK(flags > 0, "%s: no -m flags found in CMakeLists.txt", ks->name);
 }
 
+/* Whether RETINAFACE_CPU_DISABLE (comma-separated /proc/cpuinfo names) names feature `bit`:
+ * the library then treats it as absent. */
+static int disabled(int bit)
+{
+    const char *list = getenv("RETINAFACE_CPU_DISABLE");
+    const char *name = rf_cpu_feature_cpuinfo_name(bit);
+    const size_t n = strlen(name);
+    for (const char *p = list ? strstr(list, name) : NULL; p; p = strstr(p + 1, name))
+        if ((p == list || p[-1] == ',' || p[-1] == ' ') && (p[n] == ',' || p[n] == ' ' || !p[n]))
+            return 1;
+    return 0;
+}
+
+/* rf_kernels_select for each precision: auto takes the last set of that precision the CPU
+ * runs, except that bf16 and int8 do not fall back to their reference (NULL, with the features
+ * the SIMD set lacks in *missing); a family without a set of that precision gives NULL with
+ * missing 0; and precision names round-trip, unknown ones are refused. */
+static void test_select_precision(void)
+{
+    int count;
+    const rf_kernel_set *all = rf_kernel_sets(&count);
+    const rf_precision precisions[] = {RF_PRECISION_FP32, RF_PRECISION_BF16, RF_PRECISION_INT8};
+    for (int p = 0; p < 3; p++) {
+        const rf_precision prec = precisions[p];
+        const rf_kernel_set *last = NULL, *simd = NULL;
+        for (int i = 0; i < count; i++)
+            if (all[i].precision == prec) {
+                if (all[i].id != RF_KERNELS_REFERENCE)
+                    simd = &all[i];
+                if (rf_kernels_select(all[i].id, prec, NULL) == &all[i])
+                    last = &all[i];
+            }
+        unsigned missing = 12345;
+        const rf_kernel_set *got = rf_kernels_select(RF_KERNELS_AUTO, prec, &missing);
+        const unsigned lack = simd ? simd->cpu_features & ~rf_cpu_features() : 0;
+        if (prec == RF_PRECISION_FP32 || !lack) {
+            CHECK(got == last && missing == 0, "auto %s: %s, the last supported set is %s",
+                  rf_precision_name(prec), got ? got->name : "none", last ? last->name : "none");
+        } else {
+            CHECK(got == NULL && missing == lack,
+                  "auto %s where %s lacks %#x: %s, missing %#x", rf_precision_name(prec),
+                  simd->name, lack, got ? got->name : "none", missing);
+        }
+        const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE, prec, &missing);
+        CHECK(ref && ref->precision == prec && !ref->cpu_features && missing == 0,
+              "the %s reference runs everywhere", rf_precision_name(prec));
+        if (prec != RF_PRECISION_FP32) {
+            missing = 12345;
+            CHECK(rf_kernels_select(RF_KERNELS_AVX2, prec, &missing) == NULL && missing == 0,
+                  "avx2 has no %s set: NULL with nothing missing", rf_precision_name(prec));
+            got = rf_kernels_select(RF_KERNELS_AVX512, prec, &missing);
+            CHECK(got ? got == simd && missing == 0 : missing == lack && lack != 0,
+                  "avx512 %s: %s, missing %#x", rf_precision_name(prec),
+                  got ? got->name : "none", missing);
+        }
+        rf_precision back = (rf_precision)-1;
+        CHECK(rf_precision_parse(rf_precision_name(prec), &back) == RF_OK && back == prec,
+              "%s does not round-trip", rf_precision_name(prec));
+        printf("  %s: auto %s", rf_precision_name(prec), got ? got->name : "none");
+        if (lack) {
+            char text[128];
+            rf_cpu_features_text(lack, text, sizeof text);
+            printf(" (the CPU lacks %s for %s)", text, simd->name);
+        }
+        printf("\n");
+    }
+    unsigned missing = 12345;
+    CHECK(rf_kernels_select(RF_KERNELS_AUTO, (rf_precision)3, &missing) == NULL && missing == 0,
+          "an unknown precision selects nothing");
+    const char *bad[] = {"fp16", "", "FP32", "bf16 ", "int4"};
+    for (int i = 0; i < 5; i++) {
+        rf_precision out = RF_PRECISION_BF16;
+        CHECK(rf_precision_parse(bad[i], &out) == RF_E_ARG && out == RF_PRECISION_BF16,
+              "precision '%s' accepted", bad[i]);
+    }
+    rf_precision out = RF_PRECISION_BF16;
+    CHECK(rf_precision_parse(NULL, &out) == RF_E_ARG, "a null precision name accepted");
+    CHECK(!strcmp(rf_precision_name((rf_precision)7), "unknown"), "name of precision 7");
+}
+
 /* The table: every entry sits at its id and has the functions the callers use; a set is
  * offered exactly where the CPU has the features it declares (by /proc/cpuinfo, not by the
- * library's own test), each SIMD set declares the features it is compiled for, names parse
- * back to their set, and RF_KERNELS_AUTO picks the last supported set in table order. */
+ * library's own test, less those RETINAFACE_CPU_DISABLE names), each SIMD set declares the
+ * features it is compiled for, names parse back to their family, and for each precision
+ * RF_KERNELS_AUTO picks the last supported set of that precision in table order (the table
+ * holds fp32 sets reference, avx2, avx512; bf16 reference_bf16, avx512_bf16; int8
+ * reference_int8, avx512_vnni; test_select_precision checks the choice per precision). The
+ * reduced sets share their family's id (reference or avx512), so only the fp32 ones are named
+ * as their family. */
 static void test_select(void)
 {
     int count;
@@ -745,7 +832,7 @@ static void test_select(void)
         int has = 1;
         for (int b = 0; b < RF_CPU_FEATURE_COUNT; b++)
             if ((ks->cpu_features >> b & 1) && flags &&
-                !has_word(flags, rf_cpu_feature_cpuinfo_name(b)))
+                (!has_word(flags, rf_cpu_feature_cpuinfo_name(b)) || disabled(b)))
                 has = 0;
         const rf_kernel_set *got = rf_kernels_select(ks->id, ks->precision, NULL);
         CHECK(!got || got == ks, "select(%s) gives another entry", ks->name);
@@ -870,7 +957,10 @@ static void test_residual_in_place(int cin, int cout, int h, int w)
 
 int main(void)
 {
+    if (getenv("RETINAFACE_CPU_DISABLE"))
+        printf("  RETINAFACE_CPU_DISABLE=%s\n", getenv("RETINAFACE_CPU_DISABLE"));
     test_select();
+    test_select_precision();
     test_maxpool(1, 9, 13, 64);
     test_maxpool(2, 6, 5, 20);
     test_maxpool(1, 1, 2, 3);
