@@ -19,8 +19,9 @@ static void help(FILE *f)
           "      --batch N           images per forward pass (default 1)\n"
           "      --runs R            timed runs (default 20)\n"
           "      --warmup W          untimed runs first (default 3)\n"
-          "      --json FILE|-       figures as JSON: median_ms, min_ms, max_ms, threads, input,\n"
-          "                          peak_rss_mb, gflops, postprocess_ms, layers, ...\n"
+          "      --json FILE|-       figures as JSON: kernel_set, precision, median_ms, min_ms,\n"
+          "                          max_ms, threads, input, peak_rss_mb, gflops,\n"
+          "                          postprocess_ms, layers, ... (docs/json.md)\n"
           "  -h, --help              this help\n",
           f);
 }
@@ -176,10 +177,12 @@ int cmd_bench(int argc, char **argv)
     const double peak = rf_context_fma_peak_gflops(ctx) * mo.threads;
     const double gflops = flops / 1e6 / median;
     const char *kernels = rf_kernels_name(rf_context_kernels(ctx));
+    const char *kernel_set = rf_context_kernel_set_name(ctx);
+    const char *precision = rf_precision_name(rf_context_precision(ctx));
     const char *backbone = rf_backbone_name(rf_model_backbone(model));
     if (!json || strcmp(json, "-")) {
-        printf("%s, %s kernels, %d thread(s), input %dx3x%dx%d, %d warm-up + %d runs\n",
-               backbone, kernels, mo.threads, batch, nh, nw, warmup, runs);
+        printf("%s, %s kernels, %s, %d thread(s), input %dx3x%dx%d, %d warm-up + %d runs\n",
+               backbone, kernel_set, precision, mo.threads, batch, nh, nw, warmup, runs);
         printf("median %.2f ms (min %.2f, max %.2f), %.1f GFLOP per pass, %.1f GFLOP/s\n",
                median, times[0], times[runs - 1], flops / 1e9, gflops);
         printf("%.0f%% of the measured FMA peak (%d x %.1f GFLOP/s); above 100%% means fewer "
@@ -198,13 +201,14 @@ int cmd_bench(int argc, char **argv)
         if (cli_output_open("bench", json, &out))
             goto out;
         FILE *f = out.f;
-        fprintf(f, "{\"backbone\": \"%s\", \"kernels\": \"%s\", \"threads\": %d, "
+        fprintf(f, "{\"backbone\": \"%s\", \"kernels\": \"%s\", \"kernel_set\": \"%s\", "
+                   "\"precision\": \"%s\", \"threads\": %d, "
                    "\"input\": [%d, 3, %d, %d], \"runs\": %d, \"warmup\": %d, "
                    "\"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
                    "\"gflop\": %.4f, \"gflops\": %.3f, \"fma_peak_gflops\": %.3f, "
                    "\"peak_percent\": %.2f, \"postprocess_ms\": %.4f, "
                    "\"load_ms\": %.2f, \"peak_rss_mb\": %.1f, \"layers\": [",
-                backbone, kernels, mo.threads, batch, nh, nw, runs, warmup, median, times[0],
+                backbone, kernels, kernel_set, precision, mo.threads, batch, nh, nw, runs, warmup, median, times[0],
                 times[runs - 1], flops / 1e9, gflops, peak, 100 * gflops / peak, post_best, load_ms,
                 rss);
         for (int k = 0; k < nprof; k++)

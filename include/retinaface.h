@@ -149,6 +149,9 @@ RF_API rf_kernels rf_context_kernels(const rf_context *ctx);
 RF_API const char *rf_precision_name(rf_precision precision); /* "fp32", "bf16", "int8" */
 RF_API rf_status rf_precision_parse(const char *name, rf_precision *out);
 RF_API rf_precision rf_context_precision(const rf_context *ctx);
+/* The name of the kernel set the context runs: its family and precision together, "avx512",
+ * "avx512_bf16", "reference_int8", ... */
+RF_API const char *rf_context_kernel_set_name(const rf_context *ctx);
 
 /* Floating-point operations (2 per multiply-add) of one forward pass at the shape the context
  * last ran, counting the convolutions. */

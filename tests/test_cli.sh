@@ -96,4 +96,61 @@ import json,sys; d=json.load(open(sys.argv[1]))
 assert d["input"]==[1,3,128,160] and d["median_ms"]>0 and d["peak_rss_mb"]>0 and d["threads"]==1
 assert d["fma_peak_gflops"]>0 and d["peak_percent"]>0 and d["layers"]' "$tmp/out"
 fi
+# --precision: in every model command's help, refused when unknown, reported by bench.
+for cmd in detect bench eval video; do
+  check "$cmd --help" 0 "$bin" $cmd --help
+  expect "$cmd --help names --precision" grep -q -- "--precision" "$tmp/out"
+done
+check "--precision fp16 refused" 2 "$bin" detect -m m.pth --precision fp16 x.jpg
+expect "one line naming fp16" "$py" -c '
+import sys; e = open(sys.argv[1]).read()
+assert e.count("\n") == 1 and "fp16" in e and "--precision" in e, e' "$tmp/err"
+check "--precision '' refused" 2 "$bin" bench -m m.pth --precision ''
+if [ -d "$data/models" ]; then
+  m=$data/models/mobilenet0.25_Final.pth
+  img=$data/data/images/face1mb_sample.jpg
+  # A CPU without the features (RETINAFACE_CPU_DISABLE): one line naming it, status 1; the
+  # reference kernels still run that precision.
+  for pf in bf16:avx512_bf16 int8:avx512_vnni; do
+    p=${pf%%:*} f=${pf#*:}
+    check "detect --precision $p without $f" 1 env RETINAFACE_CPU_DISABLE=$f \
+      "$bin" detect -m "$m" --precision $p --input-size 64x64 "$img"
+    expect "one line naming $f" "$py" -c '
+import sys; e = open(sys.argv[1]).read()
+assert e.count("\n") == 1 and sys.argv[2] in e, e' "$tmp/err" "$f"
+    check "detect --kernels reference --precision $p without $f" 0 env \
+      RETINAFACE_CPU_DISABLE=$f "$bin" detect -m "$m" --kernels reference --precision $p \
+      --input-size 96x96 --json - "$img"
+    expect "reference $p JSON parses" "$py" -c 'import json,sys; json.load(open(sys.argv[1]))' \
+      "$tmp/out"
+  done
+  # bench names the set and the precision, in its text and its JSON; where the CPU lacks the
+  # set, the run fails with status 1 instead
+  for pf in bf16:avx512_bf16 int8:avx512_vnni; do
+    p=${pf%%:*} set=${pf#*:}
+    grep -qw "$set" /proc/cpuinfo 2>/dev/null || { echo "  (no $set here: bench --precision $p not run)"; continue; }
+    check "bench --precision $p --json -" 0 "$bin" bench -m "$m" --precision $p \
+      --input-size 96x96 --runs 1 --warmup 0 --json -
+    expect "bench JSON: precision $p, kernel_set $set" "$py" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["precision"] == sys.argv[2] and d["kernel_set"] == sys.argv[3], d
+assert d["kernels"] == "avx512" and d["median_ms"] > 0, d' "$tmp/out" "$p" "$set"
+    check "bench --precision $p text" 0 "$bin" bench -m "$m" --precision $p \
+      --input-size 96x96 --runs 1 --warmup 0
+    expect "bench text header names $set and $p" grep -q "$set kernels, $p," "$tmp/out"
+  done
+  check "bench fp32 JSON" 0 "$bin" bench -m "$m" --input-size 96x96 --runs 1 --warmup 0 --json -
+  expect "bench JSON: precision fp32" "$py" -c '
+import json, sys; d = json.load(open(sys.argv[1]))
+assert d["precision"] == "fp32" and d["kernel_set"] == d["kernels"], d' "$tmp/out"
+  # eval in int8 on 3 WIDER images
+  wf=$data/data/widerface
+  if [ -d "$wf/val/images" ] && grep -qw avx512_vnni /proc/cpuinfo; then
+    check "eval --precision int8, 3 images" 0 "$bin" eval -m "$m" --precision int8 --gt "$wf" \
+      --images "$wf/val/images" --limit 3 -q --json "$tmp/e8.json"
+    expect "eval int8 JSON: 3 images" "$py" -c '
+import json, sys; d = json.load(open(sys.argv[1])); assert d["images"] == 3, d' "$tmp/e8.json"
+  fi
+fi
 finish

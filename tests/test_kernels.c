@@ -210,8 +210,12 @@ static void naive_conv(conv_setup *s, const conv_case *k)
                 }
 }
 
+/* What the input holds: uniform numbers in [-1, 1), or one value everywhere (a degenerate
+ * range for the int8 quantization). */
+typedef enum { FILL_RANDOM, FILL_ZERO, FILL_POSITIVE, FILL_NEGATIVE } input_fill;
+
 /* Weights scaled by 1 / sqrt(fan in) so sums stay near 1 whatever the layer. */
-static void setup(const conv_case *k, conv_setup *s)
+static void setup_fill(const conv_case *k, conv_setup *s, input_fill fill)
 {
     const int taps = k->k * k->k, fan_in = taps * (k->depthwise ? 1 : k->cin);
     s->cv = (rf_conv){.cin = k->cin, .cout = k->cout, .kh = k->k, .kw = k->k,
@@ -228,7 +232,10 @@ static void setup(const conv_case *k, conv_setup *s)
     s->in_buf = make_tensor(&s->in, &floats, k->n, k->h, k->w, k->cin, k->cin + k->in_extra,
                             k->flat ? 0 : 3);
     for (size_t i = 0; i < floats; i++)
-        s->in_buf[i] = urand();
+        s->in_buf[i] = fill == FILL_ZERO       ? 0.0f
+                       : fill == FILL_POSITIVE ? 0.75f
+                       : fill == FILL_NEGATIVE ? -0.375f
+                                               : urand();
     const int oh = rf_conv_out_size(k->h, k->k, k->stride, k->k / 2);
     const int ow = rf_conv_out_size(k->w, k->k, k->stride, k->k / 2);
     s->out_buf = make_tensor(&s->out, &s->out_floats, k->n, oh, ow, k->cout,
@@ -247,6 +254,11 @@ static void setup(const conv_case *k, conv_setup *s)
     naive_conv(s, k);
 }
 
+static void setup(const conv_case *k, conv_setup *s)
+{
+    setup_fill(k, s, FILL_RANDOM);
+}
+
 static void teardown(conv_setup *s)
 {
     free(s->cv.weight);
@@ -259,10 +271,11 @@ static void teardown(conv_setup *s)
     free(s->mag);
 }
 
-/* Runs conv over the output in pieces as threads would (three bands of rows, each in two groups
- * of channels where there are more than RF_CONV_CHANNEL_STEP) and checks every element: within
- * tolerance inside the slice, untouched outside. Returns the worst relative error. */
-static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_set *ks)
+/* Runs conv of set ks on input `in` over the output in pieces as threads would (three bands of
+ * rows, each in two groups of channels where there are more than RF_CONV_CHANNEL_STEP), the
+ * output first filled with SENTINEL. */
+static void run_parts(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
+                      const rf_tensor *in)
 {
     for (size_t i = 0; i < s->out_floats; i++)
         s->out_buf[i] = SENTINEL;
@@ -284,10 +297,28 @@ static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_s
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 2; c++)
             if (ch_at[c] < ch_at[c + 1])
-                ks->conv(&s->cv, &s->in, res, k->act, &s->out,
+                ks->conv(&s->cv, in, res, k->act, &s->out,
                          (rf_conv_part){row_at[r], row_at[r + 1], ch_at[c], ch_at[c + 1]},
                          scratch);
     free(scratch);
+}
+
+/* Whether every output inside the slice and nothing outside it (other channels, gaps between
+ * images) was written. */
+static void check_written(const conv_case *k, const conv_setup *s, const rf_kernel_set *ks)
+{
+    size_t written = 0, outputs = (size_t)s->out.n * s->out.h * s->out.w * s->cv.cout;
+    for (size_t i = 0; i < s->out_floats; i++)
+        written += s->out_buf[i] != SENTINEL;
+    CHECK(written == outputs, "%s %s: %zu elements written for %zu outputs", ks->name, k->what,
+          written, outputs);
+}
+
+/* run_parts on the float input, then every element checked: within tolerance inside the slice,
+ * untouched outside. Returns the worst relative error. */
+static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_set *ks)
+{
+    run_parts(k, s, ks, &s->in);
     double worst = 0;
     size_t o = 0;
     for (int i = 0; i < s->out.n; i++)
@@ -298,12 +329,7 @@ static double run_and_check(const conv_case *k, conv_setup *s, const rf_kernel_s
                                      (s->mag[o] > 1e-3 ? s->mag[o] : 1e-3);
                     worst = e > worst || e != e ? e : worst;
                 }
-    /* nothing outside the slice (other channels, gaps between images) was written */
-    size_t written = 0;
-    for (size_t i = 0; i < s->out_floats; i++)
-        written += s->out_buf[i] != SENTINEL;
-    CHECK(written == o, "%s %s: %zu elements written for %zu outputs", ks->name, k->what,
-          written, o);
+    check_written(k, s, ks);
     CHECK(worst <= REL_TOL, "%s %s: relative error %.3g > %g", ks->name, k->what, worst,
           REL_TOL);
     return worst;
@@ -315,9 +341,11 @@ static const rf_kernel_set *runnable_set(int i, const char **name)
     int count;
     const rf_kernel_set *all = rf_kernel_sets(&count);
     *name = i < count ? all[i].name : NULL;
-    /* the reduced-precision sets have their own test (below) */
-    if (i < count && all[i].precision != RF_PRECISION_FP32)
+    /* the reduced-precision sets have their own test (test_reduced) */
+    if (i < count && all[i].precision != RF_PRECISION_FP32) {
+        *name = NULL;
         return NULL;
+    }
     return *name ? rf_kernels_select(all[i].id, all[i].precision, NULL) : NULL;
 }
 
@@ -346,6 +374,264 @@ static void test_case(const conv_case *k)
     }
     printf("\n");
     teardown(&s);
+}
+
+/* ---------------------------------------------------------------- reduced precision
+ *
+ * Every bf16 and int8 set the CPU runs, on the cases above, against the reference set of its
+ * precision, its input prepared as ops.c's conv_prepared prepares it; and each reference against
+ * the exact (double) convolution. Errors are relative to |bias| + |residual| + sum |x w| of the
+ * output, as above. Layers a reduced set keeps in float32 (depthwise, cin <= 3: not
+ * rf_conv_reduced) are held to the float32 bounds instead. */
+
+/* bf16 reference against the exact convolution: x and w each rounded to 8 significant bits
+ * (relative error <= 2^-9 each), so each product is off by at most (1 + 2^-9)^2 - 1 < 2^-8 of
+ * |x w|, and the output by at most 2^-8 = 3.9e-3 of sum |x w| plus the float sums' drift
+ * (REL_TOL): a proven bound. Seen: under 1e-3 (the roundings mostly cancel). */
+#define REF_BF16_TOL (3.9063e-3 + REL_TOL)
+/* int8 reference against the exact convolution: each input off by at most half a step of
+ * its tensor's range / 255 (here [-1, 1): 1/255), each weight by half a step of its channel's
+ * max |w| / 127. With the uniform numbers of these cases (E|x| = 1/2, max |w| / E|w| = 2) the
+ * two add up, if every error had the sign of its term, to (1/255) / (1/2) + (1/254) * 2 = 1.6e-2
+ * of sum |x w|: the bound, with a margin for the constant inputs. Seen: a few 1e-3. */
+#define REF_INT8_TOL 2e-2
+/* int8 SIMD against the int8 reference: the same uint8 inputs (the same rint of x / scale) and
+ * int8 weights give the same int32 sums exactly (VPDPBUSD does not saturate; the padding is
+ * the zero point, which the weight sums take out); only the float dequantization
+ * sum * (s_in * s_w) + bias (+ residual) may round differently (FMA, order): a few ulps of
+ * the largest term, 2^-24 = 6e-8 each. Seen: 1e-7. */
+#define SIMD_INT8_TOL 1e-6
+/* bf16 direct SIMD against the bf16 reference: the same rounded operands, products exact in
+ * float (8 x 8 significant bits), so only the order of the float32 sums differs (VDPBF16PS adds
+ * two products a lane, the reference one at a time): ~sqrt(n) 2^-24 as in the float32 sets.
+ * Seen: 1.8e-7 at worst. */
+#define SIMD_BF16_TOL 1e-6
+/* bf16 Winograd (avx512_bf16's 3x3 stride-1 layers) against the bf16 reference: the rounding
+ * to bf16 happens at other points - the transformed inputs B^T d B (float32, then rounded) and
+ * the transformed kernels G g G^T (rounded once, from double) instead of d and g - and the
+ * output transform A^T m A (coefficients up to 8) magnifies those roundings as it magnifies
+ * float32's in the float32 Winograd (about 2.5x the direct error above: 5e-7 to 7e-7 seen).
+ * The same algorithm with a unit roundoff of 2^-9 instead of 2^-24 errs 2^15 times as much:
+ * seen 0.5 to 0.9 x 2^15 x the float32 Winograd's error of the same case, 1.4e-2 at worst
+ * (16 channels: fewer terms to average the roundings out), ten times the bf16 reference's own
+ * error. Bound: 2^15 x the float32 Winograd's worst (~1e-6) = 3.3e-2, used against the exact
+ * result too; a wrong or missing term (1/n of sum |x w|, n = 9 cin <= 144 here: >= 7e-3 on the
+ * small layers) may hide under it, but those paths are the float32 Winograd's, tested above at
+ * 3e-5, and the direct bf16 path's, tested at 1e-6. */
+#define WINO_BF16_TOL 3.3e-2
+
+/* The worst |out - want| / max(mag, 1e-3) over the outputs of the slice, want the exact result
+ * (want NULL) or another set's outputs ([n][oh][ow][cout]); NaN where an output is NaN. */
+static char worst_at[96]; /* where worst_error found it: image, line, column, channel */
+static double worst_error(const conv_setup *s, const float *want)
+{
+    double worst = 0;
+    size_t o = 0;
+    worst_at[0] = 0;
+    for (int i = 0; i < s->out.n; i++)
+        for (int y = 0; y < s->out.h; y++)
+            for (int x = 0; x < s->out.w; x++)
+                for (int c = 0; c < s->cv.cout; c++, o++) {
+                    const double w = want ? want[o] : s->exact[o];
+                    const double e = fabs(px(&s->out, i, y, x)[c] - w) /
+                                     (s->mag[o] > 1e-3 ? s->mag[o] : 1e-3);
+                    if (e > worst || e != e) {
+                        worst = e;
+                        snprintf(worst_at, sizeof worst_at, "at [%d][%d][%d][%d]: %.6g, want %.6g",
+                                 i, y, x, c, (double)px(&s->out, i, y, x)[c], w);
+                    }
+                }
+    return worst;
+}
+
+/* The outputs of the slice into dst ([n][oh][ow][cout]). */
+static void copy_out(const conv_setup *s, float *dst)
+{
+    for (int i = 0; i < s->out.n; i++)
+        for (int y = 0; y < s->out.h; y++)
+            for (int x = 0; x < s->out.w; x++, dst += s->cv.cout)
+                memcpy(dst, px(&s->out, i, y, x), sizeof(float) * (size_t)s->cv.cout);
+}
+
+/* The input of conv (packed for ks) as ks reads it (rf_read), prepared as ops.c's
+ * conv_prepared prepares it: F32, the tensor as it is; F32_RANGE, the same view with scale and
+ * zero_point from its range (ks->range over two shares of rows, as the pool splits it, then
+ * rf_quant_params); BF16 and U8, a dense 64-byte aligned copy (as arena tensors are) of
+ * rf_conv_words words per pixel, U8 with conv->pad pixels around the map, written by
+ * ks->convert_input in two shares of rows. The copy starts as all-ones bytes (NaN bf16 pairs,
+ * uint8 255), so a word convert_input leaves unwritten shows. *buf: the copy, to free. */
+static rf_tensor prepare_input(const rf_kernel_set *ks, const rf_conv *cv, const rf_tensor *in,
+                               float **buf)
+{
+    rf_tensor t = *in;
+    *buf = NULL;
+    const rf_read read = ks->input_read ? ks->input_read(cv) : RF_READ_F32;
+    if (read == RF_READ_F32)
+        return t;
+    if (read == RF_READ_F32_RANGE || read == RF_READ_U8) {
+        const int rows = in->n * in->h, cut = rows / 2;
+        float lo0, hi0, lo1, hi1;
+        ks->range(in, 0, cut, &lo0, &hi0);
+        ks->range(in, cut, rows, &lo1, &hi1);
+        rf_quant_params(lo0 < lo1 ? lo0 : lo1, hi0 > hi1 ? hi0 : hi1, &t.scale, &t.zero_point);
+        if (read == RF_READ_F32_RANGE)
+            return t;
+    }
+    const int pad = read == RF_READ_U8 ? cv->pad : 0;
+    const int words =
+        rf_conv_words(cv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8 : RF_PRECISION_BF16);
+    rf_tensor q = {.n = in->n, .h = in->h + 2 * pad, .w = in->w + 2 * pad, .c = words,
+                   .pstride = words, .arena_id = -1, .scale = t.scale,
+                   .zero_point = t.zero_point};
+    q.nstride = (int64_t)q.h * q.w * words;
+    const size_t bytes = ((size_t)q.n * (size_t)q.nstride * sizeof(float) + 63) & ~(size_t)63;
+    *buf = q.data = aligned_alloc(64, bytes);
+    CHECK(q.data != NULL, "out of memory");
+    memset(q.data, 0xff, bytes);
+    const int rows = q.n * q.h, cut = rows / 3;
+    ks->convert_input(cv, in, &q, 0, cut);
+    ks->convert_input(cv, in, &q, cut, rows);
+    return q;
+}
+
+/* The worst errors seen, per comparison, for the summary. */
+enum { W_REF_BF16, W_REF_INT8, W_BF16_DIRECT, W_BF16_WINO, W_INT8, W_BF16_WINO_EXACT, W_COUNT };
+static double worst_seen[W_COUNT];
+static const char *const worst_names[W_COUNT] = {
+    "reference_bf16 vs exact", "reference_int8 vs exact", "bf16 SIMD direct vs reference_bf16",
+    "bf16 SIMD Winograd vs reference_bf16", "int8 SIMD vs reference_int8",
+    "bf16 SIMD Winograd vs exact"};
+static const double worst_bounds[W_COUNT] = {REF_BF16_TOL, REF_INT8_TOL, SIMD_BF16_TOL,
+                                             WINO_BF16_TOL, SIMD_INT8_TOL, WINO_BF16_TOL};
+
+static void note_worst(int which, double e)
+{
+    worst_seen[which] = e > worst_seen[which] || e != e ? e : worst_seen[which];
+}
+
+/* One precision's sets on a set-up case: the reference against the exact result, then each
+ * SIMD set of that precision against the reference. */
+static void test_reduced_precision(const conv_case *k, conv_setup *s, rf_precision precision,
+                                   float *ref_out)
+{
+    const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE, precision, NULL);
+    CHECK(ref != NULL, "no reference set for %s", rf_precision_name(precision));
+    if (!ref)
+        return;
+    const int reduced = rf_conv_reduced(&s->cv), int8 = precision == RF_PRECISION_INT8;
+    pack(ref, &s->cv);
+    float *buf;
+    rf_tensor in = prepare_input(ref, &s->cv, &s->in, &buf);
+    run_parts(k, s, ref, &in);
+    free(buf);
+    check_written(k, s, ref);
+    double e = worst_error(s, NULL);
+    double tol = !reduced ? REL_TOL : int8 ? REF_INT8_TOL : REF_BF16_TOL;
+    CHECK(e <= tol, "%s %s: relative error %.3g against the exact result > %g (%s)", ref->name,
+          k->what, e, tol, worst_at);
+    if (reduced)
+        note_worst(int8 ? W_REF_INT8 : W_REF_BF16, e);
+    printf("  %s %.2g", int8 ? "ref8" : "ref16", e);
+    copy_out(s, ref_out);
+    int count;
+    const rf_kernel_set *all = rf_kernel_sets(&count);
+    for (int i = 0; i < count; i++) {
+        if (all[i].precision != precision || all[i].id == RF_KERNELS_REFERENCE)
+            continue;
+        const rf_kernel_set *ks = rf_kernels_select(all[i].id, precision, NULL);
+        if (ks != &all[i]) {
+            printf("  %s -", all[i].name);
+            continue;
+        }
+        pack(ks, &s->cv);
+        const int wino = ((const rf_packed *)s->cv.packed)->layout == RF_PACK_WINOGRAD_BF16;
+        in = prepare_input(ks, &s->cv, &s->in, &buf);
+        run_parts(k, s, ks, &in);
+        free(buf);
+        check_written(k, s, ks);
+        e = worst_error(s, ref_out);
+        /* float32 layers: two float32 results, each within REL_TOL of the exact one */
+        tol = !reduced ? 2 * REL_TOL : int8 ? SIMD_INT8_TOL : wino ? WINO_BF16_TOL : SIMD_BF16_TOL;
+        CHECK(e <= tol, "%s %s: relative error %.3g against %s > %g (%s)", ks->name, k->what, e,
+              ref->name, tol, worst_at);
+        if (reduced)
+            note_worst(int8 ? W_INT8 : wino ? W_BF16_WINO : W_BF16_DIRECT, e);
+        printf("  %s%s %.2g", ks->name, wino ? "/w" : "", e);
+        if (wino) {
+            const double ex = worst_error(s, NULL);
+            note_worst(W_BF16_WINO_EXACT, ex);
+            CHECK(ex <= WINO_BF16_TOL, "%s %s: relative error %.3g against the exact result > %g",
+                  ks->name, k->what, ex, WINO_BF16_TOL);
+            printf(" (exact %.2g)", ex);
+        }
+    }
+}
+
+static void test_reduced_case(const conv_case *k, input_fill fill)
+{
+    conv_setup s;
+    setup_fill(k, &s, fill);
+    printf("  %-34s", k->what);
+    float *ref_out = malloc(sizeof(float) * (size_t)s.out.n * s.out.h * s.out.w * s.cv.cout);
+    test_reduced_precision(k, &s, RF_PRECISION_BF16, ref_out);
+    test_reduced_precision(k, &s, RF_PRECISION_INT8, ref_out);
+    printf("%s\n", rf_conv_reduced(&s.cv) ? "" : "  (float32 layer)");
+    free(ref_out);
+    teardown(&s);
+}
+
+/* Input channels that do not fill the last word: cin odd (bf16 pairs) or not a multiple of 4
+ * (int8 quadruples), in 1x1, direct 3x3 and 5x5, strided and Winograd layers, with dense
+ * pixels (pstride == c) and with padded ones. (None of RetinaFace's reduced layers has such a
+ * count: all are multiples of 8.) */
+static const conv_case word_tail_cases[] = {
+    {"1x1 5->20, cin odd", 1, 6, 7, 5, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"1x1 6->32, cin 2 mod 4", 2, 5, 4, 6, 32, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"1x1 66->72, cin 2 mod 4, slices", 1, 5, 6, 66, 72, 1, 1, 0, 3, 8, 4, 1,
+     {RF_ACT_LEAKY, 0.1f}, 0},
+    {"1x1 131->64, cin odd, flat", 2, 4, 5, 131, 64, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 1},
+    {"3x3 7->16, cin odd", 1, 6, 5, 7, 16, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"3x3 6->16, cin 2 mod 4", 1, 6, 5, 6, 16, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"3x3 8->16, cin 0 mod 4", 1, 6, 5, 8, 16, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"3x3/2 13->24, cin odd", 2, 9, 8, 13, 24, 3, 2, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"3x3 37->40 winograd, cin odd", 1, 9, 10, 37, 40, 3, 1, 0, 2, 0, 0, 1, {RF_ACT_RELU, 0},
+     0},
+    {"3x3 18->20, cin 2 mod 4, slices", 1, 7, 6, 18, 20, 3, 1, 0, 3, 4, 2, 0, {RF_ACT_RELU, 0},
+     0},
+    {"3x3 66->64, cin 2 mod 4", 1, 5, 6, 66, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+    {"5x5 10->12, cin 2 mod 4", 1, 8, 7, 10, 12, 5, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
+};
+
+/* Inputs whose range is one value: all zero (no range at all: scale 1, zero point 0), or a
+ * constant above or below zero (the range [0, c] or [c, 0]: the value is the top or bottom
+ * step). */
+static const conv_case degenerate_cases[] = {
+    {"1x1 64->64", 1, 5, 7, 64, 64, 1, 1, 0, 0, 0, 0, 1, {RF_ACT_RELU, 0}, 0},
+    {"3x3 64 winograd", 1, 9, 6, 64, 64, 3, 1, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"3x3/2 padded input", 2, 9, 7, 36, 40, 3, 2, 0, 5, 0, 0, 1, {RF_ACT_NONE, 0}, 0},
+};
+
+static void test_reduced(void)
+{
+    printf("  reduced precision: worst error / (|bias| + |res| + sum |x w|): ref16 / ref8 the "
+           "bf16 / int8 reference against the exact result, each SIMD set (/w: Winograd) against "
+           "the reference of its precision:\n");
+    for (int i = 0; i < NCASES; i++)
+        test_reduced_case(&cases[i], FILL_RANDOM);
+    for (int i = 0; i < (int)(sizeof word_tail_cases / sizeof word_tail_cases[0]); i++)
+        test_reduced_case(&word_tail_cases[i], FILL_RANDOM);
+    static const char *const fill_names[] = {"", "zero", "constant > 0", "constant < 0"};
+    for (int f = FILL_ZERO; f <= FILL_NEGATIVE; f++)
+        for (int i = 0; i < (int)(sizeof degenerate_cases / sizeof degenerate_cases[0]); i++) {
+            char what[80];
+            conv_case k = degenerate_cases[i];
+            snprintf(what, sizeof what, "%s, input %s", k.what, fill_names[f]);
+            k.what = what;
+            test_reduced_case(&k, (input_fill)f);
+        }
+    printf("  reduced precision, worst over the cases (bound):\n");
+    for (int w = 0; w < W_COUNT; w++)
+        printf("    %-38s %.3g (%.3g)\n", worst_names[w], worst_seen[w], worst_bounds[w]);
 }
 
 /* The contents of a small text file (NULL if it cannot be read); free it. */
@@ -434,10 +720,95 @@ static void check_compile_flags(const char *cmake, const rf_kernel_set *ks)
     CHECK(flags > 0, "%s: no -m flags found in CMakeLists.txt", ks->name);
 }
 
+/* Whether RETINAFACE_CPU_DISABLE (comma-separated /proc/cpuinfo names) names feature `bit`:
+ * the library then treats it as absent. */
+static int disabled(int bit)
+{
+    const char *list = getenv("RETINAFACE_CPU_DISABLE");
+    const char *name = rf_cpu_feature_cpuinfo_name(bit);
+    const size_t n = strlen(name);
+    for (const char *p = list ? strstr(list, name) : NULL; p; p = strstr(p + 1, name))
+        if ((p == list || p[-1] == ',' || p[-1] == ' ') && (p[n] == ',' || p[n] == ' ' || !p[n]))
+            return 1;
+    return 0;
+}
+
+/* rf_kernels_select for each precision: auto takes the last set of that precision the CPU
+ * runs, except that bf16 and int8 do not fall back to their reference (NULL, with the features
+ * the SIMD set lacks in *missing); a family without a set of that precision gives NULL with
+ * missing 0; and precision names round-trip, unknown ones are refused. */
+static void test_select_precision(void)
+{
+    int count;
+    const rf_kernel_set *all = rf_kernel_sets(&count);
+    const rf_precision precisions[] = {RF_PRECISION_FP32, RF_PRECISION_BF16, RF_PRECISION_INT8};
+    for (int p = 0; p < 3; p++) {
+        const rf_precision prec = precisions[p];
+        const rf_kernel_set *last = NULL, *simd = NULL;
+        for (int i = 0; i < count; i++)
+            if (all[i].precision == prec) {
+                if (all[i].id != RF_KERNELS_REFERENCE)
+                    simd = &all[i];
+                if (rf_kernels_select(all[i].id, prec, NULL) == &all[i])
+                    last = &all[i];
+            }
+        unsigned missing = 12345;
+        const rf_kernel_set *got = rf_kernels_select(RF_KERNELS_AUTO, prec, &missing);
+        const unsigned lack = simd ? simd->cpu_features & ~rf_cpu_features() : 0;
+        if (prec == RF_PRECISION_FP32 || !lack) {
+            CHECK(got == last && missing == 0, "auto %s: %s, the last supported set is %s",
+                  rf_precision_name(prec), got ? got->name : "none", last ? last->name : "none");
+        } else {
+            CHECK(got == NULL && missing == lack,
+                  "auto %s where %s lacks %#x: %s, missing %#x", rf_precision_name(prec),
+                  simd->name, lack, got ? got->name : "none", missing);
+        }
+        const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE, prec, &missing);
+        CHECK(ref && ref->precision == prec && !ref->cpu_features && missing == 0,
+              "the %s reference runs everywhere", rf_precision_name(prec));
+        if (prec != RF_PRECISION_FP32) {
+            missing = 12345;
+            CHECK(rf_kernels_select(RF_KERNELS_AVX2, prec, &missing) == NULL && missing == 0,
+                  "avx2 has no %s set: NULL with nothing missing", rf_precision_name(prec));
+            got = rf_kernels_select(RF_KERNELS_AVX512, prec, &missing);
+            CHECK(got ? got == simd && missing == 0 : missing == lack && lack != 0,
+                  "avx512 %s: %s, missing %#x", rf_precision_name(prec),
+                  got ? got->name : "none", missing);
+        }
+        rf_precision back = (rf_precision)-1;
+        CHECK(rf_precision_parse(rf_precision_name(prec), &back) == RF_OK && back == prec,
+              "%s does not round-trip", rf_precision_name(prec));
+        printf("  %s: auto %s", rf_precision_name(prec), got ? got->name : "none");
+        if (lack) {
+            char text[128];
+            rf_cpu_features_text(lack, text, sizeof text);
+            printf(" (the CPU lacks %s for %s)", text, simd->name);
+        }
+        printf("\n");
+    }
+    unsigned missing = 12345;
+    CHECK(rf_kernels_select(RF_KERNELS_AUTO, (rf_precision)3, &missing) == NULL && missing == 0,
+          "an unknown precision selects nothing");
+    const char *bad[] = {"fp16", "", "FP32", "bf16 ", "int4"};
+    for (int i = 0; i < 5; i++) {
+        rf_precision out = RF_PRECISION_BF16;
+        CHECK(rf_precision_parse(bad[i], &out) == RF_E_ARG && out == RF_PRECISION_BF16,
+              "precision '%s' accepted", bad[i]);
+    }
+    rf_precision out = RF_PRECISION_BF16;
+    CHECK(rf_precision_parse(NULL, &out) == RF_E_ARG, "a null precision name accepted");
+    CHECK(!strcmp(rf_precision_name((rf_precision)7), "unknown"), "name of precision 7");
+}
+
 /* The table: every entry sits at its id and has the functions the callers use; a set is
  * offered exactly where the CPU has the features it declares (by /proc/cpuinfo, not by the
- * library's own test), each SIMD set declares the features it is compiled for, names parse
- * back to their set, and RF_KERNELS_AUTO picks the last supported set in table order. */
+ * library's own test, less those RETINAFACE_CPU_DISABLE names), each SIMD set declares the
+ * features it is compiled for, names parse back to their family, and for each precision
+ * RF_KERNELS_AUTO picks the last supported set of that precision in table order (the table
+ * holds fp32 sets reference, avx2, avx512; bf16 reference_bf16, avx512_bf16; int8
+ * reference_int8, avx512_vnni; test_select_precision checks the choice per precision). The
+ * reduced sets share their family's id (reference or avx512), so only the fp32 ones are named
+ * as their family. */
 static void test_select(void)
 {
     int count;
@@ -461,7 +832,7 @@ static void test_select(void)
         int has = 1;
         for (int b = 0; b < RF_CPU_FEATURE_COUNT; b++)
             if ((ks->cpu_features >> b & 1) && flags &&
-                !has_word(flags, rf_cpu_feature_cpuinfo_name(b)))
+                (!has_word(flags, rf_cpu_feature_cpuinfo_name(b)) || disabled(b)))
                 has = 0;
         const rf_kernel_set *got = rf_kernels_select(ks->id, ks->precision, NULL);
         CHECK(!got || got == ks, "select(%s) gives another entry", ks->name);
@@ -586,7 +957,10 @@ static void test_residual_in_place(int cin, int cout, int h, int w)
 
 int main(void)
 {
+    if (getenv("RETINAFACE_CPU_DISABLE"))
+        printf("  RETINAFACE_CPU_DISABLE=%s\n", getenv("RETINAFACE_CPU_DISABLE"));
     test_select();
+    test_select_precision();
     test_maxpool(1, 9, 13, 64);
     test_maxpool(2, 6, 5, 20);
     test_maxpool(1, 1, 2, 3);
@@ -596,5 +970,6 @@ int main(void)
     printf("  worst error / (|bias| + |res| + sum |x w|) per case and kernel set:\n");
     for (int i = 0; i < NCASES; i++)
         test_case(&cases[i]);
+    test_reduced();
     return test_summary();
 }

@@ -36,6 +36,15 @@ def _parse_kernels(name: str) -> int:
     return _parse_name(lib.rf_kernels_parse, "kernels", name, "auto, reference, avx2, avx512")
 
 
+def _parse_precision(name: str) -> int:
+    return _parse_name(lib.rf_precision_parse, "precision", name, "fp32, bf16, int8")
+
+
+# the load flag that packs a model for the fastest kernels of a precision
+_PRECISION_LOAD_FLAGS = {_lib.RF_PRECISION_FP32: 0, _lib.RF_PRECISION_BF16: _lib.RF_LOAD_BF16,
+                         _lib.RF_PRECISION_INT8: _lib.RF_LOAD_INT8}
+
+
 def _check_channels(channels: str, rgb: bool) -> int:
     if channels not in ("bgr", "rgb"):
         raise ValueError(f"channels must be 'bgr' or 'rgb', not {channels!r}")
@@ -252,10 +261,19 @@ class Model:
     "face1mb" (Face-Detector-1MB-with-landmark weights). ``keep_reference`` keeps the plain
     weight layout that Detector(kernels="reference") needs. ``path`` may also be the name of a
     model fetched with ``retinaface download`` (resnet50, mobilenet0.25).
+
+    ``precision`` ("fp32", "bf16" or "int8"; None: "fp32") is the precision whose fastest
+    kernels the weights are packed for at load; the plain weights are then let go. Detectors
+    of that precision (kernels "auto") share the packing; a Detector of another precision, or
+    with kernels="reference", packs its own from the plain weights, which needs
+    ``keep_reference=True``. Where the CPU lacks that precision's kernels (AVX512_BF16,
+    AVX512_VNNI) the model is packed for fp32 and a Detector of that precision raises
+    UnsupportedError.
     """
 
     def __init__(self, path: PathLike, anchors: str = "retinaface", *,
-                 keep_reference: bool = False, _data: Optional[bytes] = None):
+                 keep_reference: bool = False, precision: Optional[str] = None,
+                 _data: Optional[bytes] = None):
         self._ptr = None
         # contexts made from the weights (live Detectors): close() frees them after the last
         self._users = 0
@@ -265,6 +283,8 @@ class Model:
         err = _lib.rf_error()
         ptr = ctypes.c_void_p()
         flags = _lib.RF_LOAD_KEEP_REFERENCE if keep_reference else 0
+        if precision is not None:
+            flags |= _PRECISION_LOAD_FLAGS[_parse_precision(precision)]
         if _data is not None:
             st = lib.rf_model_load_memory_flags(_data, len(_data), a, flags, byref(ptr),
                                                 byref(err))
@@ -281,11 +301,12 @@ class Model:
 
     @classmethod
     def from_bytes(cls, data: bytes, anchors: str = "retinaface", *,
-                   keep_reference: bool = False) -> "Model":
+                   keep_reference: bool = False, precision: Optional[str] = None) -> "Model":
         """A model from the bytes of a checkpoint or native file."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
-        return cls(None, anchors, keep_reference=keep_reference, _data=bytes(data))
+        return cls(None, anchors, keep_reference=keep_reference, precision=precision,
+                   _data=bytes(data))
 
     def _handle(self):
         if not self._ptr or self._closing:
@@ -358,7 +379,11 @@ class Detector:
     ``model`` is a path (or a downloaded model's name) or a Model to share: several Detectors
     on one Model load the weights once. ``anchors`` applies when model is a path (default
     "retinaface"). ``threads`` is the number of threads of one forward pass, ``kernels`` one of
-    auto, reference, avx2, avx512, ``precision`` "fp32" (the one the library computes in).
+    auto, reference, avx2, avx512, ``precision`` what the dense convolutions compute in: "fp32"
+    (exact), "bf16" (AVX512_BF16) or "int8" (AVX512_VNNI); kernels="reference" runs bf16 and
+    int8 on any CPU, slowly. On a CPU without the feature, UnsupportedError names it. A Model
+    shared between Detectors of several precisions needs keep_reference=True (see Model); a
+    path is loaded packed for this Detector's precision.
 
     A Detector is used by one thread at a time (calls from several threads wait for each
     other); for parallel work make one Detector per thread. The GIL is released while the
@@ -378,9 +403,7 @@ class Detector:
         # the arguments of every rf_detect call but the image, made once
         self._refs = (byref(self._policy), byref(self._params), byref(self._faces),
                       byref(self._err))
-        if precision != "fp32":
-            raise ValueError(f"precision {precision!r} is not supported: this libretinaface "
-                             "computes in 'fp32' only")
+        prec = _parse_precision(precision)
         if isinstance(threads, bool) or not isinstance(threads, int):
             raise TypeError(f"threads must be an int, not {type(threads).__name__}")
         if not 1 <= threads <= 256:
@@ -394,10 +417,11 @@ class Detector:
             self.model = model
         else:
             self.model = Model(model, anchors or "retinaface",
-                               keep_reference=(kernels == "reference"))
+                               keep_reference=(kernels == "reference"), precision=precision)
         opts = lib.rf_context_options_default()
         opts.threads = threads
         opts.kernels = k
+        opts.precision = prec
         err = _lib.rf_error()
         ctx = ctypes.c_void_p()
         weights = self.model._acquire()
@@ -412,6 +436,17 @@ class Detector:
     def kernels(self) -> str:
         """The kernels the context runs ("avx512", "avx2" or "reference")."""
         return lib.rf_kernels_name(lib.rf_context_kernels(self._handle())).decode()
+
+    @property
+    def precision(self) -> str:
+        """What the dense convolutions compute in: "fp32", "bf16" or "int8"."""
+        return lib.rf_precision_name(lib.rf_context_precision(self._handle())).decode()
+
+    @property
+    def kernel_set(self) -> str:
+        """The kernel set the context runs, family and precision: "avx512", "avx512_bf16",
+        "reference_int8", ..."""
+        return lib.rf_context_kernel_set_name(self._handle()).decode()
 
     def _handle(self):
         if not self._ctx:

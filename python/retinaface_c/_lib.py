@@ -85,7 +85,7 @@ class rf_error(Structure):
 
 
 class rf_context_options(Structure):
-    _fields_ = [("threads", c_int), ("kernels", c_int)]
+    _fields_ = [("threads", c_int), ("kernels", c_int), ("precision", c_int)]
 
 
 class rf_image(Structure):
@@ -133,6 +133,8 @@ STRUCTS = {cls.__name__: cls for cls in (
 RF_INPUT_ORIGINAL, RF_INPUT_STRETCH, RF_INPUT_LONG_SIDE = 0, 1, 2
 RF_PIXELS_BGR, RF_PIXELS_RGB = 0, 1
 RF_LOAD_KEEP_REFERENCE = 1
+RF_LOAD_BF16, RF_LOAD_INT8 = 2, 4
+RF_PRECISION_FP32, RF_PRECISION_BF16, RF_PRECISION_INT8 = 0, 1, 2
 FACE_FLOATS = 15  # box 4, score 1, landmarks 10
 FACE_BYTES = ctypes.sizeof(rf_face)
 
@@ -160,6 +162,10 @@ _FUNCTIONS = {
     "rf_kernels_name": (c_char_p, [c_int]),
     "rf_kernels_parse": (c_int, [c_char_p, _P(c_int)]),
     "rf_context_kernels": (c_int, [c_void_p]),
+    "rf_precision_name": (c_char_p, [c_int]),
+    "rf_precision_parse": (c_int, [c_char_p, _P(c_int)]),
+    "rf_context_precision": (c_int, [c_void_p]),
+    "rf_context_kernel_set_name": (c_char_p, [c_void_p]),
     "rf_image_load": (c_int, [c_char_p, _P(rf_image_buf), _ERR]),
     "rf_image_load_memory": (c_int, [c_void_p, c_size_t, _P(rf_image_buf), _ERR]),
     "rf_image_buf_free": (None, [_P(rf_image_buf)]),

@@ -98,6 +98,11 @@ rf_precision rf_context_precision(const rf_context *ctx)
     return ctx->exec.kernels->precision;
 }
 
+const char *rf_context_kernel_set_name(const rf_context *ctx)
+{
+    return ctx->exec.kernels->name;
+}
+
 double rf_context_fma_peak_gflops(const rf_context *ctx)
 {
     return ctx->exec.kernels->fma_peak_gflops();

@@ -103,6 +103,28 @@ const rf_kernel_set *rf_kernel_sets(int *count)
     return kernel_sets;
 }
 
+/* The RF_CPU_* flags named in RETINAFACE_CPU_DISABLE: /proc/cpuinfo names separated by commas
+ * (spaces around them allowed); unknown names are ignored. */
+static unsigned disabled_features(void)
+{
+    const char *list = getenv("RETINAFACE_CPU_DISABLE");
+    unsigned off = 0;
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, ",");
+        while (n && p[n - 1] == ' ')
+            n--;
+        for (int b = 0; b < RF_CPU_FEATURE_COUNT; b++)
+            if (n && strlen(rf_cpu_feature_cpuinfo_name(b)) == n &&
+                !strncmp(p, rf_cpu_feature_cpuinfo_name(b), n))
+                off |= 1u << b;
+        p += strcspn(p, ",");
+    }
+    return off;
+}
+
+/* Read at every call, not cached: the library keeps no writable static state
+ * (tests/test_no_globals.sh), and callers (model loads, context creation) are rare. */
 unsigned rf_cpu_features(void)
 {
     unsigned f = 0;
@@ -111,7 +133,7 @@ unsigned rf_cpu_features(void)
         f |= RF_CPU_##name;
     RF_CPU_FEATURES(RF_CPU_FEATURE_TEST_)
 #undef RF_CPU_FEATURE_TEST_
-    return f;
+    return f & ~disabled_features();
 }
 
 const char *rf_cpu_feature_name(int bit)

@@ -8,7 +8,10 @@
 #include <stddef.h>
 
 /* The features of this CPU (RF_CPU_* flags; __builtin_cpu_supports also checks that the OS
- * saves the registers), and the name of feature `bit` (0 .. RF_CPU_FEATURE_COUNT - 1). */
+ * saves the registers) less those the environment variable RETINAFACE_CPU_DISABLE names
+ * (comma-separated /proc/cpuinfo names, e.g. "avx512_bf16,avx512_vnni": to see what a CPU
+ * without them does; unknown names are ignored), and the name of feature `bit`
+ * (0 .. RF_CPU_FEATURE_COUNT - 1). */
 unsigned rf_cpu_features(void);
 const char *rf_cpu_feature_name(int bit);         /* GCC's: "avx512bf16" */
 const char *rf_cpu_feature_cpuinfo_name(int bit); /* /proc/cpuinfo's: "avx512_bf16" */
