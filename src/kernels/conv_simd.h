@@ -959,16 +959,16 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
     _mm256_zeroupper();
 }
 
-/* Rows [row0, row1) of t: where each pixel starts, and how many of its floats are read as one
- * run (a whole line when pixels are dense). */
-#define FOR_RUNS(t, r, px, len, body)                                                              \
+/* Row r of t: where each pixel starts, and how many of its floats are read as one run; with
+ * `whole` and dense pixels, the whole line is one run. */
+#define FOR_RUNS(t, r, whole, px, len, body)                                                       \
     do {                                                                                           \
-        const int dense_ = (t)->pstride == (t)->c;                                                 \
+        const int line_run_ = (whole) && (t)->pstride == (t)->c;                                   \
         const float *line_ = (t)->data + ((r) / (t)->h) * (t)->nstride +                           \
                              (int64_t)((r) % (t)->h) * (t)->w * (t)->pstride;                      \
-        for (int x_ = 0; x_ < (dense_ ? 1 : (t)->w); x_++) {                                       \
+        for (int x_ = 0; x_ < (line_run_ ? 1 : (t)->w); x_++) {                                    \
             const float *px = line_ + x_ * (t)->pstride;                                           \
-            const int len = dense_ ? (t)->w * (t)->c : (t)->c;                                     \
+            const int len = line_run_ ? (t)->w * (t)->c : (t)->c;                                  \
             body;                                                                                  \
         }                                                                                          \
     } while (0)
@@ -977,7 +977,7 @@ void SIMD_FN(rf_range)(const rf_tensor *t, int row0, int row1, float *lo, float 
 {
     __m512 a = _mm512_setzero_ps(), b = a;
     for (int r = row0; r < row1; r++)
-        FOR_RUNS(t, r, p, len, {
+        FOR_RUNS(t, r, 1, p, len, {
             for (int c0 = 0; c0 < len; c0 += 16) {
                 const __m512 v = _mm512_maskz_loadu_ps(lanes(len - c0), p + c0);
                 a = _mm512_min_ps(a, v);
@@ -1008,11 +1008,12 @@ void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const 
     for (int r = row0; r < row1; r++) {
         float *d = dst->data + (r / dst->h) * dst->nstride +
                    (int64_t)(r % dst->h) * dst->w * dst->pstride;
+        /* dense pixels run together into one line when no pair straddles two of them */
         if (src->pstride == src->c && src->c % 2 == 0) {
-            FOR_RUNS(src, r, p, len, to_bf16(p, len, d));
+            FOR_RUNS(src, r, 1, p, len, to_bf16(p, len, d));
             continue;
         }
-        FOR_RUNS(src, r, p, len, {
+        FOR_RUNS(src, r, 0, p, len, {
             to_bf16(p, len, d);
             d += dst->pstride;
         });
@@ -1080,10 +1081,10 @@ void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const 
         d += pad * ps;
         const int sr = img * src->h + y;
         if (src->pstride == src->c && src->c % 4 == 0) {
-            FOR_RUNS(src, sr, p, len, to_u8(p, len, d, inv, zp));
+            FOR_RUNS(src, sr, 1, p, len, to_u8(p, len, d, inv, zp));
             continue;
         }
-        FOR_RUNS(src, sr, p, len, {
+        FOR_RUNS(src, sr, 0, p, len, {
             to_u8(p, len, d, inv, zp);
             d += ps;
         });
