@@ -174,12 +174,11 @@ INLINE void init_acc(vf acc[TILE_REGS], int B, const float *start, const vmask m
 }
 
 #if SIMD_PREC == 2
-/* An int8 layer's int32 sums of channels c.. (which started from acc0, see conv_args) as
- * float32: sum x scale + bias. */
-INLINE vf dequantize(const conv_args *a, vf acc, int c, vmask m)
+/* An int8 layer's int32 sums (which started from acc0, see conv_args) as float32: sum x the
+ * channels' scale (conv_args.out_scale) + bias. */
+INLINE vf dequantize(vf acc, vf scale, vf bias)
 {
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(acc)),
-                           _mm512_loadu_ps(a->out_scale + c), load_masked(a->cv->bias + c, m));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(acc)), scale, bias);
 }
 #define ACC_START(a, c) ((const float *)(const void *)((a)->acc0 + (c)))
 #else
@@ -192,6 +191,14 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
                        int p0, int c0, const vmask m[4], rf_act act, int stream)
 {
     (void)a;
+#if SIMD_PREC == 2
+    /* the channels' scales and biases, once for all the tile's pixels */
+    vf scale[4], bias[4];
+    for (int b = 0; b < NVEC(B); b++) {
+        scale[b] = _mm512_loadu_ps(a->out_scale + c0 + SIMD_W * b);
+        bias[b] = load_masked(a->cv->bias + c0 + SIMD_W * b, m[b]);
+    }
+#endif
 #pragma GCC unroll 12
     for (int p = 0; p < PX; p++) {
         if (p >= TILE_PX(B) || p0 + p >= o->np)
@@ -201,7 +208,7 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
         for (int b = 0; b < NVEC(B); b++) {
             vf v = acc[p * NVEC(B) + b];
 #if SIMD_PREC == 2
-            v = dequantize(a, v, c0 + SIMD_W * b, m[b]);
+            v = dequantize(v, scale[b], bias[b]);
 #endif
             if (res)
                 v = V(add_ps)(v, load_masked(res + SIMD_W * b, m[b]));
