@@ -31,6 +31,21 @@ static const golden_case golden_cases[] = {
 static const char *golden_tensor_names[3] = {"face_rpn_cls_prob", "face_rpn_bbox_pred",
                                              "face_rpn_landmark_pred"};
 
+/* Whether a case id starts with one of the space-separated prefixes (all when NULL): the
+ * tests' argv[1] or $RF_GOLDEN_CASES. */
+static inline int golden_case_selected(const char *id, const char *prefixes)
+{
+    if (!prefixes)
+        return 1;
+    for (const char *p = prefixes; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n && !strncmp(id, p, n))
+            return 1;
+        p += n + (p[n] == ' ');
+    }
+    return 0;
+}
+
 /* The network input of a case: its PNG(s) as [batch][3][H][W] BGR minus mean; malloc'd. */
 static inline float *golden_input(const golden_case *gc)
 {

@@ -149,20 +149,6 @@ static void run_case(const golden_case *gc, rf_kernels kernels)
     rf_model_free(model);
 }
 
-/* Whether a case id starts with one of the space-separated prefixes (all when NULL). */
-static int selected(const char *id, const char *prefixes)
-{
-    if (!prefixes)
-        return 1;
-    for (const char *p = prefixes; *p;) {
-        size_t n = strcspn(p, " ");
-        if (n && !strncmp(id, p, n))
-            return 1;
-        p += n + (p[n] == ' ');
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     require_test_data("test_golden");
@@ -172,7 +158,7 @@ int main(int argc, char **argv)
         printf("cases starting with: %s\n", only);
     for (int i = 0; i < GOLDEN_CASES; i++) {
         const golden_case *gc = &golden_cases[i];
-        if (!selected(gc->id, only))
+        if (!golden_case_selected(gc->id, only))
             continue;
         run_case(gc, RF_KERNELS_AUTO);
         if (rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL) != rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL))

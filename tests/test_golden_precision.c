@@ -149,20 +149,6 @@ static void run_case(const golden_case *gc, rf_precision precision, rf_kernels k
     rf_model_free(model);
 }
 
-/* Whether a case id starts with one of the space-separated prefixes (all when NULL). */
-static int selected(const char *id, const char *prefixes)
-{
-    if (!prefixes)
-        return 1;
-    for (const char *p = prefixes; *p;) {
-        size_t n = strcspn(p, " ");
-        if (n && !strncmp(id, p, n))
-            return 1;
-        p += n + (p[n] == ' ');
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     require_test_data("test_golden_precision");
@@ -170,7 +156,7 @@ int main(int argc, char **argv)
     const char *only = argc > 1 ? argv[1] : getenv("RF_GOLDEN_CASES");
     for (int i = 0; i < GOLDEN_CASES; i++) {
         const golden_case *gc = &golden_cases[i];
-        if (!selected(gc->id, only))
+        if (!golden_case_selected(gc->id, only))
             continue;
         for (int p = RF_PRECISION_BF16; p <= RF_PRECISION_INT8; p++) {
             run_case(gc, (rf_precision)p, RF_KERNELS_AUTO);

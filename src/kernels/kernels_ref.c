@@ -18,103 +18,6 @@ static inline float activate(float v, rf_act act)
     return v;
 }
 
-/* acc[c - c0] += the contribution of one input pixel through one kernel tap, c in [c0, c1). */
-static void accumulate_tap(const rf_conv *cv, const float *ip, const float *wp, int c0, int c1,
-                           float *acc)
-{
-    if (cv->groups == 1) {
-        for (int ci = 0; ci < cv->cin; ci++) {
-            const float v = ip[ci];
-            const float *wrow = wp + (size_t)ci * cv->cout + c0;
-            for (int k = 0; k < c1 - c0; k++)
-                acc[k] += v * wrow[k];
-        }
-    } else {
-        for (int k = 0; k < c1 - c0; k++)
-            acc[k] += ip[c0 + k] * wp[c0 + k];
-    }
-}
-
-/* Channels [c0, c1) of rows [row0, row1), c1 - c0 <= REF_CHUNK. */
-static void conv_chunk(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
-                       const rf_tensor *out, int row0, int row1, int c0, int c1)
-{
-    float acc[REF_CHUNK];
-    /* floats per tap: [cin][cout] dense, [c] depthwise */
-    const size_t tap = cv->groups == 1 ? (size_t)cv->cin * cv->cout : (size_t)cv->cout;
-    for (int r = row0; r < row1; r++) {
-        const int img = r / out->h, oy = r % out->h;
-        const float *ibase = in->data + img * in->nstride;
-        for (int ox = 0; ox < out->w; ox++) {
-            memcpy(acc, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
-            int ky0, ky1, kx0, kx1;
-            rf_tap_range(oy, cv->stride, cv->pad, cv->kh, in->h, &ky0, &ky1);
-            rf_tap_range(ox, cv->stride, cv->pad, cv->kw, in->w, &kx0, &kx1);
-            for (int ky = ky0; ky < ky1; ky++)
-                for (int kx = kx0; kx < kx1; kx++) {
-                    const int iy = oy * cv->stride - cv->pad + ky;
-                    const int ix = ox * cv->stride - cv->pad + kx;
-                    accumulate_tap(cv, ibase + ((int64_t)iy * in->w + ix) * in->pstride,
-                                   cv->weight + (size_t)(ky * cv->kw + kx) * tap, c0, c1, acc);
-                }
-            const int64_t pix = (int64_t)oy * out->w + ox;
-            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
-            float *dst = out->data + img * out->nstride + pix * out->pstride;
-            for (int co = c0; co < c1; co++)
-                dst[co] = activate(rp ? acc[co - c0] + rp[co] : acc[co - c0], act);
-        }
-    }
-}
-
-void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
-                       const rf_tensor *out, rf_conv_part part, float *scratch)
-{
-    (void)scratch; /* the reference needs none */
-    for (int c0 = part.ch0; c0 < part.ch1; c0 += REF_CHUNK)
-        conv_chunk(cv, in, res, act, out, part.row0, part.row1, c0,
-                   part.ch1 - c0 < REF_CHUNK ? part.ch1 : c0 + REF_CHUNK);
-}
-
-/* ---------------------------------------------------------------- reduced precision */
-
-/* bf16: as conv_chunk, inputs rounded to bfloat16 as they are read, the packed weights
- * (already rounded) in the plain layout; products are exact in float. */
-static void bf16_chunk(const rf_conv *cv, const float *wt, const rf_tensor *in,
-                       const rf_tensor *res, rf_act act, const rf_tensor *out, int row0, int row1,
-                       int c0, int c1)
-{
-    float acc[REF_CHUNK];
-    const size_t tap = (size_t)cv->cin * cv->cout;
-    for (int r = row0; r < row1; r++) {
-        const int img = r / out->h, oy = r % out->h;
-        const float *ibase = in->data + img * in->nstride;
-        for (int ox = 0; ox < out->w; ox++) {
-            memcpy(acc, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
-            int ky0, ky1, kx0, kx1;
-            rf_tap_range(oy, cv->stride, cv->pad, cv->kh, in->h, &ky0, &ky1);
-            rf_tap_range(ox, cv->stride, cv->pad, cv->kw, in->w, &kx0, &kx1);
-            for (int ky = ky0; ky < ky1; ky++)
-                for (int kx = kx0; kx < kx1; kx++) {
-                    const int iy = oy * cv->stride - cv->pad + ky;
-                    const int ix = ox * cv->stride - cv->pad + kx;
-                    const float *ip = ibase + ((int64_t)iy * in->w + ix) * in->pstride;
-                    const float *wp = wt + (size_t)(ky * cv->kw + kx) * tap;
-                    for (int ci = 0; ci < cv->cin; ci++) {
-                        const float v = rf_bf16_round(ip[ci]);
-                        const float *wrow = wp + (size_t)ci * cv->cout + c0;
-                        for (int k = 0; k < c1 - c0; k++)
-                            acc[k] += v * wrow[k];
-                    }
-                }
-            const int64_t pix = (int64_t)oy * out->w + ox;
-            const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
-            float *dst = out->data + img * out->nstride + pix * out->pstride;
-            for (int co = c0; co < c1; co++)
-                dst[co] = activate(rp ? acc[co - c0] + rp[co] : acc[co - c0], act);
-        }
-    }
-}
-
 /* The uint8 value of x in a tensor quantized with 1 / scale = inv and zero point zp. */
 static inline int32_t quantize_u8(float x, float inv, int zp)
 {
@@ -122,22 +25,63 @@ static inline int32_t quantize_u8(float x, float inv, int zp)
     return !(q > 0.0f) ? 0 : q > 255.0f ? 255 : (int32_t)q; /* NaN: 0, as the SIMD sets */
 }
 
-/* int8: sum over the taps inside the input of (q(x) - zero point) * q(w) in int32 (the
- * padding, quantized, is the zero point: it adds nothing), then
- * scale_in * scale_w[co] * sum + bias. */
-static void s8_chunk(const rf_conv *cv, const int8_t *wt, const float *wscale,
-                     const rf_tensor *in, const rf_tensor *res, rf_act act, const rf_tensor *out,
-                     int row0, int row1, int c0, int c1)
+/* The weights a chunk multiplies, in the plain layout ([kh][kw][cin][cout] dense, [kh][kw][c]
+ * depthwise): float32 (as loaded, or rounded to bf16 for BF16), or int8 with a scale per
+ * output channel. BF16 rounds the inputs as it reads them; INT8 quantizes them with the input
+ * tensor's scale and zero point and sums (q(x) - zero point) * q(w) in int32 (the padding,
+ * quantized, is the zero point: it adds nothing), then scales the sum. */
+typedef struct {
+    rf_precision precision;
+    const float *w;
+    const int8_t *w8;
+    const float *wscale;
+} ref_weights;
+
+/* The contribution of one input pixel through one kernel tap to channels [c0, c1): acc (or
+ * iacc for int8) [c - c0] += ... */
+static void accumulate_tap(const rf_conv *cv, const ref_weights *wt, size_t tap,
+                           const float *ip, const rf_tensor *in, int c0, int c1, float *acc,
+                           int32_t *iacc)
 {
-    int32_t acc[REF_CHUNK];
-    const size_t tap = (size_t)cv->cin * cv->cout;
-    const float inv = 1.0f / in->scale;
-    const int zp = in->zero_point;
+    if (cv->groups != 1) {
+        const float *wp = wt->w + tap * (size_t)cv->cout;
+        for (int k = 0; k < c1 - c0; k++)
+            acc[k] += ip[c0 + k] * wp[c0 + k];
+        return;
+    }
+    const size_t base = tap * (size_t)cv->cin * cv->cout + (size_t)c0;
+    if (wt->precision == RF_PRECISION_INT8) {
+        const float inv = 1.0f / in->scale;
+        for (int ci = 0; ci < cv->cin; ci++) {
+            const int32_t v = quantize_u8(ip[ci], inv, in->zero_point) - in->zero_point;
+            const int8_t *wrow = wt->w8 + base + (size_t)ci * cv->cout;
+            for (int k = 0; k < c1 - c0; k++)
+                iacc[k] += v * wrow[k];
+        }
+        return;
+    }
+    for (int ci = 0; ci < cv->cin; ci++) {
+        const float v = wt->precision == RF_PRECISION_BF16 ? rf_bf16_round(ip[ci]) : ip[ci];
+        const float *wrow = wt->w + base + (size_t)ci * cv->cout;
+        for (int k = 0; k < c1 - c0; k++)
+            acc[k] += v * wrow[k];
+    }
+}
+
+/* Channels [c0, c1) of rows [row0, row1), c1 - c0 <= REF_CHUNK. */
+static void conv_chunk(const rf_conv *cv, const ref_weights *wt, const rf_tensor *in,
+                       const rf_tensor *res, rf_act act, const rf_tensor *out, int row0, int row1,
+                       int c0, int c1)
+{
+    float acc[REF_CHUNK];
+    int32_t iacc[REF_CHUNK];
+    const int int8 = wt->precision == RF_PRECISION_INT8;
     for (int r = row0; r < row1; r++) {
         const int img = r / out->h, oy = r % out->h;
         const float *ibase = in->data + img * in->nstride;
         for (int ox = 0; ox < out->w; ox++) {
-            memset(acc, 0, sizeof(int32_t) * (size_t)(c1 - c0));
+            memcpy(acc, cv->bias + c0, sizeof(float) * (size_t)(c1 - c0));
+            memset(iacc, 0, sizeof(int32_t) * (size_t)(c1 - c0));
             int ky0, ky1, kx0, kx1;
             rf_tap_range(oy, cv->stride, cv->pad, cv->kh, in->h, &ky0, &ky1);
             rf_tap_range(ox, cv->stride, cv->pad, cv->kw, in->w, &kx0, &kx1);
@@ -145,25 +89,41 @@ static void s8_chunk(const rf_conv *cv, const int8_t *wt, const float *wscale,
                 for (int kx = kx0; kx < kx1; kx++) {
                     const int iy = oy * cv->stride - cv->pad + ky;
                     const int ix = ox * cv->stride - cv->pad + kx;
-                    const float *ip = ibase + ((int64_t)iy * in->w + ix) * in->pstride;
-                    const int8_t *wp = wt + (size_t)(ky * cv->kw + kx) * tap;
-                    for (int ci = 0; ci < cv->cin; ci++) {
-                        const int32_t v = quantize_u8(ip[ci], inv, zp) - zp;
-                        const int8_t *wrow = wp + (size_t)ci * cv->cout + c0;
-                        for (int k = 0; k < c1 - c0; k++)
-                            acc[k] += v * wrow[k];
-                    }
+                    accumulate_tap(cv, wt, (size_t)(ky * cv->kw + kx),
+                                   ibase + ((int64_t)iy * in->w + ix) * in->pstride, in, c0, c1,
+                                   acc, iacc);
                 }
             const int64_t pix = (int64_t)oy * out->w + ox;
             const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
             float *dst = out->data + img * out->nstride + pix * out->pstride;
             for (int co = c0; co < c1; co++) {
-                const float v = (float)acc[co - c0] * (in->scale * wscale[co]) + cv->bias[co];
+                const float v = int8 ? (float)iacc[co - c0] * (in->scale * wt->wscale[co]) +
+                                           cv->bias[co]
+                                     : acc[co - c0];
                 dst[co] = activate(rp ? v + rp[co] : v, act);
             }
         }
     }
 }
+
+/* A call's channels, chunk by chunk. */
+static void conv_chunks(const rf_conv *cv, const ref_weights *wt, const rf_tensor *in,
+                        const rf_tensor *res, rf_act act, const rf_tensor *out, rf_conv_part part)
+{
+    for (int c0 = part.ch0; c0 < part.ch1; c0 += REF_CHUNK)
+        conv_chunk(cv, wt, in, res, act, out, part.row0, part.row1, c0,
+                   part.ch1 - c0 < REF_CHUNK ? part.ch1 : c0 + REF_CHUNK);
+}
+
+void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
+                       const rf_tensor *out, rf_conv_part part, float *scratch)
+{
+    (void)scratch; /* the reference needs none */
+    const ref_weights wt = {RF_PRECISION_FP32, cv->weight, NULL, NULL};
+    conv_chunks(cv, &wt, in, res, act, out, part);
+}
+
+/* ---------------------------------------------------------------- reduced precision */
 
 void rf_conv_reference_reduced(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res,
                                rf_act act, const rf_tensor *out, rf_conv_part part,
@@ -176,15 +136,12 @@ void rf_conv_reference_reduced(const rf_conv *cv, const rf_tensor *in, const rf_
     }
     const unsigned char *w = (const unsigned char *)cv->packed + RF_PACK_HEADER_BYTES;
     const size_t n = ((size_t)rf_conv_weight_count(cv) + 3) & ~(size_t)3;
-    for (int c0 = part.ch0; c0 < part.ch1; c0 += REF_CHUNK) {
-        const int c1 = part.ch1 - c0 < REF_CHUNK ? part.ch1 : c0 + REF_CHUNK;
-        if (pk->layout == RF_PACK_REFERENCE_BF16)
-            bf16_chunk(cv, (const float *)(const void *)w, in, res, act, out, part.row0,
-                       part.row1, c0, c1);
-        else
-            s8_chunk(cv, (const int8_t *)(const void *)w, (const float *)(const void *)(w + n),
-                     in, res, act, out, part.row0, part.row1, c0, c1);
-    }
+    const ref_weights wt =
+        pk->layout == RF_PACK_REFERENCE_BF16
+            ? (ref_weights){RF_PRECISION_BF16, (const float *)(const void *)w, NULL, NULL}
+            : (ref_weights){RF_PRECISION_INT8, NULL, (const int8_t *)(const void *)w,
+                            (const float *)(const void *)(w + n)};
+    conv_chunks(cv, &wt, in, res, act, out, part);
 }
 
 rf_read rf_input_read_reference_int8(const rf_conv *conv)
