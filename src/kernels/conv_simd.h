@@ -25,8 +25,8 @@
  *               (else they run direct, as the PANELS layout they are);
  *   SIMD_DW_PAIRS 8-channel stride-1 depthwise lines two pixels a vector: the set's file
  *               defines dw3x3_pairs after including this;
- *   mac(x, w, acc), half_mac(x, w, acc): the multiply-add of run_fma (x a broadcast input
- *               element, w weights), at full and (SIMD_HALF) half width;
+ *   mac(x, w, acc): the multiply-add of run_fma (x a broadcast input element, w weights),
+ *               and with SIMD_HALF also half_mac(x, w, acc), the same at half width;
  *   SIMD_PREC   0: float32 (the default). 1 (bf16) or 2 (int8): a reduced-precision set
  *               (AVX-512 only): inputs and weights are 32-bit words of 2 bf16 or 4 int8
  *               channels (kernel_set.h) that mac multiplies and sums into float32 or int32

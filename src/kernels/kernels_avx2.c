@@ -41,7 +41,5 @@ static inline vf leaky(vf v, float slope)
 #define SIMD_DW_PAIRS 0
 
 static inline vf mac(vf x, vf w, vf acc) { return _mm256_fmadd_ps(x, w, acc); }
-typedef __m256 vhalf; /* unused: no half-width tiles */
-static inline vf half_mac(float x, vhalf w, vf acc) { return _mm256_fmadd_ps(_mm256_set1_ps(x), w, acc); }
 
 #include "kernels/conv_simd.h"
