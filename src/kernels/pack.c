@@ -1,5 +1,6 @@
-/* pack.c - the packed weights the SIMD sets share (the layouts of kernel_set.h), written once
- * per layer at model load or into a native file. */
+/* pack.c - the packed weights of the kernel sets (the layouts of kernel_set.h): the float32
+ * ones the SIMD sets share, the bf16 and int8 ones of the reduced sets and of their
+ * references; written once per layer at model load or into a native file. */
 #include "kernels/kernel_set.h"
 
 #include <math.h>
