@@ -208,9 +208,9 @@ int cmd_bench(int argc, char **argv)
                    "\"gflop\": %.4f, \"gflops\": %.3f, \"fma_peak_gflops\": %.3f, "
                    "\"peak_percent\": %.2f, \"postprocess_ms\": %.4f, "
                    "\"load_ms\": %.2f, \"peak_rss_mb\": %.1f, \"layers\": [",
-                backbone, kernels, kernel_set, precision, mo.threads, batch, nh, nw, runs, warmup, median, times[0],
-                times[runs - 1], flops / 1e9, gflops, peak, 100 * gflops / peak, post_best, load_ms,
-                rss);
+                backbone, kernels, kernel_set, precision, mo.threads, batch, nh, nw, runs, warmup,
+                median, times[0], times[runs - 1], flops / 1e9, gflops, peak, 100 * gflops / peak,
+                post_best, load_ms, rss);
         for (int k = 0; k < nprof; k++)
             fprintf(f, "%s{\"kind\": \"%s\", \"ms\": %.4f, \"gflops\": %.3f}", k ? ", " : "",
                     prof[k].kind, prof[k].ms / runs,

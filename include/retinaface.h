@@ -82,11 +82,12 @@ RF_API rf_status rf_model_load(const char *path, rf_anchors anchors, rf_model **
 RF_API rf_status rf_model_load_memory(const void *data, size_t size, rf_anchors anchors,
                                       rf_model **out, rf_error *err);
 /* A loaded model holds its weights in the layout of this CPU's fastest float32 kernels (AVX2
- * or AVX-512; see RF_LOAD_BF16 / RF_LOAD_INT8 for the others) and, by default, nothing else. RF_LOAD_KEEP_REFERENCE also keeps the plain layout
- * that contexts with RF_KERNELS_REFERENCE, rf_model_save_native and rf_model_save_onnx read
- * (those fail with RF_E_UNSUPPORTED without it): 4 more bytes per parameter, 109 MB for
- * ResNet50. Models of float32 native files loaded from a path (whose weights stay in the
- * mapped file until read) and models on CPUs without AVX2 always have it. */
+ * or AVX-512; see RF_LOAD_BF16 / RF_LOAD_INT8 for the others) and, by default, nothing else.
+ * RF_LOAD_KEEP_REFERENCE also keeps the plain layout that contexts with RF_KERNELS_REFERENCE,
+ * rf_model_save_native and rf_model_save_onnx read (those fail with RF_E_UNSUPPORTED without
+ * it): 4 more bytes per parameter, 109 MB for ResNet50. Models of float32 native files loaded
+ * from a path (whose weights stay in the mapped file until read) and models on CPUs without
+ * AVX2 always have it. */
 #define RF_LOAD_KEEP_REFERENCE 1u
 RF_API rf_status rf_model_load_flags(const char *path, rf_anchors anchors, unsigned flags,
                                      rf_model **out, rf_error *err);

@@ -161,7 +161,8 @@ int main(int argc, char **argv)
         if (!golden_case_selected(gc->id, only))
             continue;
         run_case(gc, RF_KERNELS_AUTO);
-        if (rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL) != rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL))
+        if (rf_kernels_select(RF_KERNELS_AUTO, RF_PRECISION_FP32, NULL) !=
+            rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL))
             run_case(gc, RF_KERNELS_REFERENCE);
     }
     return test_summary();

@@ -133,7 +133,8 @@ static void run_case(const golden_case *gc, rf_precision precision, rf_kernels k
         int nwant, ngot;
         const int recalled = found_in(&want, &got, &nwant);
         const int confirmed = found_in(&got, &want, &ngot);
-        const double r = nwant ? (double)recalled / nwant : 1, p = ngot ? (double)confirmed / ngot : 1;
+        const double r = nwant ? (double)recalled / nwant : 1;
+        const double p = ngot ? (double)confirmed / ngot : 1;
         printf("  %-12s %s %-9s [%d]: %d of %d fp32 faces found (%.1f %%), %d of %d of ours in "
                "fp32 (%.1f %%)\n",
                gc->id, rf_precision_name(precision), kname, i, recalled, nwant, 100 * r,

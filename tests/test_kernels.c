@@ -845,7 +845,8 @@ static void test_select(void)
             check_compile_flags(cmake, ks);
         rf_kernels parsed = RF_KERNELS_AUTO;
         CHECK(rf_kernels_parse(rf_kernels_name(ks->id), &parsed) == RF_OK && parsed == ks->id &&
-                  (ks->precision != RF_PRECISION_FP32 || !strcmp(rf_kernels_name(ks->id), ks->name)),
+                  (ks->precision != RF_PRECISION_FP32 ||
+                   !strcmp(rf_kernels_name(ks->id), ks->name)),
               "%s: name and id do not round-trip", ks->name);
     }
     const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL);

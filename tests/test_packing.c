@@ -81,7 +81,8 @@ int main(void)
     CHECK(m->npackings == 1, "the SIMD sets share a layout: %d layouts", m->npackings);
 
     /* the reference set reads the table's own weights */
-    CHECK(rf_model_layers_for(m, rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL), &convs, &err) == RF_OK,
+    CHECK(rf_model_layers_for(m, rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL),
+                              &convs, &err) == RF_OK,
           "%s", err.message);
     for (int i = 0; convs && i < m->layers.count; i++)
         CHECK(convs[i].weight == m->layers.layer[i].conv.weight && !convs[i].packed,

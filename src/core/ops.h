@@ -22,10 +22,6 @@ struct rf_trace {
     void (*outputs)(rf_trace *t, int cls, int box, int ldm);
 };
 
-/* What the ops run with (a context owns one): the kernel set, the threads and their scratch,
- * the activation arena, and what planning and profiling passes collect. While the arena is
- * planning, ops only allocate and release their outputs and add up the plan's figures (or,
- * with a trace, record themselves). */
 /* A layer input converted for a reduced-precision set (rf_read), kept while later layers may
  * read the same tensor the same way: the bottleneck's conv1 and shortcut, SSH's two branches,
  * the three heads. */
@@ -39,6 +35,10 @@ typedef struct {
 
 #define RF_CONVERTED_KEEP 2
 
+/* What the ops run with (a context owns one): the kernel set, the threads and their scratch,
+ * the activation arena, and what planning and profiling passes collect. While the arena is
+ * planning, ops only allocate and release their outputs and add up the plan's figures (or,
+ * with a trace, record themselves). */
 typedef struct {
     const rf_kernel_set *kernels;
     rf_pool *pool;

@@ -439,7 +439,8 @@ rf_status rf_model_save_onnx(const rf_model *model, const char *path, rf_error *
         return RF_E_UNSUPPORTED;
     /* the plain layout, as the reference kernels read it */
     const rf_conv *convs;
-    rf_status st = rf_model_layers_for(model, rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL), &convs, err);
+    rf_status st = rf_model_layers_for(
+        model, rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_FP32, NULL), &convs, err);
     if (st != RF_OK)
         return st;
     onnx_trace *t = calloc(1, sizeof *t);

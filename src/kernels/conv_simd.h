@@ -342,7 +342,8 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
             tile_px *nx = &t[cur ^ 1];
             for (int pan = pan0; pan < pan1; pan++) {
                 const float *const *pf = nx->o.np && pan == pan0 ? src[cur ^ 1] : NULL;
-                const int b = tile_b(cv->cout, pan, pan1, cv->cin * WIDE_CIN_PER_WORD >= WIDE_MIN_CIN);
+                const int b =
+                    tile_b(cv->cout, pan, pan1, cv->cin * WIDE_CIN_PER_WORD >= WIDE_MIN_CIN);
                 for (int k = pan; k <= pan + (b == 4); k++) {
                     rf_prefetch_outputs(a, nx, k);
                     if (linear && a->res)
@@ -890,7 +891,8 @@ size_t SIMD_FN(rf_conv_scratch)(const rf_conv *conv)
         return rf_conv_scratch_avx512(conv);
     /* int8: a call's output scales and starting sums; bf16 Winograd: the float32 block (more
      * than the bf16 one needs) */
-    const size_t cout_pad = (size_t)(conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL * RF_PACK_PANEL;
+    const size_t cout_pad =
+        (size_t)(conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL * RF_PACK_PANEL;
     return SIMD_PREC == 2 ? 2 * cout_pad : rf_wino_scratch_floats(conv, PX, WINO_MAX_TILES, 0);
 }
 
@@ -945,7 +947,8 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
     /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the
      * input's zero, both the zero point, add nothing) and scale by s_in x s_w */
     const float *wscale = a.w + panel * npanels;
-    const int32_t *wsum = (const int32_t *)(const void *)(wscale + (int64_t)npanels * RF_PACK_PANEL);
+    const int32_t *wsum =
+        (const int32_t *)(const void *)(wscale + (int64_t)npanels * RF_PACK_PANEL);
     float *out_scale = scratch;
     int32_t *acc0 = (int32_t *)(void *)(scratch + (int64_t)npanels * RF_PACK_PANEL);
     for (int c = a.pan0 * RF_PACK_PANEL; c < a.pan1 * RF_PACK_PANEL; c++) {

@@ -206,7 +206,6 @@ void rf_conv_reference_reduced(const rf_conv *conv, const rf_tensor *in,
                                rf_conv_part part, float *scratch);
 rf_read rf_input_read_reference_int8(const rf_conv *conv);
 void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi);
-double rf_dot_peak_reference_bf16(void);
 double rf_dot_peak_reference_int8(void);
 /* Seconds on a monotonic clock, for the peak measurements. */
 static inline double rf_kernel_seconds(void)

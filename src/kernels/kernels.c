@@ -75,7 +75,7 @@ static const rf_kernel_set kernel_sets[] = {
         .pack_size = rf_pack_reference_bf16_size,
         .pack = rf_pack_reference_bf16,
         .pack_layout = RF_PACK_LAYOUT_VERSION,
-        .fma_peak_gflops = rf_dot_peak_reference_bf16,
+        .fma_peak_gflops = rf_fma_peak_reference,
     },
     SIMD_REDUCED_SET(avx512_bf16, RF_PRECISION_BF16, rf_pack_bf16,
                      AVX512_FEATURES | RF_CPU_AVX512BF16),

@@ -6,7 +6,8 @@
 static inline vf mac(vf x, vf w, vf acc) { return _mm512_fmadd_ps(x, w, acc); }
 static inline vf half_mac(float x, vhalf w, vf acc)
 {
-    return _mm512_castps256_ps512(_mm256_fmadd_ps(_mm256_set1_ps(x), w, _mm512_castps512_ps256(acc)));
+    return _mm512_castps256_ps512(
+        _mm256_fmadd_ps(_mm256_set1_ps(x), w, _mm512_castps512_ps256(acc)));
 }
 
 #define SIMD_DW_PAIRS 1

@@ -154,7 +154,8 @@ void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float
 {
     float a = 0.0f, b = 0.0f;
     for (int r = row0; r < row1; r++) {
-        const float *p = t->data + (r / t->h) * t->nstride + (int64_t)(r % t->h) * t->w * t->pstride;
+        const float *p =
+            t->data + (r / t->h) * t->nstride + (int64_t)(r % t->h) * t->w * t->pstride;
         for (int x = 0; x < t->w; x++, p += t->pstride)
             for (int c = 0; c < t->c; c++) {
                 a = p[c] < a ? p[c] : a;
@@ -165,12 +166,8 @@ void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float
     *hi = b;
 }
 
-/* The scalar code's rate at the multiply-adds of a bf16 / int8 dot product. */
-double rf_dot_peak_reference_bf16(void)
-{
-    return rf_fma_peak_reference();
-}
-
+/* The scalar code's rate at int8 multiply-adds (bf16 ones are float multiply-adds there:
+ * rf_fma_peak_reference). */
 double rf_dot_peak_reference_int8(void)
 {
     int32_t acc[4] = {0, 1, 2, 3};
