@@ -3,7 +3,8 @@
 # the same model, threads and 640x480 input, alternating the two and taking medians.
 #   bench/bench_video.sh [MODEL.pth] [ROUNDS] [FRAMES] [THREADS] [path/to/retinaface]
 # Defaults: ../shared/models/mobilenet0.25_Final.pth, 5 rounds, 300 frames, 2 threads,
-# build/retinaface. The clip is the ncnn sample photo of ../shared panned over 640x480 at 25
+# build/retinaface; STREAMS=N passes --streams N to `video` (default: its own, one stream per
+# thread up to 4). The clip is the ncnn sample photo of ../shared panned over 640x480 at 25
 # frames a second, H.264 (ffmpeg CLI). Each round runs:
 #   bench:  retinaface bench --input-size 640x480 --runs FRAMES    (FPS = 1000 / median ms)
 #   json:   retinaface video --json FILE                           (decode, detect, JSON Lines)
@@ -19,6 +20,7 @@ MODEL=${1:-$ROOT/../shared/models/mobilenet0.25_Final.pth}
 ROUNDS=${2:-5}
 FRAMES=${3:-300}
 THREADS=${4:-2}
+STREAMS=${STREAMS:-}
 BIN=${5:-$ROOT/build/retinaface}
 PHOTO=$ROOT/../shared/data/images/face1mb_ncnn_sample.jpg
 WORK=$(mktemp -d /tmp/rf_bench_video.XXXXXX)
@@ -37,7 +39,8 @@ bench_fps() {
 video_fps() { # prints the FPS; appends "detector reader writer" CPU ms to $WORK/cpu_$1
   local tag=$1
   shift
-  "$BIN" video -m "$MODEL" --threads "$THREADS" "$@" "$WORK/clip.mp4" 2>"$WORK/report" >/dev/null
+  "$BIN" video -m "$MODEL" --threads "$THREADS" ${STREAMS:+--streams "$STREAMS"} "$@" \
+    "$WORK/clip.mp4" 2>"$WORK/report" >/dev/null
   local cpu='s/.*CPU ms .*detector \([0-9.]*\).*reader \([0-9.]*\), writer \([0-9.]*\)/\1 \2 \3/p'
   sed -n "$cpu" "$WORK/report" >>"$WORK/cpu_$tag"
   sed -n 's/.*throughput \([0-9.]*\) FPS.*/\1/p' "$WORK/report"
@@ -60,9 +63,10 @@ for r in $(seq "$ROUNDS"); do
   printf "round %d: bench %s FPS, video json %s, drawn %s, blur %s (load %s)\n" "$r" "$b" "$j" \
     "$d" "$a" "$(cut -d' ' -f1 /proc/loadavg)"
 done
-printf "\n%s, %d threads, 640x480, %d frames, medians of %d rounds (%s, %d CPUs, load %s)\n" \
-  "$(basename "$MODEL")" "$THREADS" "$FRAMES" "$ROUNDS" "$(date '+%Y-%m-%d %H:%M')" "$(nproc)" \
-  "$(cut -d' ' -f1-3 /proc/loadavg)"
+fmt="\n%s, %d threads, streams %s, 640x480, %d frames, medians of %d rounds (%s, %d CPUs, %s)\n"
+printf "$fmt" \
+  "$(basename "$MODEL")" "$THREADS" "${STREAMS:-default}" "$FRAMES" "$ROUNDS" \
+  "$(date '+%Y-%m-%d %H:%M')" "$(nproc)" "load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-30s %7s %6s   %s\n" "run" "FPS" "ratio" "CPU ms/frame: detector reader writer"
 printf "%-30s %7.2f %6s\n" "bench (network only)" "$(median <"$WORK/bench")" "1"
 declare -A names=([j]="video --json" [d]="video --json -o drawn.mp4"

@@ -1,6 +1,7 @@
 /* cmd_video.c - `retinaface video`: faces in video files, streams and cameras, frame by frame:
  * JSON Lines, a drawn or anonymized video, aligned face crops, and a metrics report. Decoding
- * and encoding run on their own threads beside the network. */
+ * and encoding run on their own threads beside the network, which runs as one or more streams
+ * (frames in the network at once, each on its own context and threads). */
 #define _GNU_SOURCE /* sched_getaffinity, gettid: the helper threads' priority (Linux) */
 #include "cli.h"
 
@@ -25,7 +26,11 @@ static void help(FILE *f)
           "      --keep-top-k N      faces kept after NMS (default 750, 0 = all)\n"
           "      --every K           detect on every K-th frame only (default 1); the frames\n"
           "                          between keep the last faces in -o's video\n"
-          "      --limit N           stop after N frames\n\n"
+          "      --limit N           stop after N frames\n"
+          "      --streams N         frames in the network at once, each on its own share of\n"
+          "                          --threads (default: one per thread, at most 4): more\n"
+          "                          frames per second where one frame's layers keep the\n"
+          "                          threads waiting on each other; 1: the lowest latency\n\n"
           "Output:\n"
           "  -o, --output FILE       a video of the same size and frame rate with the faces\n"
           "                          drawn (boxes, scores, landmarks) or, with --anonymize,\n"
@@ -50,7 +55,8 @@ static void help(FILE *f)
           "  -h, --help              this help\n\n"
           "Decoding (with the BGR conversion and the network input) and encoding (with\n"
           "drawing, crops and JSON) run on one thread each beside the detector's --threads,\n"
-          "at the lowest priority where --threads takes every core.\n"
+          "at the lowest priority where --threads takes every core and a stream has more\n"
+          "than one.\n"
           "The metrics report on stderr gives frames, frames per second, mean latency (read\n"
           "to written), milliseconds per frame of each stage and the CPU time per frame of\n"
           "the detector's, reading and writing threads. Ctrl-C (SIGINT or SIGTERM)\n"
@@ -88,9 +94,14 @@ int cmd_video(int argc, char **argv)
 #include <time.h>
 #include <unistd.h>
 
-/* Frames in flight: one being decoded, one in the network, one being written, one spare so
- * that a slow frame at one stage does not stall the others at once. */
-#define RING 4
+/* Frames in flight: one per stream in the network, and besides them one being decoded, one
+ * being written and one spare, so that a slow frame at one stage does not stall the others at
+ * once. */
+#define SLOTS_BESIDE_STREAMS 3
+/* --streams by default: one per detector thread, up to this many (each stream holds a
+ * context: the network's activations for one frame). */
+#define AUTO_STREAMS_MAX 4
+#define STREAMS_MAX 256 /* as many as --threads takes */
 
 typedef struct {
     cli_model_options mo;
@@ -101,6 +112,7 @@ typedef struct {
     video_cover cover;
     int64_t limit; /* 0: all */
     int every, quiet, verbose;
+    int streams; /* 0: auto */
 } video_args;
 
 typedef struct {
@@ -110,6 +122,7 @@ typedef struct {
     video_packets audio; /* audio read before this frame */
     int64_t index, pts;
     int detect;
+    int done; /* the network is through with it; the frames before it may not be yet */
     double t_start, ms_decode, ms_pre, ms_net, ms_post;
 } frame_slot;
 
@@ -117,15 +130,19 @@ typedef struct {
     video_args *a;
     video_input *in;
     video_info info;
-    rf_context *ctx;
+    rf_context **ctx; /* one per stream */
+    int streams;
     rf_anchors anchors;
     int nw, nh;
     float sx, sy;
-    frame_slot slots[RING];
+    frame_slot *slots;
+    int nslots;
 
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int64_t decoded, detected, written; /* frames past each stage */
+    int64_t decoded, detected, written; /* frames past each stage, in order */
+    int64_t claimed;                     /* frames a stream has taken */
+    int streams_running;
     int input_done, detect_done, halt;
     int helpers_yield; /* the reading and writing threads run at the lowest priority */
     int limited, interrupted, input_failed, video_failed, crops_failed;
@@ -157,18 +174,23 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-/* Where the detector's threads take every core the process may use, the reading and writing
- * threads would take turns with them: a detector thread descheduled in the middle of a layer
- * leaves the other spinning at the layer's end. At the lowest priority they run in the
- * detector's gaps instead (2 vCPUs, 2 detector threads: about 15 % more frames per second,
- * measured); with a core to spare they keep the normal one. Linux: nice is per thread there. */
-static int helpers_should_yield(int threads)
+/* Where the detector's threads take every core the process may use and a stream runs on
+ * several of them, the reading and writing threads would take turns with them: a detector
+ * thread descheduled in the middle of a layer leaves the others of its stream spinning at the
+ * layer's end. At the lowest priority they run in the detector's gaps instead (2 vCPUs, one
+ * stream of 2 threads: about 15 % more frames per second, measured). Streams of one thread
+ * wait on no other, and with a core to spare nothing waits: the helpers then keep the normal
+ * priority (at the lowest, one-thread streams ran slower, measured). Linux: nice is per
+ * thread there. */
+static int helpers_should_yield(int threads, int streams)
 {
 #ifdef __linux__
     cpu_set_t set;
-    return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) <= threads;
+    return threads > streams && sched_getaffinity(0, sizeof set, &set) == 0 &&
+           CPU_COUNT(&set) <= threads;
 #else
     (void)threads;
+    (void)streams;
     return 0;
 #endif
 }
@@ -246,7 +268,7 @@ static void *decode_thread(void *arg)
     helper_start(p);
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (!p->halt && p->decoded - p->written >= RING)
+        while (!p->halt && p->decoded - p->written >= p->nslots)
             pthread_cond_wait(&p->changed, &p->lock);
         const int64_t index = p->decoded;
         const int halt = p->halt;
@@ -261,7 +283,7 @@ static void *decode_thread(void *arg)
             p->interrupted = 1;
             break;
         }
-        frame_slot *s = &p->slots[index % RING];
+        frame_slot *s = &p->slots[index % p->nslots];
         char msg[512];
         const double t = now_ms();
         const int r = video_input_read(p->in, &s->image, &s->pts, p->vo ? &s->audio : NULL, msg,
@@ -301,14 +323,15 @@ static void *decode_thread(void *arg)
     return NULL;
 }
 
-/* The network on one slot (the calling thread: the detector's pool belongs to it). */
-static int detect(pipeline *p, frame_slot *s)
+/* The network on one slot, with a stream's context (the calling thread: the context's pool
+ * belongs to it). */
+static int detect(pipeline *p, rf_context *ctx, frame_slot *s)
 {
     rf_error err;
     rf_outputs o;
     const double t = now_ms();
-    if (rf_forward(p->ctx, s->input, 1, p->nh, p->nw, &err) != RF_OK ||
-        rf_context_outputs(p->ctx, &o, &err) != RF_OK) {
+    if (rf_forward(ctx, s->input, 1, p->nh, p->nw, &err) != RF_OK ||
+        rf_context_outputs(ctx, &o, &err) != RF_OK) {
         fail(p, "frame %lld: %s", (long long)s->index, err.message);
         return -1;
     }
@@ -323,29 +346,48 @@ static int detect(pipeline *p, frame_slot *s)
     return 0;
 }
 
-static void detect_loop(pipeline *p)
+/* One stream: takes the next decoded frame, runs the network on it, and marks it done;
+ * frames count as detected in their order, however the streams finish them. */
+static void detect_loop(pipeline *p, rf_context *ctx)
 {
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (!p->halt && p->detected == p->decoded && !p->input_done)
+        while (!p->halt && p->claimed == p->decoded && !p->input_done)
             pthread_cond_wait(&p->changed, &p->lock);
-        const int go = !p->halt && p->detected < p->decoded;
-        const int64_t index = p->detected;
+        const int go = !p->halt && p->claimed < p->decoded;
+        const int64_t index = p->claimed;
+        p->claimed += go;
         pthread_mutex_unlock(&p->lock);
         if (!go)
             break;
-        frame_slot *s = &p->slots[index % RING];
-        if (s->detect && detect(p, s))
+        frame_slot *s = &p->slots[index % p->nslots];
+        if (s->detect && detect(p, ctx, s))
             break;
         pthread_mutex_lock(&p->lock);
-        p->detected++;
+        s->done = 1;
+        for (frame_slot *d; p->detected < p->claimed &&
+                            (d = &p->slots[p->detected % p->nslots])->done;
+             p->detected++)
+            d->done = 0;
         pthread_cond_broadcast(&p->changed);
         pthread_mutex_unlock(&p->lock);
     }
     pthread_mutex_lock(&p->lock);
-    p->detect_done = 1;
+    p->detect_done = --p->streams_running == 0;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
+}
+
+typedef struct {
+    pipeline *p;
+    int stream;
+} stream_arg;
+
+static void *stream_thread(void *arg)
+{
+    const stream_arg *s = arg;
+    detect_loop(s->p, s->p->ctx[s->stream]);
+    return NULL;
 }
 
 static int copy_faces(rf_faces *dst, const rf_faces *src)
@@ -472,7 +514,7 @@ static void *write_thread(void *arg)
         pthread_mutex_unlock(&p->lock);
         if (!go)
             break;
-        if (write_frame(p, &p->slots[index % RING]))
+        if (write_frame(p, &p->slots[index % p->nslots]))
             break;
         pthread_mutex_lock(&p->lock);
         p->written++;
@@ -542,6 +584,10 @@ static int parse(int argc, char **argv, video_args *a)
             if (!(v = cli_option_value(argc, argv, &i, "video")) ||
                 cli_parse_int("video", "--every", v, 1, 1 << 30, &a->every))
                 return -1;
+        } else if (cli_is_option(s, "--streams")) {
+            if (!(v = cli_option_value(argc, argv, &i, "video")) ||
+                cli_parse_int("video", "--streams", v, 1, STREAMS_MAX, &a->streams))
+                return -1;
         } else if (cli_is_option(s, "--limit")) {
             if (!(v = cli_option_value(argc, argv, &i, "video")) ||
                 cli_parse_int("video", "--limit", v, 1, 2147483647, &n))
@@ -605,6 +651,14 @@ static int parse(int argc, char **argv, video_args *a)
                         "FFmpeg writes (use .mp4, .mkv, .avi, .mov, ...)\n", a->output);
         return -1;
     }
+    if (a->streams > a->mo.threads) {
+        fprintf(stderr, "retinaface video: --streams %d needs at least as many --threads (each "
+                        "stream runs on threads of its own; --threads is %d)\n", a->streams,
+                a->mo.threads);
+        return -1;
+    }
+    if (!a->streams)
+        a->streams = a->mo.threads < AUTO_STREAMS_MAX ? a->mo.threads : AUTO_STREAMS_MAX;
     if (cover && !a->output) {
         fprintf(stderr, "retinaface video: --anonymize needs -o FILE\n");
         return -1;
@@ -695,14 +749,46 @@ static void report(const pipeline *p)
             p->helpers_yield ? " (lowest priority: no core to spare)" : "");
 }
 
+/* The model and one context per stream, the --threads shared out among them. */
+static int open_streams(pipeline *p, rf_model **model)
+{
+    const video_args *a = p->a;
+    const int streams = a->streams, threads = a->mo.threads;
+    rf_error err;
+    if (cli_load_model(&a->mo, model, &err) != RF_OK) {
+        fprintf(stderr, "retinaface video: %s\n", err.message);
+        return -1;
+    }
+    if (!(p->ctx = calloc((size_t)streams, sizeof *p->ctx))) {
+        fprintf(stderr, "retinaface video: out of memory\n");
+        return -1;
+    }
+    p->streams = streams;
+    for (int i = 0; i < streams; i++) {
+        rf_context_options co = rf_context_options_default();
+        co.threads = threads / streams + (i < threads % streams);
+        co.kernels = a->mo.kernels;
+        co.precision = a->mo.precision;
+        if (rf_context_create(*model, &co, &p->ctx[i], &err) != RF_OK) {
+            fprintf(stderr, "retinaface video: %s\n", err.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void free_pipeline(pipeline *p)
 {
-    for (int i = 0; i < RING; i++) {
+    for (int i = 0; p->slots && i < p->nslots; i++) {
         rf_image_buf_free(&p->slots[i].image);
         free(p->slots[i].input);
         rf_faces_free(&p->slots[i].faces);
         video_packets_free(&p->slots[i].audio);
     }
+    free(p->slots);
+    for (int i = 0; p->ctx && i < p->streams; i++)
+        rf_context_free(p->ctx[i]);
+    free(p->ctx);
     video_packets_free(&p->trailing);
     rf_faces_free(&p->last);
     rf_image_buf_free(&p->chip);
@@ -728,7 +814,7 @@ int cmd_video(int argc, char **argv)
     pthread_cond_init(&p.changed, NULL);
     int status = CLI_EXIT_FAILURE;
     rf_model *model = NULL;
-    rf_context *ctx = NULL;
+    video_packets first_audio = {0}; /* read before the first frame */
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -738,18 +824,17 @@ int cmd_video(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    stop_signals(SIG_BLOCK); /* for the detector's threads, started with the context */
-    const int opened = cli_open("video", &a.mo, &model, &ctx);
+    stop_signals(SIG_BLOCK); /* for the detector's threads, started with the contexts */
+    const int opened = open_streams(&p, &model);
     stop_signals(SIG_UNBLOCK);
     if (opened)
         goto out;
-    p.ctx = ctx;
     p.anchors = rf_model_anchors(model);
     char msg[1024];
     rf_image_buf first;
     int64_t first_pts;
     if (video_input_open(a.input, a.input_format, &a.input_options, &stop_requested, &p.in,
-                         &p.info, &first, &first_pts, a.output ? &p.slots[0].audio : NULL, msg,
+                         &p.info, &first, &first_pts, a.output ? &first_audio : NULL, msg,
                          sizeof msg)) {
         fprintf(stderr, "retinaface video: %s: %s\n", a.input, msg);
         goto out;
@@ -769,17 +854,23 @@ int cmd_video(int argc, char **argv)
         goto out;
     }
     const size_t input_floats = (size_t)3 * p.nw * p.nh;
-    int ok = 1;
-    for (int i = 0; i < RING; i++) {
+    p.nslots = p.streams + SLOTS_BESIDE_STREAMS;
+    int ok = (p.slots = calloc((size_t)p.nslots, sizeof *p.slots)) != NULL;
+    if (!ok)
+        rf_image_buf_free(&first);
+    for (int i = 0; ok && i < p.nslots; i++) {
         frame_slot *s = &p.slots[i];
         ok &= (s->input = malloc(input_floats * sizeof(float))) != NULL;
-        if (i == 0)
+        if (i == 0) {
             s->image = first;
+            s->audio = first_audio;
+            first_audio = (video_packets){0};
+        }
         else
             ok &= rf_image_alloc(p.info.width, p.info.height, &s->image, &err) == RF_OK;
     }
     if (!ok) {
-        fprintf(stderr, "retinaface video: out of memory for %d frames of %dx%d\n", RING,
+        fprintf(stderr, "retinaface video: out of memory for %d frames of %dx%d\n", p.nslots,
                 p.info.width, p.info.height);
         goto out;
     }
@@ -793,7 +884,7 @@ int cmd_video(int argc, char **argv)
     if (a.limit && (!p.expected || a.limit < p.expected))
         p.expected = p.expected ? a.limit : 0;
     p.progress = !a.quiet && p.expected > 0 && isatty(2);
-    p.helpers_yield = helpers_should_yield(a.mo.threads);
+    p.helpers_yield = helpers_should_yield(a.mo.threads, p.streams);
 
     /* frame 0 came with the opening; the threads take it from there */
     p.t0 = now_ms();
@@ -820,7 +911,25 @@ int cmd_video(int argc, char **argv)
         p.t_end = now_ms();
         fail(&p, "cannot start a thread");
     }
-    detect_loop(&p);
+    /* stream 0 runs on this thread, the others on threads of their own */
+    stream_arg sargs[STREAMS_MAX];
+    pthread_t streams[STREAMS_MAX];
+    int started = 1;
+    p.streams_running = p.streams;
+    for (; started < p.streams; started++) {
+        sargs[started] = (stream_arg){&p, started};
+        if (pthread_create(&streams[started], NULL, stream_thread, &sargs[started]))
+            break;
+    }
+    if (started < p.streams) {
+        pthread_mutex_lock(&p.lock);
+        p.streams_running -= p.streams - started;
+        pthread_mutex_unlock(&p.lock);
+        fail(&p, "cannot start a thread");
+    }
+    detect_loop(&p, p.ctx[0]);
+    for (int i = 1; i < started; i++)
+        pthread_join(streams[i], NULL);
     if (have_writer)
         pthread_join(writer, NULL);
     if (have_decoder)
@@ -856,12 +965,12 @@ int cmd_video(int argc, char **argv)
     if (p.crops_failed)
         status = CLI_EXIT_FAILURE;
 out:
+    video_packets_free(&first_audio);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     free_pipeline(&p);
     pthread_mutex_destroy(&p.lock);
     pthread_cond_destroy(&p.changed);
-    rf_context_free(ctx);
     rf_model_free(model);
     av_dict_free(&a.input_options);
     av_dict_free(&a.encoder_options);

@@ -51,10 +51,11 @@ cmake --build build-asan -j"$jobs"
 # reference kernels; the sanitizer run covers the MobileNet cases, which use every op.
 ASAN_OPTIONS=detect_leaks=1 RF_GOLDEN_CASES="mnet face1mb" run_ctest build-asan
 
-echo "== ThreadSanitizer build of the concurrency tests"
+echo "== ThreadSanitizer build of the concurrency tests (and of the video pipeline)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_TSAN=ON >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_threads test_pool test_packing
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest build-tsan -R '^test_(threads|pool|packing)$'
+cmake --build build-tsan -j"$jobs" --target test_threads test_pool test_packing retinaface_cli
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+  run_ctest build-tsan -R '^test_(threads|pool|packing|video)$'
 
 echo "== fuzz targets (clang, ASan+UBSan) over their seed corpora, once each"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRF_FUZZ=ON -DRF_SANITIZE=ON \

@@ -125,6 +125,24 @@ assert len(video) == len(images) == 6 and all(v["faces"] == d["faces"]
 assert sum(len(v["faces"]) for v in video) >= 24
 PY
 
+# --- streams: frames in the network at once, written in order, the same faces as one stream
+check "--streams 0" 2 "$bin" video -m "$m" --streams 0 "$tmp/clip.mp4"
+check "--streams beyond --threads" 2 "$bin" video -m "$m" --threads 2 --streams 3 "$tmp/clip.mp4"
+expect "says that --streams needs --threads" grep -q -- "--streams 3 needs at least" "$tmp/err"
+check "one stream" 0 v --streams 1 --json "$tmp/s1.jsonl" "$tmp/clip.mp4"
+check "three streams" 0 "$bin" video -m "$m" -q --threads 3 --json "$tmp/s3.jsonl" \
+  "$tmp/clip.mp4"
+expect "three streams: the same JSON Lines, frames in order" cmp "$tmp/s1.jsonl" "$tmp/s3.jsonl"
+check "three streams, every 2nd frame" 0 "$bin" video -m "$m" -q --threads 3 --every 2 \
+  --json "$tmp/s3e.jsonl" "$tmp/clip.mp4"
+expect "every 2nd frame: those of one stream" "$py" - "$tmp/s1.jsonl" "$tmp/s3e.jsonl" <<'PY'
+import json, sys
+one = [json.loads(l) for l in open(sys.argv[1])]
+three = [json.loads(l) for l in open(sys.argv[2])]
+assert [d["frame"] for d in three] == [0, 2, 4, 6, 8], [d["frame"] for d in three]
+assert three == one[::2]
+PY
+
 # --- anonymization: inside the faces, changed beyond recognition; outside, not a pixel
 raw "$tmp/lossless.mkv" "$tmp/orig.bgr"
 for how in blur pixelate fill; do
@@ -258,10 +276,12 @@ expect "the output is named" grep -q "no/dir/x.mp4" "$tmp/err"
 # --- stand-ins for a camera: a FIFO of raw frames, an image sequence
 mkfifo "$tmp/camera"
 (ff -i "$tmp/lossless.mkv" -f rawvideo -pix_fmt bgr24 - >"$tmp/camera") &
+feeder=$!
 check "FIFO of raw BGR frames" 0 tv --input-format rawvideo --input-option video_size=320x240 \
   --input-option pixel_format=bgr24 --input-option framerate=25 --json "$tmp/f.jsonl" \
   "$tmp/camera"
-wait
+kill "$feeder" 2>/dev/null # still there only if nothing opened the FIFO: never wait on it
+wait "$feeder" 2>/dev/null
 check "image sequence" 0 v --json "$tmp/s.jsonl" "$tmp/frames/%03d.png"
 expect "FIFO and image sequence: the faces of the file, frame by frame" "$py" - \
   "$tmp/l.jsonl" "$tmp/f.jsonl" "$tmp/s.jsonl" <<'PY'
