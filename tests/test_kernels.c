@@ -76,6 +76,12 @@ static const conv_case cases[] = {
     {"r50 head 1x1 256->20", 2, 5, 6, 256, 20, 1, 1, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     /* MobileNet0.25 */
     {"mnet stem 3x3/2 3->8", 1, 21, 18, 3, 8, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    /* the image layer's own kernel (conv_simd.h conv_image): runs of 12 pixels and a rest,
+     * both borders, odd and even widths, fewer than 8 channels, residual, sliced output */
+    {"mnet stem 3x3/2 3->8 wide", 2, 7, 61, 3, 8, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
+    {"image 3x3/2 3->8 even", 1, 6, 64, 3, 8, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 1},
+    {"image 3x3/2 3->5 residual", 1, 5, 53, 3, 5, 3, 2, 0, 0, 3, 2, 1, {RF_ACT_NONE, 0}, 0},
+    {"image 3x3/2 3->8 tiny", 1, 2, 2, 3, 8, 3, 2, 0, 0, 0, 0, 0, {RF_ACT_NONE, 0}, 0},
     {"mnet dw 3x3 8", 1, 11, 10, 8, 8, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
     {"mnet dw 3x3/2 16", 2, 11, 10, 16, 16, 3, 2, 1, 0, 0, 0, 0, {RF_ACT_LEAKY, 0.1f}, 0},
     {"mnet dw 3x3 32", 1, 6, 9, 32, 32, 3, 1, 1, 0, 0, 0, 0, {RF_ACT_RELU, 0}, 0},

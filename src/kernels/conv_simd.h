@@ -1,9 +1,9 @@
 /* conv_simd.h - the vector bodies of the SIMD kernel sets, written once for every vector
  * width: convolutions over NHWC tensors and the packed weights of kernels.h (1x1 as a GEMM,
  * kh x kw without im2col, Winograd F(4x4, 3x3) for stride-1 3x3, depthwise 3x3 vectorised
- * over channels), max pooling taps and the FMA peak. A set's file (kernels_avx2.c,
- * kernels_avx512.c) is compiled with its instruction set's flags and includes this after
- * defining:
+ * over channels, the image's 3x3 stride-2 layer of few channels), max pooling taps and the FMA
+ * peak. A set's file (kernels_avx2.c, kernels_avx512.c) is compiled with its instruction set's
+ * flags and includes this after defining:
  *
  *   SIMD_SUFFIX        the set's name in the functions exported here (rf_conv_avx2, ...)
  *   vf, vmask, SIMD_W  a vector of SIMD_W floats; a lane mask
@@ -386,6 +386,122 @@ static void conv_spatial(const conv_args *a, int row0, int row1)
     }
 }
 
+#if !SIMD_WORDS && (SIMD_HALF || SIMD_W == 8)
+/* The image's 3x3 stride-2 layer with at most 8 channels (MobileNet0.25's first). Its 27
+ * multiply-adds per pixel are too few for the general tiles, whose per-pixel pointers, bounds
+ * and masked stores cost more than the arithmetic (it took about a tenth of a MobileNet0.25
+ * pass): here the IMAGE_PX pixels of a run along one output line sit 6 floats apart from one
+ * pointer per kernel row, the 9 weights of a kernel row stay in registers, and outputs of 8
+ * channels take plain stores. */
+#define IMAGE_LAYER 1
+#define IMAGE_PX 12
+#if SIMD_HALF
+typedef vhalf image_w;
+#define IMAGE_W(p) half_load(p)
+#define IMAGE_MAC(x, w, acc) half_mac(x, w, acc)
+#else
+typedef vf image_w;
+#define IMAGE_W(p) V(load_ps)(p)
+#define IMAGE_MAC(x, w, acc) mac(V(set1_ps)(x), w, acc)
+#endif
+
+#if SIMD_W == 16
+#define image_low8(v) _mm512_castps512_ps256(v)
+#else
+#define image_low8(v) (v)
+#endif
+
+static int image_layer(const conv_args *a)
+{
+    const rf_conv *cv = a->cv;
+    return cv->cin == 3 && cv->kh == 3 && cv->kw == 3 && cv->stride == 2 && cv->cout <= 8 &&
+           a->in->pstride == 3 && a->pan0 == 0 && a->pan1 >= 1;
+}
+
+/* Output pixels [ox0, ox0 + np) of line oy (np <= IMAGE_PX); with `inside`, every tap of them
+ * lies within the input line (else taps outside read nothing: the borders). */
+INLINE void image_run(const conv_args *a, int img, int oy, int ox0, int np, int inside)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    const vmask m = lanes(cv->cout);
+    vf acc[IMAGE_PX];
+    const vf bias = load_masked(cv->bias, m);
+#pragma GCC unroll 12
+    for (int p = 0; p < IMAGE_PX; p++)
+        acc[p] = bias;
+    for (int ky = 0; ky < 3; ky++) {
+        const int iy = oy * 2 - cv->pad + ky;
+        if (iy < 0 || iy >= in->h)
+            continue;
+        const float *row = in->data + img * in->nstride + (int64_t)iy * in->w * 3;
+        const float *wk = a->w + ky * 9 * PANEL_W(0);
+        if (inside) {
+            const float *b = row + (int64_t)(ox0 * 2 - cv->pad) * 3;
+            image_w w[9];
+#pragma GCC unroll 9
+            for (int k = 0; k < 9; k++)
+                w[k] = IMAGE_W(wk + k * PANEL_W(0));
+#pragma GCC unroll 12
+            for (int p = 0; p < IMAGE_PX; p++) {
+                if (p >= np)
+                    break;
+#pragma GCC unroll 9
+                for (int k = 0; k < 9; k++)
+                    acc[p] = IMAGE_MAC(b[p * 6 + k], w[k], acc[p]);
+            }
+            continue;
+        }
+        for (int p = 0; p < np; p++)
+            for (int kx = 0; kx < 3; kx++) {
+                const int ix = (ox0 + p) * 2 - cv->pad + kx;
+                if (ix < 0 || ix >= in->w)
+                    continue;
+                for (int c = 0; c < 3; c++)
+                    acc[p] = IMAGE_MAC(row[ix * 3 + c], IMAGE_W(wk + (kx * 3 + c) * PANEL_W(0)),
+                                       acc[p]);
+            }
+    }
+#pragma GCC unroll 12
+    for (int p = 0; p < IMAGE_PX; p++) {
+        if (p >= np)
+            break;
+        vf v = acc[p];
+        if (a->res)
+            v = V(add_ps)(v, load_masked(pixel_ptr(a->res, img, oy, ox0 + p), m));
+        float *dst = pixel_ptr(a->out, img, oy, ox0 + p);
+        if (cv->cout == 8) /* a plain store: masked ones are slow on some CPUs */
+            _mm256_storeu_ps(dst, image_low8(activate(v, a->act)));
+        else
+            store_masked(dst, m, activate(v, a->act));
+    }
+}
+
+static void conv_image(const conv_args *a, int row0, int row1)
+{
+    const rf_conv *cv = a->cv;
+    const int w = a->out->w, iw = a->in->w;
+    /* the pixels whose three taps all lie within the input line: [x0, x1) */
+    const int x0 = (cv->pad + 1) / 2;
+    int x1 = iw - 3 + cv->pad < 0 ? x0 : (iw - 3 + cv->pad) / 2 + 1;
+    x1 = x1 < x0 ? x0 : x1 > w ? w : x1;
+    for (int r = row0; r < row1; r++) {
+        const int img = r / a->out->h, oy = r % a->out->h;
+        for (int x = 0; x < x0 && x < w; x++)
+            image_run(a, img, oy, x, 1, 0);
+        int x = x0;
+        for (; x + IMAGE_PX <= x1; x += IMAGE_PX)
+            image_run(a, img, oy, x, IMAGE_PX, 1);
+        if (x < x1)
+            image_run(a, img, oy, x, x1 - x, 1);
+        for (x = x1 > x0 ? x1 : x0; x < w; x++)
+            image_run(a, img, oy, x, 1, 0);
+    }
+}
+#else
+#define IMAGE_LAYER 0
+#endif
+
 #if !SIMD_WORDS /* the reduced sets keep depthwise layers in float32 */
 /* acc + residual, activation, store: the end of a depthwise output vector. */
 INLINE void dw_store(vf acc, const conv_args *a, int img, int oy, int ox, int c0, vmask m)
@@ -434,9 +550,11 @@ INLINE void dw3x3_step(vf acc[DW_PX], const float *const rows[3], int64_t base, 
         for (int j = 0; j < DW_PX; j++) {
             const float *ip = rows[ky] + base + (j < n ? j : n - 1) * step;
 #pragma GCC unroll 3
-            for (int kx = 0; kx < 3; kx++)
-                acc[j] = V(fmadd_ps)(full ? V(loadu_ps)(ip + kx * ps) : load_masked(ip + kx * ps, m),
-                                     w[ky * 3 + kx], acc[j]);
+            for (int kx = 0; kx < 3; kx++) {
+                const float *t = ip + kx * ps;
+                acc[j] = V(fmadd_ps)(full ? V(loadu_ps)(t) : load_masked(t, m), w[ky * 3 + kx],
+                                     acc[j]);
+            }
         }
     }
 }
@@ -851,6 +969,10 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
         conv_winograd_3x3(&a, row0, row1);
     else if (conv->kh == 1 && conv->kw == 1 && conv->pad == 0)
         conv_pointwise(&a, row0, row1);
+#if IMAGE_LAYER
+    else if (image_layer(&a))
+        conv_image(&a, row0, row1);
+#endif
     else
         conv_spatial(&a, row0, row1);
     if (a.stream)
