@@ -17,7 +17,8 @@ static void help(FILE *f)
           "sequence such as frames/%04d.png, rtsp:// or http:// URLs) or a V4L2 camera\n"
           "(/dev/video0).\n\n",
           f);
-    cli_model_options_help(f, "threads for the forward pass (default 1)");
+    cli_model_options_help(f, "threads for the network, shared out among the --streams\n"
+                              "                          (default 1)");
     fputs("      (default input: --original-size, the frame's own size)\n\n"
           "Detection:\n"
           "      --threshold T       report faces with score > T (default 0.5)\n"
