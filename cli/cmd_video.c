@@ -729,8 +729,11 @@ static void report(const pipeline *p)
 {
     const int64_t n = p->written;
     const double secs = (p->t_end - p->t0) / 1e3;
-    fprintf(stderr, "retinaface video: %s: %lld frame%s, %lld detected, %.2f s\n", p->a->input,
-            (long long)n, n == 1 ? "" : "s", (long long)p->n_detect, secs);
+    const int threads = p->a->mo.threads;
+    fprintf(stderr, "retinaface video: %s: %lld frame%s, %lld detected, %.2f s; %d stream%s on %d "
+                    "thread%s\n", p->a->input, (long long)n, n == 1 ? "" : "s",
+            (long long)p->n_detect, secs, p->streams, p->streams == 1 ? "" : "s", threads,
+            threads == 1 ? "" : "s");
     if (!n)
         return;
     const double nd = p->n_detect ? (double)p->n_detect : 1;

@@ -130,8 +130,9 @@ check "--streams 0" 2 "$bin" video -m "$m" --streams 0 "$tmp/clip.mp4"
 check "--streams beyond --threads" 2 "$bin" video -m "$m" --threads 2 --streams 3 "$tmp/clip.mp4"
 expect "says that --streams needs --threads" grep -q -- "--streams 3 needs at least" "$tmp/err"
 check "one stream" 0 v --streams 1 --json "$tmp/s1.jsonl" "$tmp/clip.mp4"
-check "three streams" 0 "$bin" video -m "$m" -q --threads 3 --json "$tmp/s3.jsonl" \
-  "$tmp/clip.mp4"
+check "three streams" 0 "$bin" video -m "$m" --threads 3 --json "$tmp/s3.jsonl" "$tmp/clip.mp4"
+expect "the report: three streams by default on three threads" \
+  grep -q "3 streams on 3 threads" "$tmp/err"
 expect "three streams: the same JSON Lines, frames in order" cmp "$tmp/s1.jsonl" "$tmp/s3.jsonl"
 check "three streams, every 2nd frame" 0 "$bin" video -m "$m" -q --threads 3 --every 2 \
   --json "$tmp/s3e.jsonl" "$tmp/clip.mp4"

@@ -183,7 +183,9 @@ void rf_ops_end_pass(rf_exec *ex)
         }
 }
 
-/* Converted inputs made from tensor `id` are stale once it is written. */
+/* Converted inputs made from tensor `id` are stale once it is written. A write through a view
+ * (arena_id -1: SSH's channel slices of its output) does not reach here; the network writes
+ * those slices before any layer reads the whole tensor. */
 static void converted_stale(rf_exec *ex, int id)
 {
     for (int k = 0; id >= 0 && k < RF_CONVERTED_KEEP; k++)
