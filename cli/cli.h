@@ -69,6 +69,19 @@ int cli_make_dir(const char *cmd, const char *path);
 int cli_write_crops(const char *cmd, const char *dir, const char *prefix, const rf_image *image,
                     const rf_faces *faces, float threshold, rf_image_buf *chip);
 
+/* A list of image paths. */
+typedef struct {
+    char **items;
+    int count, capacity;
+} cli_paths;
+/* Adds arg to out: a directory as its .jpg/.jpeg/.png files sorted by name (a warning if it
+ * has none), anything else as it is. Prints the error and returns -1 on failure. */
+int cli_collect_images(const char *cmd, const char *arg, cli_paths *out);
+/* Frees the list and passes status through. */
+int cli_paths_free(cli_paths *l, int status);
+/* Whether name ends in .jpg, .jpeg or .png (any case). */
+int cli_has_image_ext(const char *name);
+
 int cmd_detect(int argc, char **argv);
 int cmd_video(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

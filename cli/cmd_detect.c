@@ -1,12 +1,8 @@
 /* cmd_detect.c - `retinaface detect`: faces of images as text, JSON, drawn pictures and raw tensors. */
 #include "cli.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static void help(FILE *f)
@@ -36,80 +32,6 @@ static void help(FILE *f)
           "  -h, --help              this help\n\n"
           "Exit status: 0 all images done, 1 some image or output failed, 2 bad command line.\n",
           f);
-}
-
-typedef struct {
-    char **items;
-    int count, capacity;
-} path_list;
-
-static int add_path(path_list *l, const char *p)
-{
-    if (l->count == l->capacity) {
-        int cap = l->capacity ? 2 * l->capacity : 16;
-        char **grown = realloc(l->items, sizeof *grown * (size_t)cap);
-        if (!grown)
-            return -1;
-        l->items = grown;
-        l->capacity = cap;
-    }
-    if (!(l->items[l->count] = strdup(p)))
-        return -1;
-    l->count++;
-    return 0;
-}
-
-/* Frees the list and passes status through, for the many early returns of the command. */
-static int free_paths(path_list *l, int status)
-{
-    for (int i = 0; i < l->count; i++)
-        free(l->items[i]);
-    free(l->items);
-    return status;
-}
-
-static int has_image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") ||
-                   !strcasecmp(dot, ".png"));
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Expands directories into their image files, sorted by name. */
-static int collect_inputs(const char *arg, path_list *out)
-{
-    struct stat st;
-    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(arg);
-        if (!d) {
-            fprintf(stderr, "retinaface detect: cannot open directory %s: %s\n", arg,
-                    strerror(errno));
-            return -1;
-        }
-        int first = out->count;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (e->d_name[0] == '.' || !has_image_ext(e->d_name))
-                continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", arg, e->d_name);
-            if (add_path(out, path)) {
-                closedir(d);
-                return -1;
-            }
-        }
-        closedir(d);
-        qsort(out->items + first, (size_t)(out->count - first), sizeof(char *), by_name);
-        if (out->count == first)
-            fprintf(stderr, "retinaface detect: warning: no .jpg/.jpeg/.png files in %s\n", arg);
-        return 0;
-    }
-    return add_path(out, arg);
 }
 
 static const char *base_name(const char *path)
@@ -179,7 +101,7 @@ static int dump_tensors(rf_context *ctx, const char *dir)
  * otherwise DIR/<image name>. */
 static void draw_path(char *out, size_t size, const char *draw, int single, const char *image)
 {
-    if (single && has_image_ext(draw))
+    if (single && cli_has_image_ext(draw))
         snprintf(out, size, "%s", draw);
     else
         snprintf(out, size, "%s/%s", draw, base_name(image));
@@ -194,67 +116,67 @@ int cmd_detect(int argc, char **argv)
     int batch_max = 16, quiet = 0;
     const char *json = NULL, *draw = NULL, *dump = NULL, *crops = NULL, *v;
     rf_image_buf chip = {0};
-    path_list inputs = {0};
+    cli_paths inputs = {0};
     int status = CLI_EXIT_OK;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = cli_model_option(argc, argv, &i, "detect", &mo);
         if (r < 0)
-            return free_paths(&inputs, CLI_EXIT_USAGE);
+            return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         if (r > 0)
             continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             help(stdout);
-            return free_paths(&inputs, CLI_EXIT_OK);
+            return cli_paths_free(&inputs, CLI_EXIT_OK);
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (cli_is_option(a, "--threshold")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_float("detect", "--threshold", v, 0.0f, 1.0f, &threshold))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--nms")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_float("detect", "--nms", v, 0.0f, 1.0f, &params.nms_threshold))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--top-k")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--top-k", v, 0, 1 << 30, &params.pre_nms_top_k))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--keep-top-k")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--keep-top-k", v, 0, 1 << 30, &params.keep_top_k))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--batch")) {
             if (!(v = cli_option_value(argc, argv, &i, "detect")) ||
                 cli_parse_int("detect", "--batch", v, 1, 1024, &batch_max))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--json")) {
             if (!(json = cli_option_value(argc, argv, &i, "detect")))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--draw")) {
             if (!(draw = cli_option_value(argc, argv, &i, "detect")))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--crops")) {
             if (!(crops = cli_option_value(argc, argv, &i, "detect")))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (cli_is_option(a, "--dump-tensors")) {
             if (!(dump = cli_option_value(argc, argv, &i, "detect")))
-                return free_paths(&inputs, CLI_EXIT_USAGE);
+                return cli_paths_free(&inputs, CLI_EXIT_USAGE);
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "retinaface detect: unknown option '%s' (see --help)\n", a);
-            return free_paths(&inputs, CLI_EXIT_USAGE);
-        } else if (collect_inputs(a, &inputs)) {
-            return free_paths(&inputs, CLI_EXIT_FAILURE);
+            return cli_paths_free(&inputs, CLI_EXIT_USAGE);
+        } else if (cli_collect_images("detect", a, &inputs)) {
+            return cli_paths_free(&inputs, CLI_EXIT_FAILURE);
         }
     }
     if (!mo.model) {
         fprintf(stderr, "retinaface detect: no model given (use -m FILE; see --help)\n");
-        return free_paths(&inputs, CLI_EXIT_USAGE);
+        return cli_paths_free(&inputs, CLI_EXIT_USAGE);
     }
     if (inputs.count == 0) {
         fprintf(stderr, "retinaface detect: no images given (see --help)\n");
-        return free_paths(&inputs, CLI_EXIT_USAGE);
+        return cli_paths_free(&inputs, CLI_EXIT_USAGE);
     }
     /* Candidates at the report threshold already give the same faces above it: greedy NMS
      * only lets a better-scoring box suppress another. */
@@ -263,11 +185,12 @@ int cmd_detect(int argc, char **argv)
     rf_model *model;
     rf_context *ctx;
     if (cli_open("detect", &mo, &model, &ctx))
-        return free_paths(&inputs, CLI_EXIT_FAILURE);
+        return cli_paths_free(&inputs, CLI_EXIT_FAILURE);
     cli_output jout = {0};
     FILE *jf = NULL;
     /* The drawing folder first: a JSON file opened before it failed would be left half written. */
-    if (draw && !(inputs.count == 1 && has_image_ext(draw)) && cli_make_dir("detect", draw)) {
+    if (draw && !(inputs.count == 1 && cli_has_image_ext(draw)) &&
+        cli_make_dir("detect", draw)) {
         status = CLI_EXIT_FAILURE;
         goto out;
     }
@@ -382,5 +305,5 @@ out:
     rf_image_buf_free(&chip);
     rf_context_free(ctx);
     rf_model_free(model);
-    return free_paths(&inputs, status);
+    return cli_paths_free(&inputs, status);
 }

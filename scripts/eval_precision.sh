@@ -7,6 +7,8 @@
 #   THREADS=N          images evaluated at once (default 1: the machine may be shared)
 #   PRECISIONS         default "fp32 bf16 int8"; KERNELS (default auto; reference runs any
 #                      precision on any CPU, very slowly)
+#   CALIBRATION=PATH   also int8 with calibrated ranges ("int8-cal"): the model converted with
+#                      `retinaface convert --calibration PATH` (images or a folder of them)
 #   RETINAFACE_TESTDATA  the shared data folder (default ../shared)
 # Results go to out/eval_precision/<precision>/ and <precision>.json.
 set -euo pipefail
@@ -27,9 +29,16 @@ for f in "$wf/val/images" "$model"; do
   [ -e "$f" ] || { echo "eval_precision: $f not found" >&2; exit 1; }
 done
 mkdir -p out/eval_precision
+if [ -n "${CALIBRATION:-}" ]; then
+  "$bin" convert "$model" out/eval_precision/calibrated.rfm --calibration "$CALIBRATION" \
+    --threads "$threads" >&2
+  precisions+=(int8-cal)
+fi
 for p in "${precisions[@]}"; do
-  echo "== $p: mobilenet0.25_Final.pth --original-size --protocol both --kernels $kernels" >&2
-  "$bin" eval -m "$model" --original-size --protocol both --precision "$p" --kernels "$kernels" \
+  m=$model prec=$p
+  [ "$p" = int8-cal ] && m=out/eval_precision/calibrated.rfm prec=int8
+  echo "== $p: $(basename "$m") --original-size --protocol both --kernels $kernels" >&2
+  "$bin" eval -m "$m" --original-size --protocol both --precision "$prec" --kernels "$kernels" \
     --gt "$wf" --images "$wf/val/images" --threads "$threads" \
     --out "out/eval_precision/$p" --json "out/eval_precision/$p.json" >/dev/null
 done

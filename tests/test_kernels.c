@@ -280,8 +280,8 @@ static void teardown(conv_setup *s)
 /* Runs conv of set ks on input `in` over the output in pieces as threads would (three bands of
  * rows, each in two groups of channels where there are more than RF_CONV_CHANNEL_STEP), the
  * output first filled with SENTINEL. */
-static void run_parts(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
-                      const rf_tensor *in)
+static void run_parts_copy(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
+                           const rf_tensor *in, const rf_tensor *copy)
 {
     for (size_t i = 0; i < s->out_floats; i++)
         s->out_buf[i] = SENTINEL;
@@ -303,10 +303,16 @@ static void run_parts(const conv_case *k, conv_setup *s, const rf_kernel_set *ks
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 2; c++)
             if (ch_at[c] < ch_at[c + 1])
-                ks->conv(&s->cv, in, res, k->act, &s->out,
+                ks->conv(&s->cv, in, res, k->act, &s->out, copy,
                          (rf_conv_part){row_at[r], row_at[r + 1], ch_at[c], ch_at[c + 1]},
                          scratch);
     free(scratch);
+}
+
+static void run_parts(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
+                      const rf_tensor *in)
+{
+    run_parts_copy(k, s, ks, in, NULL);
 }
 
 /* Whether every output inside the slice and nothing outside it (other channels, gaps between
@@ -459,13 +465,31 @@ static void copy_out(const conv_setup *s, float *dst)
                 memcpy(dst, px(&s->out, i, y, x), sizeof(float) * (size_t)s->cv.cout);
 }
 
+/* A tensor for in converted as conv reads it (BF16 or U8 with scale and zero_point): dense,
+ * 64-byte aligned (as arena tensors are), rf_conv_words words per pixel, U8 with conv->pad
+ * pixels around the map; all-ones bytes (NaN bf16 pairs, uint8 255) until written. *buf: its
+ * memory, to free. */
+static rf_tensor converted_tensor(const rf_conv *cv, const rf_tensor *in, rf_read read,
+                                  float scale, int zero_point, float **buf)
+{
+    const int pad = read == RF_READ_U8 ? cv->pad : 0;
+    const int words =
+        rf_conv_words(cv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8 : RF_PRECISION_BF16);
+    rf_tensor q = {.n = in->n, .h = in->h + 2 * pad, .w = in->w + 2 * pad, .c = words,
+                   .pstride = words, .arena_id = -1, .scale = scale, .zero_point = zero_point};
+    q.nstride = (int64_t)q.h * q.w * words;
+    const size_t bytes = ((size_t)q.n * (size_t)q.nstride * sizeof(float) + 63) & ~(size_t)63;
+    *buf = q.data = aligned_alloc(64, bytes);
+    CHECK(q.data != NULL, "out of memory");
+    memset(q.data, 0xff, bytes);
+    return q;
+}
+
 /* The input of conv (packed for ks) as ks reads it (rf_read), prepared as ops.c's
  * conv_prepared prepares it: F32, the tensor as it is; F32_RANGE, the same view with scale and
  * zero_point from its range (ks->range over two shares of rows, as the pool splits it, then
- * rf_quant_params); BF16 and U8, a dense 64-byte aligned copy (as arena tensors are) of
- * rf_conv_words words per pixel, U8 with conv->pad pixels around the map, written by
- * ks->convert_input in two shares of rows. The copy starts as all-ones bytes (NaN bf16 pairs,
- * uint8 255), so a word convert_input leaves unwritten shows. *buf: the copy, to free. */
+ * rf_quant_params); BF16 and U8, a converted_tensor written by ks->convert_input in two
+ * shares of rows, so a word convert_input leaves unwritten shows. *buf: the copy, to free. */
 static rf_tensor prepare_input(const rf_kernel_set *ks, const rf_conv *cv, const rf_tensor *in,
                                float **buf)
 {
@@ -483,17 +507,7 @@ static rf_tensor prepare_input(const rf_kernel_set *ks, const rf_conv *cv, const
         if (read == RF_READ_F32_RANGE)
             return t;
     }
-    const int pad = read == RF_READ_U8 ? cv->pad : 0;
-    const int words =
-        rf_conv_words(cv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8 : RF_PRECISION_BF16);
-    rf_tensor q = {.n = in->n, .h = in->h + 2 * pad, .w = in->w + 2 * pad, .c = words,
-                   .pstride = words, .arena_id = -1, .scale = t.scale,
-                   .zero_point = t.zero_point};
-    q.nstride = (int64_t)q.h * q.w * words;
-    const size_t bytes = ((size_t)q.n * (size_t)q.nstride * sizeof(float) + 63) & ~(size_t)63;
-    *buf = q.data = aligned_alloc(64, bytes);
-    CHECK(q.data != NULL, "out of memory");
-    memset(q.data, 0xff, bytes);
+    rf_tensor q = converted_tensor(cv, in, read, t.scale, t.zero_point, buf);
     const int rows = q.n * q.h, cut = rows / 3;
     ks->convert_input(cv, in, &q, 0, cut);
     ks->convert_input(cv, in, &q, cut, rows);
@@ -515,8 +529,49 @@ static void note_worst(int which, double e)
     worst_seen[which] = e > worst_seen[which] || e != e ? e : worst_seen[which];
 }
 
+/* The copy of its output that ks writes as it stores it, for a next layer of padding 1
+ * (kernel_set.h, conv): word for word what convert_input makes of that output - for U8 with
+ * a range half the output's (so that some values clamp) - in the map's interior, and nothing
+ * written around it (the caller fills U8's border). */
+static int copies_tested;
+static void test_copy(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
+                      const rf_tensor *in, rf_read read)
+{
+    rf_conv next = {.cin = s->cv.cout, .cout = s->cv.cout, .kh = 3, .kw = 3, .stride = 1,
+                    .pad = 1, .groups = 1};
+    float lo, hi, scale = 0;
+    int zero_point = 0;
+    if (read == RF_READ_U8) {
+        ks->range(&s->out, 0, s->out.n * s->out.h, &lo, &hi);
+        rf_quant_params(lo / 2, hi / 2, &scale, &zero_point);
+    }
+    float *got_buf, *want_buf;
+    rf_tensor got = converted_tensor(&next, &s->out, read, scale, zero_point, &got_buf);
+    run_parts_copy(k, s, ks, in, &got);
+    rf_tensor want = converted_tensor(&next, &s->out, read, scale, zero_point, &want_buf);
+    ks->convert_input(&next, &s->out, &want, 0, want.n * want.h);
+    const int pad = read == RF_READ_U8 ? next.pad : 0;
+    size_t differ = 0, outside = 0, words = (size_t)want.n * want.nstride;
+    for (size_t i = 0; i < words; i++) {
+        const size_t px = i / (size_t)want.pstride;
+        const int x = (int)(px % (size_t)want.w), y = (int)(px / (size_t)want.w % (size_t)want.h);
+        const int inside = x >= pad && x < want.w - pad && y >= pad && y < want.h - pad;
+        uint32_t g, w;
+        memcpy(&g, got.data + i, 4);
+        memcpy(&w, want.data + i, 4);
+        differ += inside && g != w;
+        outside += !inside && g != 0xffffffffu;
+    }
+    CHECK(differ == 0 && outside == 0,
+          "%s %s: its %s copy differs from convert_input in %zu words, %zu written outside",
+          ks->name, k->what, read == RF_READ_U8 ? "uint8" : "bf16", differ, outside);
+    copies_tested++;
+    free(got_buf);
+    free(want_buf);
+}
+
 /* One precision's sets on a set-up case: the reference against the exact result, then each
- * SIMD set of that precision against the reference. */
+ * SIMD set of that precision against the reference, and the copy it writes. */
 static void test_reduced_precision(const conv_case *k, conv_setup *s, rf_precision precision,
                                    float *ref_out)
 {
@@ -553,7 +608,6 @@ static void test_reduced_precision(const conv_case *k, conv_setup *s, rf_precisi
         const int wino = ((const rf_packed *)s->cv.packed)->layout == RF_PACK_WINOGRAD_BF16;
         in = prepare_input(ks, &s->cv, &s->in, &buf);
         run_parts(k, s, ks, &in);
-        free(buf);
         check_written(k, s, ks);
         e = worst_error(s, ref_out);
         /* float32 layers: two float32 results, each within REL_TOL of the exact one */
@@ -570,6 +624,10 @@ static void test_reduced_precision(const conv_case *k, conv_setup *s, rf_precisi
                   ks->name, k->what, ex, WINO_BF16_TOL);
             printf(" (exact %.2g)", ex);
         }
+        const rf_read copy_read = int8 ? RF_READ_U8 : RF_READ_BF16;
+        if (ks->writes_copy && ks->writes_copy(&s->cv, copy_read))
+            test_copy(k, s, ks, &in, copy_read);
+        free(buf);
     }
 }
 
@@ -635,6 +693,9 @@ static void test_reduced(void)
             k.what = what;
             test_reduced_case(&k, (input_fill)f);
         }
+    printf("  copies written with the outputs, equal to convert_input's: %d\n", copies_tested);
+    CHECK(copies_tested > 0 || !rf_kernels_select(RF_KERNELS_AVX512, RF_PRECISION_BF16, NULL),
+          "no set wrote a copy");
     printf("  reduced precision, worst over the cases (bound):\n");
     for (int w = 0; w < W_COUNT; w++)
         printf("    %-38s %.3g (%.3g)\n", worst_names[w], worst_seen[w], worst_bounds[w]);
@@ -947,8 +1008,8 @@ static void test_residual_in_place(int cin, int cout, int h, int w)
             continue;
         pack(ks, &cv);
         memcpy(both_buf, res_buf, sizeof(float) * nout);
-        ks->conv(&cv, &in, &res, relu, &out, (rf_conv_part){0, h, 0, cout}, NULL);
-        ks->conv(&cv, &in, &both, relu, &both, (rf_conv_part){0, h, 0, cout}, NULL);
+        ks->conv(&cv, &in, &res, relu, &out, NULL, (rf_conv_part){0, h, 0, cout}, NULL);
+        ks->conv(&cv, &in, &both, relu, &both, NULL, (rf_conv_part){0, h, 0, cout}, NULL);
         CHECK(!memcmp(out_buf, both_buf, sizeof(float) * nout),
               "%s: 1x1 %d->%d %dx%d with the residual in the output differs", ks->name, cin,
               cout, h, w);

@@ -45,13 +45,14 @@ static float *make_input(int batch, int h, int w)
     return x;
 }
 
-static int run(const rf_model *m, rf_kernels kernels, const float *input, int batch, int h, int w,
-               outputs *o)
+static int run_precision(const rf_model *m, rf_kernels kernels, rf_precision precision,
+                         const float *input, int batch, int h, int w, outputs *o)
 {
     rf_context *ctx;
     rf_error err;
     rf_context_options opt = rf_context_options_default();
     opt.kernels = kernels;
+    opt.precision = precision;
     if (rf_context_create(m, &opt, &ctx, &err) != RF_OK ||
         rf_forward(ctx, input, batch, h, w, &err) != RF_OK) {
         fprintf(stderr, "forward: %s\n", err.message);
@@ -66,6 +67,12 @@ static int run(const rf_model *m, rf_kernels kernels, const float *input, int ba
     o->ldm = copy(r.landmark_pred, a * 10);
     rf_context_free(ctx);
     return o->cls && o->box && o->ldm ? 0 : -1;
+}
+
+static int run(const rf_model *m, rf_kernels kernels, const float *input, int batch, int h, int w,
+               outputs *o)
+{
+    return run_precision(m, kernels, RF_PRECISION_FP32, input, batch, h, w, o);
 }
 
 static double max_abs(const float *a, size_t n)
@@ -155,12 +162,13 @@ static void put32(unsigned char *p, uint32_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Recomputes the header checksum (header, layer table, packed table), so that a test reaches
- * the checks behind it. */
+/* Recomputes the header checksum (header, layer table, packed table and, from version 3, the
+ * range table), so that a test reaches the checks behind it. */
 static void fix_crc(unsigned char *buf)
 {
     const uint32_t layers = buf[28] | buf[29] << 8 | buf[30] << 16 | (uint32_t)buf[31] << 24;
-    const size_t end = 64 + (size_t)(layers < 1000 ? layers : 0) * (64 + 16);
+    const size_t end =
+        64 + (size_t)(layers < 1000 ? layers : 0) * (64 + 16 + (buf[8] >= 3 ? 8 : 0));
     memset(buf + 12, 0, 4);
     const uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)end);
     for (int i = 0; i < 4; i++)
@@ -194,7 +202,7 @@ static void corruption(const char *native)
         return;
     unsigned char *buf = malloc(size + 64);
     const size_t packed_table = 64 + 64 * (size_t)good[28];
-    const size_t table_end = packed_table + 16 * (size_t)good[28];
+    const size_t table_end = packed_table + (16 + 8) * (size_t)good[28];
     const uint64_t block3 = get64(good + packed_table + 16 * 3); /* layer 3's packed block */
     const size_t cuts[] = {0, 7, 8, 63, 64, packed_table, table_end - 1, table_end,
                            get64(good + 32), size / 2, block3, block3 + 100, size - 1};
@@ -232,7 +240,7 @@ static void corruption(const char *native)
         {"wrong cin", 64 + 64 * 2, 9, 0},
         {"wrong stride", 64 + 64 * 2 + 16, 3, 0},
         {"version 1 (before packed blocks)", 8, 1, 0},
-        {"version 3", 8, 3, 0},
+        {"version 4", 8, 4, 0},
         {"packed block beyond the end", packed_table + 16 * 3, size, 1},
         {"packed block at a huge offset", packed_table + 16 * 3, UINT64_MAX - 63, 1},
         {"misaligned packed block", packed_table + 16 * 3, block3 + 4, 1},
@@ -287,6 +295,133 @@ static void corruption(const char *native)
     }
     free(buf);
     free(good);
+}
+
+static void putf32(unsigned char *p, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    put32(p, u);
+}
+
+/* int8 calibration (rf_model_calibrate) on one picture: every layer that runs in int8, and no
+ * other, gets a range; a native file keeps them exactly; int8 outputs are the same from the
+ * calibrated model and from its file, and differ from the uncalibrated model's (the ranges are
+ * used); a version-2 file (no range table) still loads, uncalibrated; bad ranges are refused;
+ * rf_model_clear_ranges drops them. */
+static void calibration(const char *pth_rel, int h, int w)
+{
+    char pth[1024], path[300];
+    snprintf(pth, sizeof pth, "%s/%s", test_data_dir(), pth_rel);
+    snprintf(path, sizeof path, "%s/calibrated.rfn", tmpdir);
+    rf_model *m = NULL, *back = NULL;
+    rf_error err;
+    rf_image_buf img = {0};
+    CHECK(rf_model_load_flags(pth, RF_ANCHORS_RETINAFACE, RF_LOAD_KEEP_REFERENCE, &m, &err) ==
+              RF_OK && rf_image_alloc(w, h, &img, &err) == RF_OK,
+          "calibration setup: %s", err.message);
+    if (!m || !img.data) {
+        rf_model_free(m);
+        rf_image_buf_free(&img);
+        return;
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < 3 * w; x++)
+            img.data[(size_t)y * img.image.stride + x] = (uint8_t)((x * 7 + y * 13) ^ (x * y));
+    CHECK(!rf_model_calibrated(m), "a checkpoint carries no ranges");
+    const rf_input_policy policy = rf_input_policy_original();
+    CHECK(rf_model_calibrate(m, &img.image, 1, &policy, 2, &err) == RF_OK, "calibrate: %s",
+          err.message);
+    int ranged = 0, reduced = 0, stray = 0;
+    for (int i = 0; i < m->layers.count; i++) {
+        const rf_conv *c = &m->layers.layer[i].conv;
+        reduced += rf_conv_reduced(c);
+        ranged += rf_conv_reduced(c) && c->range_lo < c->range_hi && c->range_lo <= 0.0f;
+        stray += !rf_conv_reduced(c) && (c->range_lo != 0.0f || c->range_hi != 0.0f);
+    }
+    CHECK(rf_model_calibrated(m) && ranged == reduced && stray == 0,
+          "calibrated: %d of %d int8 layers have a range, %d other layers do", ranged, reduced,
+          stray);
+    CHECK(rf_model_save_native(m, path, RF_STORAGE_F32, &err) == RF_OK &&
+              rf_model_load(path, RF_ANCHORS_RETINAFACE, &back, &err) == RF_OK,
+          "calibrated file: %s", err.message);
+    int same = back != NULL;
+    for (int i = 0; back && i < m->layers.count; i++)
+        same &= m->layers.layer[i].conv.range_lo == back->layers.layer[i].conv.range_lo &&
+                m->layers.layer[i].conv.range_hi == back->layers.layer[i].conv.range_hi;
+    CHECK(same, "the file keeps every range exactly");
+
+    /* int8: the SIMD set where the CPU has it, else the reference (the model kept its weights) */
+    rf_kernels k = RF_KERNELS_AUTO;
+    rf_context *probe;
+    rf_context_options opt = rf_context_options_default();
+    opt.precision = RF_PRECISION_INT8;
+    if (rf_context_create(m, &opt, &probe, &err) == RF_OK)
+        rf_context_free(probe);
+    else
+        k = RF_KERNELS_REFERENCE;
+    float *input = make_input(1, h, w);
+    outputs a = {0}, b = {0}, c = {0};
+    CHECK(input && run_precision(m, k, RF_PRECISION_INT8, input, 1, h, w, &a) == 0 &&
+              (!back || run_precision(back, k == RF_KERNELS_REFERENCE ? RF_KERNELS_AUTO : k,
+                                      RF_PRECISION_INT8, input, 1, h, w, &b) == 0),
+          "int8 runs");
+    if (back && k == RF_KERNELS_AUTO && a.cls && b.cls) {
+        const size_t n = (size_t)a.anchors;
+        CHECK(max_diff(a.cls, b.cls, 2 * n) == 0 && max_diff(a.box, b.box, 4 * n) == 0 &&
+                  max_diff(a.ldm, b.ldm, 10 * n) == 0,
+              "int8 outputs of the calibrated model and of its file differ");
+    }
+    rf_model_clear_ranges(m);
+    CHECK(!rf_model_calibrated(m), "rf_model_clear_ranges leaves ranges");
+    if (a.cls && run_precision(m, k, RF_PRECISION_INT8, input, 1, h, w, &c) == 0) {
+        const size_t n = (size_t)a.anchors;
+        CHECK(max_diff(a.box, c.box, 4 * n) > 0, "the calibrated ranges change nothing");
+    }
+    outputs_free(&a);
+    outputs_free(&b);
+    outputs_free(&c);
+    free(input);
+
+    size_t size;
+    unsigned char *good = read_all(path, &size), *buf = good ? malloc(size) : NULL;
+    if (good && buf) {
+        const size_t layers = good[28];
+        const size_t ranges = 64 + (64 + 16) * layers;
+        int first = -1; /* the first layer that runs in int8 */
+        for (int i = 0; first < 0 && i < m->layers.count; i++)
+            if (rf_conv_reduced(&m->layers.layer[i].conv))
+                first = i;
+        /* version 2: the range table's bytes become a gap before the data */
+        memcpy(buf, good, size);
+        put32(buf + 8, 2);
+        fix_crc(buf);
+        rf_model *v2 = NULL;
+        CHECK(rf_model_load_memory(buf, size, RF_ANCHORS_RETINAFACE, &v2, &err) == RF_OK &&
+                  !rf_model_calibrated(v2),
+              "a version-2 file loads, uncalibrated: %s", err.message);
+        rf_model_free(v2);
+        const struct {
+            const char *what;
+            int layer;
+            float lo, hi;
+        } bad[] = {{"range lo > hi", first, 1.0f, -1.0f},
+                   {"range NaN", first, -1.0f, NAN},
+                   {"range infinite", first, -INFINITY, 1.0f},
+                   {"range on a float32 layer (the first)", 0, -1.0f, 1.0f}};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            memcpy(buf, good, size);
+            putf32(buf + ranges + 8 * (size_t)bad[i].layer, bad[i].lo);
+            putf32(buf + ranges + 8 * (size_t)bad[i].layer + 4, bad[i].hi);
+            fix_crc(buf);
+            expect_bad(bad[i].what, buf, size);
+        }
+    }
+    free(buf);
+    free(good);
+    rf_model_free(back);
+    rf_model_free(m);
+    rf_image_buf_free(&img);
 }
 
 /* Every stored value within half a unit in the last place of the storage format (11 or 8
@@ -539,6 +674,8 @@ int main(void)
     round_trip("models/resnet50_synthetic.pth", RF_ANCHORS_RETINAFACE, "r50", 64, 96, NULL);
     if (mnet)
         corruption(mnet);
+    calibration("models/mobilenet0.25_Final.pth", 120, 96);
+    calibration("models/resnet50_synthetic.pth", 64, 96);
 
     rf_error err;
     CHECK(rf_model_save_native(NULL, "x", RF_STORAGE_F32, &err) == RF_E_ARG, "null model");

@@ -31,6 +31,9 @@ typedef struct {
     float *weight;  /* dense: [kh][kw][cin][cout]; depthwise: [kh][kw][cout] */
     float *bias;    /* [cout] */
     void *packed;   /* weights re-laid for the fast kernels (kernel set's own format), or NULL */
+    /* the range of its input that int8 calibration found (rf_model_calibrate), lo < hi; both 0
+     * when not calibrated: an int8 pass then measures it */
+    float range_lo, range_hi;
 } rf_conv;
 
 static inline uint64_t rf_conv_weight_count(const rf_conv *c)

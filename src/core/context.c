@@ -6,6 +6,7 @@
 #include "core/postprocess.h"
 #include "image/image.h"
 
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,8 +153,19 @@ rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err)
     rf_exec *ex = &ctx->exec;
     ex->plan_flops = 0;
     ex->plan_scratch_floats = 0;
+    ex->ncopies = 0;
+    ex->copy_mode = ex->kernels->writes_copy ? RF_COPIES_FINDING : RF_COPIES_OFF;
     rf_tensor x = begin_pass(ctx, 1, n, h, w);
     finish_pass(ctx, &x);
+    if (ex->copy_mode == RF_COPIES_FINDING) {
+        /* again, with the layers that write copies allocating them as they run */
+        ex->copy_mode = RF_COPIES_ON;
+        if (ex->ncopies) {
+            ex->plan_flops = 0;
+            x = begin_pass(ctx, 1, n, h, w);
+            finish_pass(ctx, &x);
+        }
+    }
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%dx%d", n, h, w);
     rf_status st = rf_arena_place(&ex->arena, shape, err);
@@ -318,4 +330,62 @@ rf_status rf_detect(rf_context *ctx, const rf_image *image, const rf_input_polic
                     const rf_detect_params *params, rf_faces *faces, rf_error *err)
 {
     return rf_detect_batch(ctx, image, 1, policy, params, faces, err);
+}
+
+int rf_model_calibrated(const rf_model *model)
+{
+    for (int i = 0; model && i < model->layers.count; i++)
+        if (model->layers.layer[i].conv.range_lo < model->layers.layer[i].conv.range_hi)
+            return 1;
+    return 0;
+}
+
+void rf_model_clear_ranges(rf_model *model)
+{
+    if (model)
+        rf_model_set_ranges(model, NULL);
+}
+
+rf_status rf_model_calibrate(rf_model *model, const rf_image *images, int count,
+                             const rf_input_policy *policy, int threads, rf_error *err)
+{
+    if (!model || !images || !policy || count < 1)
+        return rf_fail(err, RF_E_ARG, "rf_model_calibrate: no model or no images");
+    rf_context_options o = rf_context_options_default();
+    o.threads = threads;
+    rf_context *ctx;
+    rf_status st = rf_context_create(model, &o, &ctx, err);
+    if (st != RF_OK)
+        return st;
+    const int n = model->layers.count;
+    float(*ranges)[2] = malloc(sizeof *ranges * (size_t)n);
+    if (!ranges) {
+        rf_context_free(ctx);
+        return rf_fail(err, RF_E_NOMEM, "out of memory for calibration");
+    }
+    for (int i = 0; i < n; i++) {
+        const rf_conv *c = &model->layers.layer[i].conv;
+        const int had = c->range_lo < c->range_hi;
+        ranges[i][0] = had ? c->range_lo : FLT_MAX;
+        ranges[i][1] = had ? c->range_hi : -FLT_MAX;
+    }
+    ctx->exec.calibration = ranges;
+    ctx->exec.calibration_convs = ctx->convs;
+    const rf_detect_params params = rf_detect_params_default();
+    rf_faces faces = {0};
+    for (int k = 0; k < count && st == RF_OK; k++)
+        st = rf_detect(ctx, &images[k], policy, &params, &faces, err);
+    rf_faces_free(&faces);
+    rf_context_free(ctx);
+    if (st == RF_OK) {
+        /* widened to hold 0, as rf_quant_params would: the range a layer keeps */
+        for (int i = 0; i < n; i++)
+            if (ranges[i][0] <= ranges[i][1]) {
+                ranges[i][0] = ranges[i][0] < 0.0f ? ranges[i][0] : 0.0f;
+                ranges[i][1] = ranges[i][1] > 0.0f ? ranges[i][1] : 0.0f;
+            }
+        rf_model_set_ranges(model, (const float(*)[2])ranges);
+    }
+    free(ranges);
+    return st;
 }

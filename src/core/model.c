@@ -248,6 +248,22 @@ static rf_status keep_only_biases(rf_model *m, const char *path, rf_error *err)
     return RF_OK;
 }
 
+void rf_model_set_ranges(rf_model *m, const float (*ranges)[2])
+{
+    pthread_mutex_lock(&m->lock);
+    for (int i = 0; i < m->layers.count; i++) {
+        const int set = ranges && ranges[i][0] < ranges[i][1];
+        const float lo = set ? ranges[i][0] : 0.0f, hi = set ? ranges[i][1] : 0.0f;
+        m->layers.layer[i].conv.range_lo = lo;
+        m->layers.layer[i].conv.range_hi = hi;
+        for (int p = 0; p < m->npackings; p++) {
+            m->packings[p].convs[i].range_lo = lo;
+            m->packings[p].convs[i].range_hi = hi;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
 static rf_packing *find_packing(const rf_model *m, rf_pack_fn pack, uint32_t version)
 {
     for (int i = 0; i < m->npackings; i++)

@@ -66,6 +66,11 @@ rf_status rf_model_add_packing(rf_model *m, rf_pack_fn pack, uint32_t version,
 rf_status rf_model_layers_for(const rf_model *m, const rf_kernel_set *ks, const rf_conv **out,
                               rf_error *err);
 
+/* Sets each layer's calibrated input range (rf_conv.range_lo, range_hi) from ranges[i] = {lo,
+ * hi}, in the table and every packing; lo >= hi (or ranges NULL): none. No context of m may be
+ * running. */
+void rf_model_set_ranges(rf_model *m, const float (*ranges)[2]);
+
 /* RF_OK if the model still has its plain-layout weights, which `what` reads; otherwise
  * RF_E_UNSUPPORTED with a message that says how to load it. */
 rf_status rf_model_need_reference(const rf_model *m, const char *what, rf_error *err);

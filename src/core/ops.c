@@ -48,7 +48,7 @@ static int task_count(const rf_exec *ex, int rows)
 typedef struct {
     const rf_exec *ex;
     const rf_conv *conv;
-    const rf_tensor *in, *residual, *out;
+    const rf_tensor *in, *residual, *out, *copy;
     rf_act act;
     int rows, unit, row_tasks, ch_tasks;
 } conv_job;
@@ -73,7 +73,7 @@ static void conv_task(void *arg, int t, int worker)
     const rf_conv_part part = {task_row(j, rt), task_row(j, rt + 1), g0 * RF_CONV_CHANNEL_STEP,
                                ch1 < j->conv->cout ? ch1 : j->conv->cout};
     if (part.row0 < part.row1 && part.ch0 < part.ch1)
-        j->ex->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, part,
+        j->ex->kernels->conv(j->conv, j->in, j->residual, j->act, j->out, j->copy, part,
                               j->ex->scratch ? j->ex->scratch[worker] : NULL);
 }
 
@@ -123,7 +123,8 @@ static void rows_task(void *arg, int t, int worker);
 
 /* The convolution proper, on the input as the kernels read it; t0: when the op began. */
 static void conv_run(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
-                     const rf_tensor *residual, rf_act act, rf_tensor *out, double t0)
+                     const rf_tensor *residual, rf_act act, rf_tensor *out,
+                     const rf_tensor *copy, double t0)
 {
     if (ex->arena.planning) {
         ex->plan_flops += conv_flops(conv, out);
@@ -132,7 +133,7 @@ static void conv_run(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
             ex->plan_scratch_floats = scratch;
         return;
     }
-    conv_job j = {ex, conv, in, residual, out, act, out->n * out->h, 1, 0, 1};
+    conv_job j = {ex, conv, in, residual, out, copy, act, out->n * out->h, 1, 0, 1};
     conv_split(ex, &j);
     rf_pool_run(ex->pool, conv_task, &j, j.row_tasks * j.ch_tasks);
     if (ex->profiling)
@@ -152,8 +153,11 @@ static void range_task(void *arg, int t, int worker)
     (void)worker;
     range_job *j = arg;
     const int rows = j->t->n * j->t->h;
-    j->ex->kernels->range(j->t, (int)((int64_t)rows * t / j->tasks),
-                          (int)((int64_t)rows * (t + 1) / j->tasks), &j->lo[t], &j->hi[t]);
+    /* float32 sets measure only to calibrate: the reference's loop does */
+    void (*range)(const rf_tensor *, int, int, float *, float *) =
+        j->ex->kernels->range ? j->ex->kernels->range : rf_range_reference;
+    range(j->t, (int)((int64_t)rows * t / j->tasks), (int)((int64_t)rows * (t + 1) / j->tasks),
+          &j->lo[t], &j->hi[t]);
 }
 
 typedef struct {
@@ -172,6 +176,7 @@ void rf_ops_begin_pass(rf_exec *ex)
 {
     for (int k = 0; k < RF_CONVERTED_KEEP; k++)
         ex->converted[k].source = -1;
+    memset(ex->writer, 0, sizeof ex->writer);
 }
 
 void rf_ops_end_pass(rf_exec *ex)
@@ -195,27 +200,101 @@ static void converted_stale(rf_exec *ex, int id)
         }
 }
 
-/* The range of `in` and its uint8 quantization (scale, zero point) into *q. */
-static void quantization_of(rf_exec *ex, const rf_tensor *in, rf_tensor *q)
+/* Tensor t was written by an op other than a convolution (in place): no layer's copy of it. */
+static void written_in_place(rf_exec *ex, const rf_tensor *t)
 {
-    range_job j = {.ex = ex, .t = in, .tasks = rf_pool_threads(ex->pool)};
+    converted_stale(ex, t->arena_id);
+    if (t->arena_id >= 0)
+        ex->writer[t->arena_id] = NULL;
+}
+
+/* The least and greatest value of t. */
+static void measure_range(rf_exec *ex, const rf_tensor *t, float *lo, float *hi)
+{
+    range_job j = {.ex = ex, .t = t, .tasks = rf_pool_threads(ex->pool)};
     rf_pool_run(ex->pool, range_task, &j, j.tasks);
-    float lo = j.lo[0], hi = j.hi[0];
-    for (int t = 1; t < j.tasks; t++) {
-        lo = j.lo[t] < lo ? j.lo[t] : lo;
-        hi = j.hi[t] > hi ? j.hi[t] : hi;
+    *lo = j.lo[0];
+    *hi = j.hi[0];
+    for (int k = 1; k < j.tasks; k++) {
+        *lo = j.lo[k] < *lo ? j.lo[k] : *lo;
+        *hi = j.hi[k] > *hi ? j.hi[k] : *hi;
     }
+}
+
+static int calibrated(const rf_conv *conv) { return conv->range_lo < conv->range_hi; }
+
+/* The uint8 quantization (scale, zero point) of conv's input `in` into *q: from the range
+ * calibration found, else from in's own. */
+static void quantization_of(rf_exec *ex, const rf_conv *conv, const rf_tensor *in, rf_tensor *q)
+{
+    float lo = conv->range_lo, hi = conv->range_hi;
+    if (!calibrated(conv))
+        measure_range(ex, in, &lo, &hi);
     rf_quant_params(lo, hi, &q->scale, &q->zero_point);
 }
 
-/* The converted input of conv (BF16 or U8): one kept from an earlier layer, or a new one, kept
- * in a slot (the oldest one's, given back) when in is an arena tensor. *keep: whether it sits
- * in a slot (else the caller releases it). Planning passes make the same choices. */
+/* The slot a new converted tensor takes: a free one, else the one read longest ago (its tensor
+ * given back). */
+static rf_converted *free_slot(rf_exec *ex)
+{
+    rf_converted *slot = &ex->converted[0];
+    for (int k = 1; k < RF_CONVERTED_KEEP && slot->source >= 0; k++) {
+        rf_converted *c = &ex->converted[k];
+        if (c->source < 0 || c->used < slot->used)
+            slot = c;
+    }
+    if (slot->source >= 0)
+        rf_arena_release(&ex->arena, &slot->copy);
+    slot->source = -1;
+    return slot;
+}
+
+/* The first planning pass notes that conv converts (read, pad) its input `in`, which a
+ * convolution wrote: that convolution then writes the copy itself (early_copy). U8 copies need
+ * the quantization before the values exist: only calibrated layers have it. */
+static void request_copy(rf_exec *ex, const rf_conv *conv, const rf_tensor *in, rf_read read,
+                         int pad)
+{
+    const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
+    if (ex->copy_mode != RF_COPIES_FINDING || !w || (read == RF_READ_U8 && !calibrated(conv)) ||
+        !ex->kernels->writes_copy(w, read))
+        return;
+    for (int k = 0; k < ex->ncopies; k++)
+        if (ex->copies[k].conv == w)
+            return; /* a second reader of another kind converts for itself */
+    rf_copy_request r = {w, read, pad, 0.0f, 0};
+    if (read == RF_READ_U8)
+        rf_quant_params(conv->range_lo, conv->range_hi, &r.scale, &r.zero_point);
+    if (ex->ncopies < RF_COPY_REQUESTS_MAX)
+        ex->copies[ex->ncopies++] = r;
+}
+
+/* The border of a U8 copy, pad pixels wide, filled with its zero point (the kernels write
+ * the interior). */
+static void fill_border(const rf_tensor *q, int pad)
+{
+    const uint32_t word = (uint32_t)q->zero_point * 0x01010101u;
+    for (int i = 0; i < q->n; i++)
+        for (int y = 0; y < q->h; y++) {
+            uint32_t *line = (uint32_t *)(void *)(q->data + i * q->nstride +
+                                                  (int64_t)y * q->w * q->pstride);
+            const int edge = y < pad || y >= q->h - pad;
+            for (int x = 0; x < q->w; x++) {
+                if (!edge && x == pad)
+                    x = q->w - pad; /* the interior */
+                for (int64_t k = 0; k < q->pstride; k++)
+                    line[x * q->pstride + k] = word;
+            }
+        }
+}
+
+/* The converted input of conv (BF16 or U8): one kept from an earlier layer (or written by the
+ * layer that made in), or a new one, kept in a slot when in is an arena tensor. *keep: whether
+ * it sits in a slot (else the caller releases it). Planning passes make the same choices. */
 static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
                                  rf_read read, int *keep)
 {
     const int pad = read == RF_READ_U8 ? conv->pad : 0;
-    rf_converted *slot = NULL;
     for (int k = 0; k < RF_CONVERTED_KEEP; k++) {
         rf_converted *c = &ex->converted[k];
         if (in->arena_id >= 0 && c->source == in->arena_id && c->pad == pad && c->read == read) {
@@ -223,18 +302,16 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
             *keep = 1;
             return c->copy;
         }
-        if (!slot || (slot->source >= 0 && (c->source < 0 || c->used < slot->used)))
-            slot = c;
     }
+    request_copy(ex, conv, in, read, pad);
     *keep = in->arena_id >= 0;
-    if (*keep && slot->source >= 0)
-        rf_arena_release(&ex->arena, &slot->copy);
+    rf_converted *slot = *keep ? free_slot(ex) : NULL;
     rf_tensor q = rf_arena_tensor(&ex->arena, in->n, in->h + 2 * pad, in->w + 2 * pad,
                                   rf_conv_words(conv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8
                                                                               : RF_PRECISION_BF16));
     if (!ex->arena.planning) {
         if (read == RF_READ_U8)
-            quantization_of(ex, in, &q);
+            quantization_of(ex, conv, in, &q);
         const convert_op op = {ex, conv, in, &q};
         rows_job j = {convert_rows, &op, q.n * q.h, task_count(ex, q.n * q.h)};
         rf_pool_run(ex->pool, rows_task, &j, j.tasks);
@@ -244,26 +321,32 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
     return q;
 }
 
-/* A layer whose kernels read a prepared input (rf_read): in with its uint8 quantization set
- * (F32_RANGE), or converted (BF16, U8). */
-static void conv_prepared(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
-                          const rf_tensor *residual, rf_act act, rf_tensor *out, rf_read read)
+/* The copy of out that conv writes as it stores it (a slot's tensor), when the first planning
+ * pass found a later layer that converts out; else NULL. */
+static const rf_tensor *early_copy(rf_exec *ex, const rf_conv *conv, const rf_tensor *out)
 {
-    const double t0 = ex->profiling ? now_ms() : 0;
-    if (read == RF_READ_F32_RANGE) {
-        rf_tensor src = *in;
-        if (!ex->arena.planning)
-            quantization_of(ex, in, &src);
-        conv_run(ex, conv, &src, residual, act, out, t0);
-        return;
-    }
-    int keep;
-    rf_tensor q = converted_input(ex, conv, in, read, &keep);
-    conv_run(ex, conv, &q, residual, act, out, t0);
-    if (!keep)
-        rf_arena_release(&ex->arena, &q);
+    const rf_copy_request *r = NULL;
+    for (int k = 0; ex->copy_mode == RF_COPIES_ON && out->arena_id >= 0 && k < ex->ncopies; k++)
+        if (ex->copies[k].conv == conv)
+            r = &ex->copies[k];
+    if (!r)
+        return NULL;
+    rf_converted *slot = free_slot(ex);
+    const int pad = r->pad;
+    rf_tensor q = rf_arena_tensor(&ex->arena, out->n, out->h + 2 * pad, out->w + 2 * pad,
+                                  rf_conv_words(out->c, r->read == RF_READ_U8 ? RF_PRECISION_INT8
+                                                                              : RF_PRECISION_BF16));
+    q.scale = r->scale;
+    q.zero_point = r->zero_point;
+    if (pad && !ex->arena.planning)
+        fill_border(&q, pad);
+    *slot = (rf_converted){out->arena_id, pad, r->read, ++ex->clock, q};
+    return &slot->copy;
 }
 
+/* A layer: its input as the kernels read it (rf_read: converted, or with its uint8
+ * quantization), then the convolution, writing the copy of its output a later layer asked for
+ * in the same pass. */
 void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
                 const rf_tensor *residual, rf_act act, rf_tensor *out)
 {
@@ -272,12 +355,27 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
             ex->trace->conv(ex->trace, conv, in->value, residual ? residual->value : 0, act);
         return;
     }
+    const double t0 = ex->profiling ? now_ms() : 0;
     const rf_read read = ex->kernels->input_read ? ex->kernels->input_read(conv) : RF_READ_F32;
-    if (read != RF_READ_F32)
-        conv_prepared(ex, conv, in, residual, act, out, read);
-    else
-        conv_run(ex, conv, in, residual, act, out, ex->profiling ? now_ms() : 0);
+    rf_tensor src = *in;
+    int keep = 1;
+    if (read == RF_READ_BF16 || read == RF_READ_U8)
+        src = converted_input(ex, conv, in, read, &keep);
+    else if (read == RF_READ_F32_RANGE && !ex->arena.planning)
+        quantization_of(ex, conv, in, &src);
+    if (ex->calibration && !ex->arena.planning && rf_conv_reduced(conv)) {
+        float lo, hi, *r = ex->calibration[conv - ex->calibration_convs];
+        measure_range(ex, in, &lo, &hi);
+        r[0] = lo < r[0] ? lo : r[0];
+        r[1] = hi > r[1] ? hi : r[1];
+    }
     converted_stale(ex, out->arena_id);
+    const rf_tensor *copy = early_copy(ex, conv, out);
+    conv_run(ex, conv, &src, residual, act, out, copy, t0);
+    if (!keep)
+        rf_arena_release(&ex->arena, &src);
+    if (out->arena_id >= 0)
+        ex->writer[out->arena_id] = conv;
 }
 
 rf_tensor rf_op_conv_new(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
@@ -356,7 +454,7 @@ static void add_upsampled_rows(const void *arg, int row0, int row1)
 
 void rf_op_add_upsampled(rf_exec *ex, rf_tensor *dst, const rf_tensor *src)
 {
-    converted_stale(ex, dst->arena_id);
+    written_in_place(ex, dst);
     if (!ex->arena.planning)
         run_rows(ex, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
     else if (ex->trace)
@@ -383,6 +481,7 @@ static void softmax_rows(const void *arg, int row0, int row1)
 
 void rf_op_softmax_pairs(rf_exec *ex, rf_tensor *t)
 {
+    written_in_place(ex, t);
     if (!ex->arena.planning)
         run_rows(ex, t->n * t->h, softmax_rows, &(unary_op){t, t});
     else if (ex->trace)

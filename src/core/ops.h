@@ -33,7 +33,27 @@ typedef struct {
     rf_tensor copy;
 } rf_converted;
 
-#define RF_CONVERTED_KEEP 2
+/* Three: a bottleneck's input (read again by the shortcut) and the copies of conv1 and conv2. */
+#define RF_CONVERTED_KEEP 3
+
+/* A convolution whose output a later layer of the pass reads converted (read, pad): it writes
+ * that copy as it stores the output (kernel_set.h, conv), which saves a pass over the map. The
+ * first planning pass of a shape finds them (rf_copies_mode). */
+typedef struct {
+    const rf_conv *conv;
+    rf_read read;
+    int pad;
+    float scale; /* U8: the reader's calibrated quantization */
+    int zero_point;
+} rf_copy_request;
+
+#define RF_COPY_REQUESTS_MAX 128
+
+typedef enum {
+    RF_COPIES_OFF,     /* every converted input made by a pass of its own */
+    RF_COPIES_FINDING, /* a planning pass that notes the layers to write copies */
+    RF_COPIES_ON       /* those layers write them */
+} rf_copies_mode;
 
 /* What the ops run with (a context owns one): the kernel set, the threads and their scratch,
  * the activation arena, and what planning and profiling passes collect. While the arena is
@@ -52,6 +72,16 @@ typedef struct {
     rf_trace *trace;
     rf_converted converted[RF_CONVERTED_KEEP];
     unsigned clock;
+    /* the convolution that wrote each arena tensor of this pass last (NULL: none, or another
+     * op wrote it since), and the copies the layers write */
+    const rf_conv *writer[RF_ARENA_MAX_TENSORS];
+    rf_copies_mode copy_mode;
+    rf_copy_request copies[RF_COPY_REQUESTS_MAX];
+    int ncopies;
+    /* while calibrating (rf_model_calibrate): per layer of calibration_convs (the context's),
+     * the least and greatest input value seen by the layers that run in int8 */
+    float (*calibration)[2];
+    const rf_conv *calibration_convs;
 } rf_exec;
 
 /* Starts and ends a forward pass: the converted inputs kept between layers are let go. */

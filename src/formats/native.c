@@ -19,10 +19,18 @@
 
 /* The layout is documented in docs/formats.md; keep the two in step. */
 #define MAGIC "RFNATIVE"
-#define VERSION 2u
+#define VERSION 3u /* written; 2 (no range table) is read too */
 #define HEADER_BYTES 64u
 #define RECORD_BYTES 64u
 #define PACKED_BYTES 16u /* a packed table entry: offset and size of one layer's packed block */
+#define RANGE_BYTES 8u   /* a range table entry (version 3): a layer's calibrated input range */
+
+/* Bytes of header and tables of a file of this version with n layers. */
+static size_t tables_bytes(uint32_t version, size_t n)
+{
+    return HEADER_BYTES + n * (RECORD_BYTES + PACKED_BYTES + (version >= 3 ? RANGE_BYTES : 0));
+}
+
 #define ALIGN 64u
 #define MAX_LAYERS RF_MAX_LAYERS
 #define CRC_AT 12u     /* where the header checksum lies (zero while it is computed) */
@@ -43,6 +51,21 @@ static void put64(unsigned char *p, uint64_t v)
 static uint32_t get32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void putf32(unsigned char *p, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    put32(p, u);
+}
+
+static float getf32(const unsigned char *p)
+{
+    const uint32_t u = get32(p);
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
 }
 
 static uint64_t get64(const unsigned char *p)
@@ -181,7 +204,7 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
     const rf_layer *layers = model->layers.layer;
     const int n = model->layers.count;
     const size_t es = storage_bytes(storage);
-    const size_t table_end = HEADER_BYTES + (size_t)n * (RECORD_BYTES + PACKED_BYTES);
+    const size_t table_end = tables_bytes(VERSION, (size_t)n);
     /* Packed blocks are made from float32 weights, so only float32 files can carry them. */
     const uint32_t pack_version = storage == RF_STORAGE_F32 ? RF_PACK_LAYOUT_VERSION : 0;
     unsigned char *head = calloc(1, table_end);
@@ -209,6 +232,12 @@ rf_status rf_model_save_native(const rf_model *model, const char *path, rf_stora
         put64(p, off);
         put64(p + 8, bytes);
         off += bytes; /* a multiple of 64 */
+    }
+    for (int i = 0; i < n; i++) {
+        unsigned char *q = head + HEADER_BYTES + (size_t)n * (RECORD_BYTES + PACKED_BYTES) +
+                           (size_t)i * RANGE_BYTES;
+        putf32(q, layers[i].conv.range_lo);
+        putf32(q + 4, layers[i].conv.range_hi);
     }
     memcpy(head, MAGIC, 8);
     put32(head + 8, VERSION);
@@ -304,19 +333,18 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
                    anchors = get32(buf + 20), storage = get32(buf + 24), layers = get32(buf + 28);
     const uint64_t data_offset = get64(buf + 32), file_size = get64(buf + 40);
     const uint32_t pack_version = get32(buf + 56);
-    if (version != VERSION)
+    if (version != 2 && version != VERSION)
         return rf_fail(err, RF_E_FORMAT, "%s: native format version %u; this build reads "
-                       "version %u only (run `retinaface convert` on the checkpoint again)",
-                       name, version, VERSION);
+                       "versions 2 and %u only (run `retinaface convert` on the checkpoint "
+                       "again)", name, version, VERSION);
     if (file_size != size)
         return rf_fail(err, RF_E_FORMAT, "%s: %s native file: %zu bytes, its header says %llu",
                        name, size < file_size ? "truncated" : "oversized", size,
                        (unsigned long long)file_size);
-    if (layers == 0 || layers > MAX_LAYERS ||
-        HEADER_BYTES + layers * (RECORD_BYTES + PACKED_BYTES) > size)
+    if (layers == 0 || layers > MAX_LAYERS || tables_bytes(version, layers) > size)
         return rf_fail(err, RF_E_FORMAT, "%s: corrupt native file (layer count %u)", name,
                        layers);
-    const size_t table_end = HEADER_BYTES + layers * (RECORD_BYTES + PACKED_BYTES);
+    const size_t table_end = tables_bytes(version, layers);
     unsigned char crc_field[4];
     memcpy(crc_field, buf + CRC_AT, 4);
     uLong crc = crc32(0L, buf, CRC_AT);
@@ -375,6 +403,21 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
                              i, k ? "bias" : "weights", (unsigned long long)count,
                              (unsigned long long)off, (unsigned long long)counts[k], size);
             total += (counts[k] + 15) & ~(uint64_t)15;
+        }
+        if (version >= 3) {
+            const unsigned char *q =
+                buf + HEADER_BYTES + layers * (RECORD_BYTES + PACKED_BYTES) + i * RANGE_BYTES;
+            const float lo = getf32(q), hi = getf32(q + 4);
+            /* none (both 0) or lo < hi, finite, on a layer that runs in int8 */
+            if (!(lo == 0.0f && hi == 0.0f) &&
+                !(lo < hi && isfinite(lo) && isfinite(hi) && rf_conv_reduced(c))) {
+                st = rf_fail(err, RF_E_FORMAT, "%s: layer %d: calibrated input range [%g, %g] "
+                             "is invalid (lo < hi, finite, on an int8 layer; or both 0)", name,
+                             i, (double)lo, (double)hi);
+                break;
+            }
+            table[i].conv.range_lo = lo;
+            table[i].conv.range_hi = hi;
         }
         const unsigned char *p = buf + HEADER_BYTES + layers * RECORD_BYTES + i * PACKED_BYTES;
         const uint64_t poff = get64(p), pbytes = get64(p + 8);

@@ -27,12 +27,21 @@ typedef struct {
      * scale) and the value the sums start from (the input's zero point's share taken out) */
     const float *out_scale;
     const int32_t *acc0;
+    /* the output's converted copy (kernel_set.h, conv) or NULL; its padding; for U8, 1 / its
+     * scale and its zero point */
+    const rf_tensor *copy;
+    int copy_pad;
+    int copy_stream; /* with stream: full vectors of the copy stream too (aligned for it) */
+    float copy_inv_scale;
+    int copy_zero_point;
 } conv_args;
 
-/* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np. */
+/* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np, and its
+ * converted copy at cp[p] when the call writes one. */
 typedef struct {
     float *dst[RF_TILE_MAX_PX];
     const float *res[RF_TILE_MAX_PX];
+    float *cp[RF_TILE_MAX_PX];
     int np;
 } tile_out;
 
@@ -66,6 +75,8 @@ static inline void rf_next_tile(const conv_args *a, int px, int row1, int *img, 
         t->ox[n] = *x;
         t->o.dst[n] = pixel_ptr(out, *img, *y, *x);
         t->o.res[n] = a->res ? pixel_ptr(a->res, *img, *y, *x) : NULL;
+        t->o.cp[n] =
+            a->copy ? pixel_ptr(a->copy, *img, *y + a->copy_pad, *x + a->copy_pad) : NULL;
         if (++*x == out->w) {
             *x = 0;
             if (++*y == out->h) {
@@ -94,8 +105,9 @@ static inline void rf_tile_inputs(const conv_args *a, int px, const tile_px *t,
 /* Whether pixel q of the flattened batch sits at data + q * pstride (images back to back). */
 int rf_flat_layout(const rf_tensor *t);
 
-/* Pixels [q, q1) of flat tensors, px at most, for a stride-1 1x1 convolution: a few additions
- * per pixel instead of the walk of rf_next_tile, which matters when cin is small. */
+/* Pixels [q, q1) of flat tensors (a copy too, unpadded), px at most, for a stride-1 1x1
+ * convolution: a few additions per pixel instead of the walk of rf_next_tile, which matters
+ * when cin is small. */
 static inline void rf_flat_tile(const conv_args *a, int px, int64_t q, int64_t q1,
                                 const float **src, tile_px *t)
 {
@@ -106,6 +118,7 @@ static inline void rf_flat_tile(const conv_args *a, int px, int64_t q, int64_t q
         src[p] = a->in->data + qq * a->in->pstride;
         t->o.dst[p] = a->out->data + qq * a->out->pstride;
         t->o.res[p] = a->res ? a->res->data + qq * a->res->pstride : NULL;
+        t->o.cp[p] = a->copy ? a->copy->data + qq * a->copy->pstride : NULL;
     }
 }
 

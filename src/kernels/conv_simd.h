@@ -188,6 +188,28 @@ INLINE vf dequantize(vf acc, vf scale, vf bias)
 #define ACC_START(a, c) ((a)->cv->bias + (c))
 #endif
 
+#if SIMD_WORDS
+/* Output channels [c, c + 16) (those of m) of one pixel, v, into its converted copy at cp: as
+ * bf16 halves, or quantized to uint8 as convert_input does it. */
+INLINE void copy_store(const conv_args *a, float *cp, int c, vmask m, vf v)
+{
+#if SIMD_PREC == 1
+    if (a->copy_stream && mask_full(m))
+        _mm256_stream_si256((__m256i *)(void *)((uint16_t *)(void *)cp + c),
+                            (__m256i)_mm512_cvtneps_pbh(v));
+    else
+        _mm256_mask_storeu_epi16((uint16_t *)(void *)cp + c, m, (__m256i)_mm512_cvtneps_pbh(v));
+#else
+    __m512i q = _mm512_add_epi32(
+        _mm512_cvt_roundps_epi32(_mm512_mul_ps(v, _mm512_set1_ps(a->copy_inv_scale)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+        _mm512_set1_epi32(a->copy_zero_point));
+    q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+    _mm_mask_storeu_epi8((uint8_t *)(void *)cp + c, m, _mm512_cvtepi32_epi8(q));
+#endif
+}
+#endif
+
 /* Pixels p0.. of the tile's outputs, channels c0..: + residual, activation, masked store.
  * Constant indices (the pixel count tested per pixel) keep acc in registers. */
 INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const tile_out *o,
@@ -215,10 +237,15 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
 #endif
             if (res)
                 v = V(add_ps)(v, load_masked(res + SIMD_W * b, m[b]));
+            v = activate(v, act);
             if (SIMD_STREAM && stream && mask_full(m[b]))
-                V(stream_ps)(dst + SIMD_W * b, activate(v, act));
+                V(stream_ps)(dst + SIMD_W * b, v);
             else
-                store_masked(dst + SIMD_W * b, m[b], activate(v, act));
+                store_masked(dst + SIMD_W * b, m[b], v);
+#if SIMD_WORDS
+            if (o->cp[p0 + p])
+                copy_store(a, o->cp[p0 + p], c0 + SIMD_W * b, m[b], v);
+#endif
         }
     }
 }
@@ -322,7 +349,8 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
     const rf_conv *cv = a->cv;
     const int pb = rf_panels_per_block(a, SIMD_WIDE ? 2 : 1);
     const int linear = cv->stride == 1 && rf_flat_layout(a->in) && rf_flat_layout(a->out) &&
-                       (!a->res || rf_flat_layout(a->res));
+                       (!a->res || rf_flat_layout(a->res)) &&
+                       (!a->copy || (!a->copy_pad && rf_flat_layout(a->copy)));
     const int64_t q1 = (int64_t)row1 * a->out->w;
     for (int pan0 = a->pan0; pan0 < a->pan1; pan0 += pb) {
         const int pan1 = pan0 + pb < a->pan1 ? pan0 + pb : a->pan1;
@@ -798,10 +826,17 @@ static void wino_output(const conv_args *a, const wino_tile *t, const float *mm,
                 vf v = V(add_ps)(y[j], bias);
                 if (a->res)
                     v = V(add_ps)(v, load_masked(pixel_ptr(a->res, t->img, oy, ox) + c0, m));
+                v = activate(v, a->act);
                 if (SIMD_STREAM && a->stream && mask_full(m))
-                    V(stream_ps)(pixel_ptr(out, t->img, oy, ox) + c0, activate(v, a->act));
+                    V(stream_ps)(pixel_ptr(out, t->img, oy, ox) + c0, v);
                 else
-                    store_masked(pixel_ptr(out, t->img, oy, ox) + c0, m, activate(v, a->act));
+                    store_masked(pixel_ptr(out, t->img, oy, ox) + c0, m, v);
+#if SIMD_WORDS
+                if (a->copy)
+                    copy_store(a,
+                               pixel_ptr(a->copy, t->img, oy + a->copy_pad, ox + a->copy_pad),
+                               c0, m, v);
+#endif
             }
         }
     }
@@ -942,8 +977,10 @@ int SIMD_FN(rf_conv_per_call_weights)(const rf_conv *conv)
 }
 
 void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                      rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch)
+                      rf_act act, const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
+                      float *scratch)
 {
+    (void)copy; /* float32 sets write no copies */
     const rf_packed *pk = conv->packed;
     const int row0 = part.row0, row1 = part.row1;
     conv_args a = {conv,
@@ -960,7 +997,12 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    part.ch1,
                    SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
-                   NULL};
+                   NULL,
+                   NULL,
+                   0,
+                   0,
+                   0.0f,
+                   0};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)
@@ -1031,11 +1073,19 @@ rf_read SIMD_FN(rf_input_read)(const rf_conv *conv)
     return SIMD_PREC == 2 ? RF_READ_U8 : RF_READ_BF16;
 }
 
+int SIMD_FN(rf_writes_copy)(const rf_conv *conv, rf_read read)
+{
+    /* whole words only: a copy holds no partial word, whose rest convert_input pads */
+    return reduced_layer(conv) && read == (SIMD_PREC == 2 ? RF_READ_U8 : RF_READ_BF16) &&
+           conv->cout % VPACK == 0;
+}
+
 void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                      rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch)
+                      rf_act act, const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
+                      float *scratch)
 {
     if (!reduced_layer(conv)) {
-        rf_conv_avx512(conv, in, residual, act, out, part, scratch);
+        rf_conv_avx512(conv, in, residual, act, out, NULL, part, scratch);
         return;
     }
     const rf_packed *pk = conv->packed;
@@ -1063,7 +1113,16 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                     * quantization): kept in the caches, ResNet50 ran 12 % faster (1 thread) */
                    SIMD_PREC != 2 && SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
-                   NULL};
+                   NULL,
+                   copy,
+                   copy ? (copy->h - out->h) / 2 : 0,
+                   0,
+                   copy && SIMD_PREC == 2 ? 1.0f / copy->scale : 0.0f,
+                   copy ? copy->zero_point : 0};
+    /* a vector of the copy is 32 (bf16) or 16 bytes: streamed where every one is aligned */
+    const int64_t vbytes = SIMD_PREC == 2 ? 16 : 32;
+    a.copy_stream = a.stream && copy && (uintptr_t)copy->data % (uintptr_t)vbytes == 0 &&
+                    copy->pstride * 4 % vbytes == 0 && copy->nstride * 4 % vbytes == 0;
 #if SIMD_PREC == 2
     const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the

@@ -156,9 +156,17 @@ typedef struct {
     unsigned cpu_features; /* the RF_CPU_* flags the set's instructions need */
     /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out; it
      * may be out itself (each element is read before it is written).
+     * copy: NULL, or where out's values go a second time, converted as the next layer reads
+     * them (rf_read BF16 or U8, with copy->scale and zero_point), which writes_copy said conv
+     * can do: U8 copies fill only their interior, from pixel (pad, pad), pad = (copy->h -
+     * out->h) / 2. It saves the next layer a pass over the whole map.
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
     void (*conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                 rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
+                 rf_act act, const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
+                 float *scratch);
+    /* Whether conv can write the copy that a layer reading its output as `read` needs (NULL:
+     * never). */
+    int (*writes_copy)(const rf_conv *conv, rf_read read);
     /* dst[k] = the largest of taps[0..n)[k], for k < c: one pixel of max pooling
      * (rf_maxpool3s2 walks the pixels). */
     void (*max_taps)(const float *const *taps, int n, int c, float *dst);
@@ -203,7 +211,7 @@ size_t rf_pack_reference_s8_size(const rf_conv *conv, rf_packed *head);
 void rf_pack_reference_s8(const rf_conv *conv, void *block);
 void rf_conv_reference_reduced(const rf_conv *conv, const rf_tensor *in,
                                const rf_tensor *residual, rf_act act, const rf_tensor *out,
-                               rf_conv_part part, float *scratch);
+                               const rf_tensor *copy, rf_conv_part part, float *scratch);
 rf_read rf_input_read_reference_int8(const rf_conv *conv);
 void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi);
 double rf_dot_peak_reference_int8(void);
@@ -217,7 +225,8 @@ static inline double rf_kernel_seconds(void)
 
 /* Reference kernels, in portable C; every fast path is tested against them. */
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                       rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);
+                       rf_act act, const rf_tensor *out, const rf_tensor *copy,
+                       rf_conv_part part, float *scratch);
 void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst);
 
 /* Bump whenever anything above or in rf_pack_simd changes the bytes of a packed block: native
@@ -264,7 +273,8 @@ static inline void rf_tap_range(int o, int stride, int pad, int k, int size, int
  * that transform RF_PACK_WINOGRAD_3X3 kernels), max_taps and fma_peak_gflops. */
 #define RF_SIMD_SET_DECLARE(isa)                                                                   \
     void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
-                       rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);      \
+                       rf_act act, const rf_tensor *out, const rf_tensor *copy,                   \
+                       rf_conv_part part, float *scratch);                                        \
     size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
     int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \
     void rf_max_taps_##isa(const float *const *taps, int n, int c, float *dst);                    \
@@ -273,14 +283,17 @@ RF_SIMD_SET_DECLARE(avx2)
 RF_SIMD_SET_DECLARE(avx512)
 
 /* The reduced-precision SIMD sets (conv_simd.h with SIMD_PREC): conv runs their reduced layers
- * and hands the others to rf_conv_avx512; max pooling is rf_max_taps_avx512's. */
+ * (and writes their copies) and hands the others to rf_conv_avx512; max pooling is
+ * rf_max_taps_avx512's. */
 #define RF_SIMD_REDUCED_SET_DECLARE(isa)                                                           \
     void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
-                       rf_act act, const rf_tensor *out, rf_conv_part part, float *scratch);      \
+                       rf_act act, const rf_tensor *out, const rf_tensor *copy,                   \
+                       rf_conv_part part, float *scratch);                                        \
     size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
     int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \
     double rf_fma_peak_##isa(void);                                                                \
     rf_read rf_input_read_##isa(const rf_conv *conv);                                              \
+    int rf_writes_copy_##isa(const rf_conv *conv, rf_read read);                                   \
     void rf_convert_input_##isa(const rf_conv *conv, const rf_tensor *src, const rf_tensor *dst,  \
                                 int row0, int row1);                                               \
     void rf_range_##isa(const rf_tensor *t, int row0, int row1, float *lo, float *hi);

@@ -116,8 +116,10 @@ static void conv_chunks(const rf_conv *cv, const ref_weights *wt, const rf_tenso
 }
 
 void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
-                       const rf_tensor *out, rf_conv_part part, float *scratch)
+                       const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
+                       float *scratch)
 {
+    (void)copy;    /* the reference sets write no copies (no writes_copy) */
     (void)scratch; /* the reference needs none */
     const ref_weights wt = {RF_PRECISION_FP32, cv->weight, NULL, NULL};
     conv_chunks(cv, &wt, in, res, act, out, part);
@@ -126,12 +128,12 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
 /* ---------------------------------------------------------------- reduced precision */
 
 void rf_conv_reference_reduced(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res,
-                               rf_act act, const rf_tensor *out, rf_conv_part part,
-                               float *scratch)
+                               rf_act act, const rf_tensor *out, const rf_tensor *copy,
+                               rf_conv_part part, float *scratch)
 {
     const rf_packed *pk = cv->packed;
     if (pk->layout == RF_PACK_NONE) {
-        rf_conv_reference(cv, in, res, act, out, part, scratch);
+        rf_conv_reference(cv, in, res, act, out, copy, part, scratch);
         return;
     }
     const unsigned char *w = (const unsigned char *)cv->packed + RF_PACK_HEADER_BYTES;
