@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # compare_peers.sh - ours vs ONNX Runtime on the same model, input and thread count, in one run.
 # Usage: bash bench/compare_peers.sh [--precision LIST] [mnet|r50|both] [THREADS...]
-#   --precision LIST  ours in each of these precisions (comma-separated: fp32,bf16,int8;
-#                     default fp32), each against ONNX Runtime's float32 of the same round
-#   env: ROUNDS (3), RUNS (15), WARMUP (3), RETINAFACE_TESTDATA (../shared), BIN (build/retinaface)
+#   --precision LIST  ours in each of these precisions (comma-separated: fp32,bf16,int8,int8-cal;
+#                     default fp32), each against ONNX Runtime's float32 of the same round;
+#                     int8-cal: int8 on the model converted with calibrated ranges (`retinaface
+#                     convert --calibration $CALIBRATION --input-size 640x640`)
+#   env: ROUNDS (3), RUNS (15), WARMUP (3), RETINAFACE_TESTDATA (../shared), BIN (build/retinaface),
+#        CALIBRATION (the images int8-cal calibrates on; default ../shared/data/images)
 # Installs the peer kit once (shared/peers/setup.sh: ONNX Runtime for node, PyTorch to export),
 # alternates the programs ROUNDS times, and prints the median of each side's medians and the
 # ratio ours / ORT, with ours' share of its precision's measured peak. Nothing else heavy
@@ -40,6 +43,11 @@ for case in mnet r50; do
   if [ $case = mnet ]; then g=$data/golden/mnet_640 m=$data/models/mobilenet0.25_Final.pth
   else g=$data/golden/r50_640 m=$data/models/resnet50_synthetic.pth; fi
   onnx=$(RETINAFACE_PEERS_CACHE=$cache "$py" "$peers/export_onnx.py" --golden "$g" | tail -1)
+  if [[ " ${precisions[*]} " == *" int8-cal "* ]]; then
+    mkdir -p "$cache"
+    "$bin" convert "$m" "$cache/$case-calibrated.rfm" --input-size 640x640 \
+      --calibration "${CALIBRATION:-$data/data/images}" >/dev/null 2>&1
+  fi
   for t in "${threads[@]}"; do
     theirs=()
     declare -A ours=() peak=()
@@ -47,8 +55,10 @@ for case in mnet r50; do
       theirs+=("$( (cd "$cache" && $ort --onnx "$onnx" --golden "$g" --threads "$t" \
                    --runs "$runs" --warmup "$warmup" --json) | field median_ms)")
       for p in "${precisions[@]}"; do
-        j=$("$bin" bench -m "$m" --image "$g/input.png" --input-size 640x640 --threads "$t" \
-              --precision "$p" --runs "$runs" --warmup "$warmup" --json -)
+        mp=$m pp=$p
+        [ "$p" = int8-cal ] && mp=$cache/$case-calibrated.rfm pp=int8
+        j=$("$bin" bench -m "$mp" --image "$g/input.png" --input-size 640x640 --threads "$t" \
+              --precision "$pp" --runs "$runs" --warmup "$warmup" --json -)
         ours[$p]+=" $(field median_ms <<<"$j")"
         peak[$p]+=" $(field peak_percent <<<"$j")"
       done

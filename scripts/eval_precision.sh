@@ -9,6 +9,8 @@
 #                      precision on any CPU, very slowly)
 #   CALIBRATION=PATH   also int8 with calibrated ranges ("int8-cal"): the model converted with
 #                      `retinaface convert --calibration PATH` (images or a folder of them)
+#   CALIBRATION_EVERY=N  the same, calibrated on every Nth image of the WIDER subset's list
+#                      (val_subset.txt, from the first): those images are evaluated too
 #   RETINAFACE_TESTDATA  the shared data folder (default ../shared)
 # Results go to out/eval_precision/<precision>/ and <precision>.json.
 set -euo pipefail
@@ -29,6 +31,13 @@ for f in "$wf/val/images" "$model"; do
   [ -e "$f" ] || { echo "eval_precision: $f not found" >&2; exit 1; }
 done
 mkdir -p out/eval_precision
+if [ -n "${CALIBRATION_EVERY:-}" ]; then
+  CALIBRATION=out/eval_precision/calibration
+  rm -rf "$CALIBRATION" && mkdir -p "$CALIBRATION"
+  awk -v n="$CALIBRATION_EVERY" 'NR % n == 1 % n' "$wf/val_subset.txt" | while read -r f; do
+    ln -s "$(cd "$wf/val/images" && pwd)/$f" "$CALIBRATION/$(basename "$f")"
+  done
+fi
 if [ -n "${CALIBRATION:-}" ]; then
   "$bin" convert "$model" out/eval_precision/calibrated.rfm --calibration "$CALIBRATION" \
     --threads "$threads" >&2

@@ -54,6 +54,32 @@ static int found_in(const rf_faces *from, const rf_faces *in, int *total)
     return found;
 }
 
+/* The bf16 layers write the converted copies of their outputs that the next layers read
+ * (kernel_set.h, conv): the outputs must be those of a context that converts every input by a
+ * pass of its own (RETINAFACE_NO_COPIES=1), bit for bit. */
+static void check_copies(const golden_case *gc, const rf_model *model,
+                         const rf_context_options *opt, const float *x, const rf_outputs *want)
+{
+    rf_context *ctx;
+    rf_error err;
+    rf_outputs o;
+    setenv("RETINAFACE_NO_COPIES", "1", 1);
+    const int ok = rf_context_create(model, opt, &ctx, &err) == RF_OK;
+    const int ran = ok && rf_forward(ctx, x, gc->batch, gc->height, gc->width, &err) == RF_OK &&
+                    rf_context_outputs(ctx, &o, &err) == RF_OK;
+    unsetenv("RETINAFACE_NO_COPIES");
+    CHECK(ran, "%s: without copies: %s", gc->id, err.message);
+    if (ran) {
+        const size_t n = (size_t)(want->anchors * gc->batch);
+        CHECK(!memcmp(o.cls_prob, want->cls_prob, n * 2 * sizeof(float)) &&
+                  !memcmp(o.bbox_pred, want->bbox_pred, n * 4 * sizeof(float)) &&
+                  !memcmp(o.landmark_pred, want->landmark_pred, n * 10 * sizeof(float)),
+              "%s bf16: the outputs with the layers' copies differ from those without", gc->id);
+    }
+    if (ok)
+        rf_context_free(ctx);
+}
+
 static void run_case(const golden_case *gc, rf_precision precision, rf_kernels kernels)
 {
     rf_error err;
@@ -89,6 +115,8 @@ static void run_case(const golden_case *gc, rf_precision precision, rf_kernels k
         return;
     }
     const float *ours[3] = {o.cls_prob, o.bbox_pred, o.landmark_pred};
+    if (kernels != RF_KERNELS_REFERENCE && precision == RF_PRECISION_BF16)
+        check_copies(gc, model, &opt, x, &o);
     /* the synthetic ResNet50 (see the top): bounds on the mean abs error, bf16 and int8 rows,
      * cls / bbox / landmarks, twice the most measured (fastest and reference sets) */
     const int synthetic = !strncmp(gc->id, "r50", 3);

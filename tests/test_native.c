@@ -372,6 +372,18 @@ static void calibration(const char *pth_rel, int h, int w)
                   max_diff(a.ldm, b.ldm, 10 * n) == 0,
               "int8 outputs of the calibrated model and of its file differ");
     }
+    /* the uint8 copies layers write (calibrated int8 only) against conversions of their own */
+    outputs d = {0};
+    setenv("RETINAFACE_NO_COPIES", "1", 1);
+    const int ran = a.cls && run_precision(m, k, RF_PRECISION_INT8, input, 1, h, w, &d) == 0;
+    unsetenv("RETINAFACE_NO_COPIES");
+    if (ran) {
+        const size_t n = (size_t)a.anchors;
+        CHECK(max_diff(a.cls, d.cls, 2 * n) == 0 && max_diff(a.box, d.box, 4 * n) == 0 &&
+                  max_diff(a.ldm, d.ldm, 10 * n) == 0,
+              "calibrated int8: outputs with the layers' copies differ from those without");
+    }
+    outputs_free(&d);
     rf_model_clear_ranges(m);
     CHECK(!rf_model_calibrated(m), "rf_model_clear_ranges leaves ranges");
     if (a.cls && run_precision(m, k, RF_PRECISION_INT8, input, 1, h, w, &c) == 0) {
