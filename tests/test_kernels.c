@@ -281,7 +281,7 @@ static void teardown(conv_setup *s)
  * rows, each in two groups of channels where there are more than RF_CONV_CHANNEL_STEP), the
  * output first filled with SENTINEL. */
 static void run_parts_copy(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
-                           const rf_tensor *in, const rf_tensor *copy)
+                           const rf_tensor *in, const rf_conv_copy *copy)
 {
     for (size_t i = 0; i < s->out_floats; i++)
         s->out_buf[i] = SENTINEL;
@@ -532,10 +532,10 @@ static void note_worst(int which, double e)
 /* The copy of its output that ks writes as it stores it, for a next layer of padding 1
  * (kernel_set.h, conv): word for word what convert_input makes of that output - for U8 with
  * a range half the output's (so that some values clamp) - in the map's interior, and nothing
- * written around it (the caller fills U8's border). */
+ * written around it (the caller fills U8's border); with `only`, the output left unwritten. */
 static int copies_tested;
 static void test_copy(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
-                      const rf_tensor *in, rf_read read)
+                      const rf_tensor *in, rf_read read, int only)
 {
     rf_conv next = {.cin = s->cv.cout, .cout = s->cv.cout, .kh = 3, .kw = 3, .stride = 1,
                     .pad = 1, .groups = 1};
@@ -546,8 +546,28 @@ static void test_copy(const conv_case *k, conv_setup *s, const rf_kernel_set *ks
         rf_quant_params(lo / 2, hi / 2, &scale, &zero_point);
     }
     float *got_buf, *want_buf;
-    rf_tensor got = converted_tensor(&next, &s->out, read, scale, zero_point, &got_buf);
-    run_parts_copy(k, s, ks, in, &got);
+    const rf_conv_copy copy = {converted_tensor(&next, &s->out, read, scale, zero_point,
+                                                &got_buf), only};
+    const rf_tensor got = copy.t;
+    /* only: the outputs of the run before are kept aside, the buffer filled with SENTINEL (a
+     * written output would show), then put back to convert from */
+    float *kept = only ? malloc(sizeof(float) * s->out_floats) : NULL;
+    CHECK(!only || kept, "out of memory");
+    if (kept) {
+        memcpy(kept, s->out_buf, sizeof(float) * s->out_floats);
+        for (size_t i = 0; i < s->out_floats; i++)
+            s->out_buf[i] = SENTINEL;
+    }
+    run_parts_copy(k, s, ks, in, &copy);
+    if (kept) {
+        size_t written = 0;
+        for (size_t i = 0; i < s->out_floats; i++)
+            written += s->out_buf[i] != SENTINEL;
+        CHECK(written == 0, "%s %s: %zu outputs written beside the copy alone", ks->name,
+              k->what, written);
+        memcpy(s->out_buf, kept, sizeof(float) * s->out_floats);
+        free(kept);
+    }
     rf_tensor want = converted_tensor(&next, &s->out, read, scale, zero_point, &want_buf);
     ks->convert_input(&next, &s->out, &want, 0, want.n * want.h);
     const int pad = read == RF_READ_U8 ? next.pad : 0;
@@ -626,7 +646,8 @@ static void test_reduced_precision(const conv_case *k, conv_setup *s, rf_precisi
         }
         const rf_read copy_read = int8 ? RF_READ_U8 : RF_READ_BF16;
         if (ks->writes_copy && ks->writes_copy(&s->cv, copy_read))
-            test_copy(k, s, ks, &in, copy_read);
+            for (int only = 0; only < 2; only++)
+                test_copy(k, s, ks, &in, copy_read, only);
         free(buf);
     }
 }

@@ -163,9 +163,13 @@ rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err)
     rf_tensor x = begin_pass(ctx, 1, n, h, w);
     finish_pass(ctx, &x);
     if (ex->copy_mode == RF_COPIES_FINDING) {
-        /* again, with the layers that write copies allocating them as they run */
+        /* again, with the layers that write copies allocating them as they run, until no pass
+         * finds a conversion of floats left unwritten (each such pass keeps one more) */
+        rf_ops_copies_found(ex);
         ex->copy_mode = RF_COPIES_ON;
-        if (ex->ncopies) {
+        ex->replan = ex->ncopies > 0;
+        while (ex->replan) {
+            ex->replan = 0;
             ex->plan_flops = 0;
             x = begin_pass(ctx, 1, n, h, w);
             finish_pass(ctx, &x);

@@ -48,7 +48,8 @@ static int task_count(const rf_exec *ex, int rows)
 typedef struct {
     const rf_exec *ex;
     const rf_conv *conv;
-    const rf_tensor *in, *residual, *out, *copy;
+    const rf_tensor *in, *residual, *out;
+    const rf_conv_copy *copy;
     rf_act act;
     int rows, unit, row_tasks, ch_tasks;
 } conv_job;
@@ -124,7 +125,7 @@ static void rows_task(void *arg, int t, int worker);
 /* The convolution proper, on the input as the kernels read it; t0: when the op began. */
 static void conv_run(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
                      const rf_tensor *residual, rf_act act, rf_tensor *out,
-                     const rf_tensor *copy, double t0)
+                     const rf_conv_copy *copy, double t0)
 {
     if (ex->arena.planning) {
         ex->plan_flops += conv_flops(conv, out);
@@ -249,24 +250,59 @@ static rf_converted *free_slot(rf_exec *ex)
     return slot;
 }
 
-/* The first planning pass notes that conv converts (read, pad) its input `in`, which a
- * convolution wrote: that convolution then writes the copy itself (early_copy). U8 copies need
- * the quantization before the values exist: only calibrated layers have it. */
-static void request_copy(rf_exec *ex, const rf_conv *conv, const rf_tensor *in, rf_read read,
-                         int pad)
+/* The first planning pass notes that an op reads tensor t's floats (a conversion that a copy
+ * will replace does not count): the convolution that wrote t must then store them. */
+static void float_read(rf_exec *ex, const rf_tensor *t)
 {
-    const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
-    if (ex->copy_mode != RF_COPIES_FINDING || !w || (read == RF_READ_U8 && !calibrated(conv)) ||
-        !ex->kernels->writes_copy(w, read))
-        return;
-    for (int k = 0; k < ex->ncopies; k++)
+    if (ex->copy_mode == RF_COPIES_FINDING && t->arena_id >= 0)
+        ex->float_read[t->arena_id] = 1;
+}
+
+/* The copy request of the convolution that wrote t last, or NULL. */
+static rf_copy_request *request_of_writer(rf_exec *ex, const rf_tensor *t)
+{
+    const rf_conv *w = t->arena_id >= 0 ? ex->writer[t->arena_id] : NULL;
+    for (int k = 0; w && k < ex->ncopies; k++)
         if (ex->copies[k].conv == w)
-            return; /* a second reader of another kind converts for itself */
-    rf_copy_request r = {w, read, pad, 0.0f, 0};
+            return &ex->copies[k];
+    return NULL;
+}
+
+/* conv converts (read, pad) its input `in` by a pass of its own. The first planning pass notes
+ * the convolution that wrote in, which then writes the copy itself (early_copy); U8 copies need
+ * the quantization before the values exist: only calibrated layers have it. A conversion no
+ * copy replaces reads the floats. In the passes after, a conversion of a tensor whose floats
+ * were left unwritten (its copy was given back before this reader came) asks for another
+ * planning pass, with those floats. */
+static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *in, rf_read read,
+                            int pad)
+{
+    rf_copy_request *r = request_of_writer(ex, in);
+    if (ex->copy_mode == RF_COPIES_ON) {
+        if (r && !r->keep_float) {
+            r->keep_float = 1;
+            ex->replan = 1;
+        }
+        return;
+    }
+    const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
+    if (ex->copy_mode != RF_COPIES_FINDING || r || !w ||
+        (read == RF_READ_U8 && !calibrated(conv)) || !ex->kernels->writes_copy(w, read) ||
+        ex->ncopies == RF_COPY_REQUESTS_MAX) {
+        float_read(ex, in); /* a second conversion, or of another kind, reads the floats */
+        return;
+    }
+    rf_copy_request n = {w, read, pad, 0.0f, 0, in->arena_id, 0};
     if (read == RF_READ_U8)
-        rf_quant_params(conv->range_lo, conv->range_hi, &r.scale, &r.zero_point);
-    if (ex->ncopies < RF_COPY_REQUESTS_MAX)
-        ex->copies[ex->ncopies++] = r;
+        rf_quant_params(conv->range_lo, conv->range_hi, &n.scale, &n.zero_point);
+    ex->copies[ex->ncopies++] = n;
+}
+
+void rf_ops_copies_found(rf_exec *ex)
+{
+    for (int k = 0; k < ex->ncopies; k++)
+        ex->copies[k].keep_float = ex->float_read[ex->copies[k].tensor];
+    memset(ex->float_read, 0, sizeof ex->float_read);
 }
 
 /* The border of a U8 copy, pad pixels wide, filled with its zero point (the kernels write
@@ -303,7 +339,7 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
             return c->copy;
         }
     }
-    request_copy(ex, conv, in, read, pad);
+    conversion_pass(ex, conv, in, read, pad);
     *keep = in->arena_id >= 0;
     rf_converted *slot = *keep ? free_slot(ex) : NULL;
     rf_tensor q = rf_arena_tensor(&ex->arena, in->n, in->h + 2 * pad, in->w + 2 * pad,
@@ -321,9 +357,10 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
     return q;
 }
 
-/* The copy of out that conv writes as it stores it (a slot's tensor), when the first planning
- * pass found a later layer that converts out; else NULL. */
-static const rf_tensor *early_copy(rf_exec *ex, const rf_conv *conv, const rf_tensor *out)
+/* The copy of out that conv writes as it stores it (in *c, its tensor a slot's), when the first
+ * planning pass found a later layer that converts out; else NULL. */
+static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf_tensor *out,
+                                      rf_conv_copy *c)
 {
     const rf_copy_request *r = NULL;
     for (int k = 0; ex->copy_mode == RF_COPIES_ON && out->arena_id >= 0 && k < ex->ncopies; k++)
@@ -341,7 +378,8 @@ static const rf_tensor *early_copy(rf_exec *ex, const rf_conv *conv, const rf_te
     if (pad && !ex->arena.planning)
         fill_border(&q, pad);
     *slot = (rf_converted){out->arena_id, pad, r->read, ++ex->clock, q};
-    return &slot->copy;
+    *c = (rf_conv_copy){q, !r->keep_float};
+    return c;
 }
 
 /* A layer: its input as the kernels read it (rf_read: converted, or with its uint8
@@ -361,8 +399,12 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
     int keep = 1;
     if (read == RF_READ_BF16 || read == RF_READ_U8)
         src = converted_input(ex, conv, in, read, &keep);
-    else if (read == RF_READ_F32_RANGE && !ex->arena.planning)
+    else
+        float_read(ex, in);
+    if (read == RF_READ_F32_RANGE && !ex->arena.planning)
         quantization_of(ex, conv, in, &src);
+    if (residual)
+        float_read(ex, residual);
     if (ex->calibration && !ex->arena.planning && rf_conv_reduced(conv)) {
         float lo, hi, *r = ex->calibration[conv - ex->calibration_convs];
         measure_range(ex, in, &lo, &hi);
@@ -370,7 +412,8 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
         r[1] = hi > r[1] ? hi : r[1];
     }
     converted_stale(ex, out->arena_id);
-    const rf_tensor *copy = early_copy(ex, conv, out);
+    rf_conv_copy c;
+    const rf_conv_copy *copy = early_copy(ex, conv, out, &c);
     conv_run(ex, conv, &src, residual, act, out, copy, t0);
     if (!keep)
         rf_arena_release(&ex->arena, &src);
@@ -428,6 +471,7 @@ rf_tensor rf_op_maxpool3s2(rf_exec *ex, const rf_tensor *in)
 {
     rf_tensor out = rf_arena_tensor(&ex->arena, in->n, rf_conv_out_size(in->h, 3, 2, 1),
                                     rf_conv_out_size(in->w, 3, 2, 1), in->c);
+    float_read(ex, in);
     if (!ex->arena.planning)
         run_rows(ex, out.n * out.h, maxpool_rows, &(pool_op){ex, in, &out});
     else if (ex->trace)
@@ -455,6 +499,8 @@ static void add_upsampled_rows(const void *arg, int row0, int row1)
 void rf_op_add_upsampled(rf_exec *ex, rf_tensor *dst, const rf_tensor *src)
 {
     written_in_place(ex, dst);
+    float_read(ex, dst);
+    float_read(ex, src);
     if (!ex->arena.planning)
         run_rows(ex, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
     else if (ex->trace)
@@ -482,6 +528,7 @@ static void softmax_rows(const void *arg, int row0, int row1)
 void rf_op_softmax_pairs(rf_exec *ex, rf_tensor *t)
 {
     written_in_place(ex, t);
+    float_read(ex, t);
     if (!ex->arena.planning)
         run_rows(ex, t->n * t->h, softmax_rows, &(unary_op){t, t});
     else if (ex->trace)

@@ -45,6 +45,8 @@ typedef struct {
     int pad;
     float scale; /* U8: the reader's calibrated quantization */
     int zero_point;
+    int tensor;     /* the arena id of conv's output in the first planning pass */
+    int keep_float; /* an op reads conv's floats too (else only the copy is written) */
 } rf_copy_request;
 
 #define RF_COPY_REQUESTS_MAX 128
@@ -78,11 +80,17 @@ typedef struct {
     rf_copies_mode copy_mode;
     rf_copy_request copies[RF_COPY_REQUESTS_MAX];
     int ncopies;
+    unsigned char float_read[RF_ARENA_MAX_TENSORS]; /* first planning pass: floats read */
+    int replan; /* a planning pass found floats it needs unwritten: plan again */
     /* while calibrating (rf_model_calibrate): per layer of calibration_convs (the context's),
      * the least and greatest input value seen by the layers that run in int8 */
     float (*calibration)[2];
     const rf_conv *calibration_convs;
 } rf_exec;
+
+/* After the first planning pass with RF_COPIES_FINDING: which copies' convolutions must still
+ * store their floats. */
+void rf_ops_copies_found(rf_exec *ex);
 
 /* Starts and ends a forward pass: the converted inputs kept between layers are let go. */
 void rf_ops_begin_pass(rf_exec *ex);

@@ -30,6 +30,7 @@ typedef struct {
     /* the output's converted copy (kernel_set.h, conv) or NULL; its padding; for U8, 1 / its
      * scale and its zero point */
     const rf_tensor *copy;
+    int copy_only; /* the copy alone: out is not written */
     int copy_pad;
     int copy_stream; /* with stream: full vectors of the copy stream too (aligned for it) */
     float copy_inv_scale;
@@ -127,7 +128,7 @@ static inline void rf_flat_tile(const conv_args *a, int px, int64_t q, int64_t q
 static inline void rf_prefetch_outputs(const conv_args *a, const tile_px *t, int panel)
 {
     for (int p = 0; p < t->o.np; p++) {
-        if (!a->stream) {
+        if (!a->stream && !a->copy_only) {
             __builtin_prefetch(t->o.dst[p] + panel * RF_PACK_PANEL, 1, 3);
             __builtin_prefetch(t->o.dst[p] + panel * RF_PACK_PANEL + 16, 1, 3);
         }

@@ -238,14 +238,17 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
             if (res)
                 v = V(add_ps)(v, load_masked(res + SIMD_W * b, m[b]));
             v = activate(v, act);
+#if SIMD_WORDS
+            if (o->cp[p0 + p]) {
+                copy_store(a, o->cp[p0 + p], c0 + SIMD_W * b, m[b], v);
+                if (a->copy_only)
+                    continue;
+            }
+#endif
             if (SIMD_STREAM && stream && mask_full(m[b]))
                 V(stream_ps)(dst + SIMD_W * b, v);
             else
                 store_masked(dst + SIMD_W * b, m[b], v);
-#if SIMD_WORDS
-            if (o->cp[p0 + p])
-                copy_store(a, o->cp[p0 + p], c0 + SIMD_W * b, m[b], v);
-#endif
         }
     }
 }
@@ -827,16 +830,19 @@ static void wino_output(const conv_args *a, const wino_tile *t, const float *mm,
                 if (a->res)
                     v = V(add_ps)(v, load_masked(pixel_ptr(a->res, t->img, oy, ox) + c0, m));
                 v = activate(v, a->act);
+#if SIMD_WORDS
+                if (a->copy) {
+                    copy_store(a,
+                               pixel_ptr(a->copy, t->img, oy + a->copy_pad, ox + a->copy_pad),
+                               c0, m, v);
+                    if (a->copy_only)
+                        continue;
+                }
+#endif
                 if (SIMD_STREAM && a->stream && mask_full(m))
                     V(stream_ps)(pixel_ptr(out, t->img, oy, ox) + c0, v);
                 else
                     store_masked(pixel_ptr(out, t->img, oy, ox) + c0, m, v);
-#if SIMD_WORDS
-                if (a->copy)
-                    copy_store(a,
-                               pixel_ptr(a->copy, t->img, oy + a->copy_pad, ox + a->copy_pad),
-                               c0, m, v);
-#endif
             }
         }
     }
@@ -977,8 +983,8 @@ int SIMD_FN(rf_conv_per_call_weights)(const rf_conv *conv)
 }
 
 void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                      rf_act act, const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
-                      float *scratch)
+                      rf_act act, const rf_tensor *out, const rf_conv_copy *copy,
+                      rf_conv_part part, float *scratch)
 {
     (void)copy; /* float32 sets write no copies */
     const rf_packed *pk = conv->packed;
@@ -999,6 +1005,7 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    NULL,
                    NULL,
                    NULL,
+                   0,
                    0,
                    0,
                    0.0f,
@@ -1081,8 +1088,8 @@ int SIMD_FN(rf_writes_copy)(const rf_conv *conv, rf_read read)
 }
 
 void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                      rf_act act, const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
-                      float *scratch)
+                      rf_act act, const rf_tensor *out, const rf_conv_copy *copy,
+                      rf_conv_part part, float *scratch)
 {
     if (!reduced_layer(conv)) {
         rf_conv_avx512(conv, in, residual, act, out, NULL, part, scratch);
@@ -1114,15 +1121,16 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    SIMD_PREC != 2 && SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
                    NULL,
-                   copy,
-                   copy ? (copy->h - out->h) / 2 : 0,
+                   copy ? &copy->t : NULL,
+                   copy && copy->only,
+                   copy ? (copy->t.h - out->h) / 2 : 0,
                    0,
-                   copy && SIMD_PREC == 2 ? 1.0f / copy->scale : 0.0f,
-                   copy ? copy->zero_point : 0};
+                   copy && SIMD_PREC == 2 ? 1.0f / copy->t.scale : 0.0f,
+                   copy ? copy->t.zero_point : 0};
     /* a vector of the copy is 32 (bf16) or 16 bytes: streamed where every one is aligned */
     const int64_t vbytes = SIMD_PREC == 2 ? 16 : 32;
-    a.copy_stream = a.stream && copy && (uintptr_t)copy->data % (uintptr_t)vbytes == 0 &&
-                    copy->pstride * 4 % vbytes == 0 && copy->nstride * 4 % vbytes == 0;
+    a.copy_stream = a.stream && copy && (uintptr_t)copy->t.data % (uintptr_t)vbytes == 0 &&
+                    copy->t.pstride * 4 % vbytes == 0 && copy->t.nstride * 4 % vbytes == 0;
 #if SIMD_PREC == 2
     const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the

@@ -111,6 +111,15 @@ static inline int rf_conv_words(int cin, rf_precision precision)
  *   pixels of zero_point (so the kernel reads no padding): (h + 2 pad) x (w + 2 pad) pixels. */
 typedef enum { RF_READ_F32, RF_READ_F32_RANGE, RF_READ_BF16, RF_READ_U8 } rf_read;
 
+/* Where a convolution's output values go a second time, converted as the next layer reads them
+ * (rf_read BF16, or U8 with t.scale and t.zero_point): it saves that layer a pass over the
+ * whole map. U8 copies get only their interior, from pixel (pad, pad), pad = (t.h - out->h) /
+ * 2. With `only`, out itself is not written at all: nothing else reads its floats. */
+typedef struct {
+    rf_tensor t;
+    int only;
+} rf_conv_copy;
+
 /* The uint8 quantization of a tensor whose values lie in [lo, hi]: the range widened to hold 0
  * (so zero, the padding, is exact), 255 steps, zero point rounded. */
 static inline void rf_quant_params(float lo, float hi, float *scale, int *zero_point)
@@ -156,13 +165,11 @@ typedef struct {
     unsigned cpu_features; /* the RF_CPU_* flags the set's instructions need */
     /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out; it
      * may be out itself (each element is read before it is written).
-     * copy: NULL, or where out's values go a second time, converted as the next layer reads
-     * them (rf_read BF16 or U8, with copy->scale and zero_point), which writes_copy said conv
-     * can do: U8 copies fill only their interior, from pixel (pad, pad), pad = (copy->h -
-     * out->h) / 2. It saves the next layer a pass over the whole map.
+     * copy: NULL, or the converted copy of out to write too (rf_conv_copy), which writes_copy
+     * said conv can write.
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
     void (*conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                 rf_act act, const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
+                 rf_act act, const rf_tensor *out, const rf_conv_copy *copy, rf_conv_part part,
                  float *scratch);
     /* Whether conv can write the copy that a layer reading its output as `read` needs (NULL:
      * never). */
@@ -211,7 +218,7 @@ size_t rf_pack_reference_s8_size(const rf_conv *conv, rf_packed *head);
 void rf_pack_reference_s8(const rf_conv *conv, void *block);
 void rf_conv_reference_reduced(const rf_conv *conv, const rf_tensor *in,
                                const rf_tensor *residual, rf_act act, const rf_tensor *out,
-                               const rf_tensor *copy, rf_conv_part part, float *scratch);
+                               const rf_conv_copy *copy, rf_conv_part part, float *scratch);
 rf_read rf_input_read_reference_int8(const rf_conv *conv);
 void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi);
 double rf_dot_peak_reference_int8(void);
@@ -225,7 +232,7 @@ static inline double rf_kernel_seconds(void)
 
 /* Reference kernels, in portable C; every fast path is tested against them. */
 void rf_conv_reference(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
-                       rf_act act, const rf_tensor *out, const rf_tensor *copy,
+                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,
                        rf_conv_part part, float *scratch);
 void rf_max_taps_reference(const float *const *taps, int n, int c, float *dst);
 
@@ -273,7 +280,7 @@ static inline void rf_tap_range(int o, int stride, int pad, int k, int size, int
  * that transform RF_PACK_WINOGRAD_3X3 kernels), max_taps and fma_peak_gflops. */
 #define RF_SIMD_SET_DECLARE(isa)                                                                   \
     void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
-                       rf_act act, const rf_tensor *out, const rf_tensor *copy,                   \
+                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,                   \
                        rf_conv_part part, float *scratch);                                        \
     size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
     int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \
@@ -287,7 +294,7 @@ RF_SIMD_SET_DECLARE(avx512)
  * rf_max_taps_avx512's. */
 #define RF_SIMD_REDUCED_SET_DECLARE(isa)                                                           \
     void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
-                       rf_act act, const rf_tensor *out, const rf_tensor *copy,                   \
+                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,                   \
                        rf_conv_part part, float *scratch);                                        \
     size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
     int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \

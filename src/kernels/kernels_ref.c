@@ -116,7 +116,7 @@ static void conv_chunks(const rf_conv *cv, const ref_weights *wt, const rf_tenso
 }
 
 void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res, rf_act act,
-                       const rf_tensor *out, const rf_tensor *copy, rf_conv_part part,
+                       const rf_tensor *out, const rf_conv_copy *copy, rf_conv_part part,
                        float *scratch)
 {
     (void)copy;    /* the reference sets write no copies (no writes_copy) */
@@ -128,7 +128,7 @@ void rf_conv_reference(const rf_conv *cv, const rf_tensor *in, const rf_tensor *
 /* ---------------------------------------------------------------- reduced precision */
 
 void rf_conv_reference_reduced(const rf_conv *cv, const rf_tensor *in, const rf_tensor *res,
-                               rf_act act, const rf_tensor *out, const rf_tensor *copy,
+                               rf_act act, const rf_tensor *out, const rf_conv_copy *copy,
                                rf_conv_part part, float *scratch)
 {
     const rf_packed *pk = cv->packed;
