@@ -152,5 +152,37 @@ assert d["precision"] == "fp32" and d["kernel_set"] == d["kernels"], d' "$tmp/ou
     expect "eval int8 JSON: 3 images" "$py" -c '
 import json, sys; d = json.load(open(sys.argv[1])); assert d["images"] == 3, d' "$tmp/e8.json"
   fi
+  # int8 calibration into a native file: on a folder and a file, at 320x240; the file's int8
+  # faces agree with fp32's (the reference kernels run int8 on any CPU)
+  mkdir -p "$tmp/cal"
+  cp "$img" "$tmp/cal/a.jpg"
+  check "convert --calibration" 0 "$bin" convert "$m" "$tmp/cal.rfm" --calibration "$tmp/cal" \
+    --calibration "$data/data/images/face1mb_ncnn_sample.jpg" --input-size 320x240 --threads 2
+  expect "convert says the ranges are calibrated" grep -q "int8 ranges calibrated" "$tmp/out"
+  expect "calibration progress: 2/2 images" grep -q "calibration: 2/2 images" "$tmp/err"
+  check "int8 on the calibrated file" 0 "$bin" detect -m "$tmp/cal.rfm" --kernels reference \
+    --precision int8 --input-size 320x240 --json "$tmp/cal8.json" "$img"
+  check "fp32 on it" 0 "$bin" detect -m "$tmp/cal.rfm" --input-size 320x240 \
+    --json "$tmp/cal32.json" "$img"
+  expect "calibrated int8 finds fp32's faces" "$py" - "$tmp/cal8.json" "$tmp/cal32.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p))["images"][0]["faces"] for p in sys.argv[1:3])
+def iou(p, q):
+    w = min(p[2], q[2]) - max(p[0], q[0]); h = min(p[3], q[3]) - max(p[1], q[1])
+    i = max(w, 0) * max(h, 0)
+    return i / ((p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - i)
+assert len(b) >= 5, len(b)
+found = sum(any(iou(f["box"], g["box"]) >= 0.9 for g in a) for f in b)
+assert found >= 0.9 * len(b), (found, len(b))
+PY
+  check "--calibration for ONNX refused" 2 "$bin" convert "$m" "$tmp/x.onnx" --calibration "$img"
+  check "--input-size without --calibration refused" 2 "$bin" convert "$m" "$tmp/x.rfm" \
+    --input-size 64x64
+  check "missing calibration image" 1 "$bin" convert "$m" "$tmp/x.rfm" \
+    --calibration "$tmp/none.jpg"
+  expect "missing calibration image is named, nothing written" "$py" -c '
+import os, sys; e = open(sys.argv[1]).read()
+assert e.count("\n") == 1 and "none.jpg" in e, e
+assert not os.path.exists(sys.argv[2])' "$tmp/err" "$tmp/x.rfm"
 fi
 finish
