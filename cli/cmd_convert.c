@@ -73,6 +73,7 @@ int cmd_convert(int argc, char **argv)
     rf_storage storage = RF_STORAGE_F32;
     rf_anchors anchors = RF_ANCHORS_RETINAFACE;
     cli_paths images = {0};
+    int calibration = 0; /* --calibration given */
     cli_model_options mo;
     cli_model_options_init(&mo, rf_input_policy_original());
     for (int i = 1; i < argc; i++) {
@@ -85,6 +86,7 @@ int cmd_convert(int argc, char **argv)
                 return cli_paths_free(&images, CLI_EXIT_USAGE);
             if (cli_collect_images("convert", v, &images))
                 return cli_paths_free(&images, CLI_EXIT_FAILURE);
+            calibration = 1;
         } else if (cli_is_option(a, "--input-size") || cli_is_option(a, "--long-side") ||
                    cli_is_option(a, "--original-size") || cli_is_option(a, "--threads")) {
             if (cli_model_option(argc, argv, &i, "convert", &mo) != 1)
@@ -133,6 +135,10 @@ int cmd_convert(int argc, char **argv)
     if (onnx && storage != RF_STORAGE_F32) {
         fprintf(stderr, "retinaface convert: --storage applies to the native format only\n");
         return cli_paths_free(&images, CLI_EXIT_USAGE);
+    }
+    if (calibration && !images.count) {
+        fprintf(stderr, "retinaface convert: --calibration: no images to calibrate on\n");
+        return cli_paths_free(&images, CLI_EXIT_FAILURE);
     }
     if (images.count && onnx) {
         fprintf(stderr, "retinaface convert: --calibration applies to the native format only\n");

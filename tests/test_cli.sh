@@ -178,6 +178,10 @@ PY
   check "--calibration for ONNX refused" 2 "$bin" convert "$m" "$tmp/x.onnx" --calibration "$img"
   check "--input-size without --calibration refused" 2 "$bin" convert "$m" "$tmp/x.rfm" \
     --input-size 64x64
+  mkdir -p "$tmp/empty"
+  check "calibration folder without images" 1 "$bin" convert "$m" "$tmp/x.rfm" \
+    --calibration "$tmp/empty"
+  expect "it says so" grep -q "no images to calibrate on" "$tmp/err"
   check "missing calibration image" 1 "$bin" convert "$m" "$tmp/x.rfm" \
     --calibration "$tmp/none.jpg"
   expect "missing calibration image is named, nothing written" "$py" -c '
