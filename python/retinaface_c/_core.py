@@ -5,7 +5,8 @@ import ctypes
 import math
 import os
 import threading
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
 
@@ -133,6 +134,27 @@ def input_tensor(image: ImageLike, size: Optional[Tuple[int, int]] = None, *,
     finally:
         if loaded is not None:
             loaded.close()
+
+
+def _input_policy(input_size, long_side) -> _lib.rf_input_policy:
+    """The network size of images: input_size (width, height) stretched, long_side with the
+    aspect kept, or (neither) their own."""
+    p = _lib.rf_input_policy()
+    if input_size is not None and long_side is not None:
+        raise ValueError("give input_size or long_side, not both")
+    if input_size is not None:
+        p.mode = _lib.RF_INPUT_STRETCH
+        p.width, p.height = _check_size(input_size, "input_size")
+    elif long_side is not None:
+        if isinstance(long_side, bool) or not isinstance(long_side, int):
+            raise TypeError(f"long_side must be an int, not {type(long_side).__name__}")
+        if not 32 <= long_side <= 16384:
+            raise ValueError(f"long_side must be in 32..16384, not {long_side}")
+        p.mode = _lib.RF_INPUT_LONG_SIDE
+        p.long_side = long_side
+    else:
+        p.mode = _lib.RF_INPUT_ORIGINAL
+    return p
 
 
 def _check_size(size, what: str) -> Tuple[int, int]:
@@ -350,6 +372,63 @@ class Model:
     def has_reference_weights(self) -> bool:
         return bool(lib.rf_model_has_reference_weights(self._handle()))
 
+    @property
+    def calibrated(self) -> bool:
+        """Whether the model carries int8 calibration ranges (calibrate(), or its native
+        file)."""
+        return bool(lib.rf_model_calibrated(self._handle()))
+
+    def calibrate(self, images: Iterable[ImageLike],
+                  input_size: Optional[Tuple[int, int]] = None, long_side: Optional[int] = None,
+                  *, threads: int = 1, channels: str = "bgr") -> int:
+        """int8 calibration, as ``retinaface convert --calibration``: runs the images (arrays,
+        paths or bytes, as Detector.detect takes them; at the network size input_size or
+        long_side give, else their own) through float32 and stores, for every layer that runs
+        in int8, the range its input took over them, replacing ranges the model had. int8
+        Detectors made afterwards quantize with those ranges (faster; values beyond them are
+        clamped: use images like those to be run); save() keeps them. Needs float32 weights
+        (a model loaded with precision="int8" also needs keep_reference=True); Detectors of
+        this model wait meanwhile. Returns the number of images."""
+        policy = _input_policy(input_size, long_side)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be an int >= 1, not {threads!r}")
+        order = _check_channels(channels, False)
+        err = _lib.rf_error()
+        n = 0
+        with self._users_lock:  # no context of the model may run meanwhile
+            if self._users:
+                raise ValueError("calibrate() needs the model with no Detector open")
+            ptr = self._handle()
+            lib.rf_model_clear_ranges(ptr)
+            for image in images:
+                if isinstance(image, np.ndarray):
+                    view = _image_view(image, order)
+                    st = lib.rf_model_calibrate(ptr, byref(view), 1, byref(policy), threads,
+                                                byref(err))
+                    _lib.check(st, err)
+                else:
+                    loaded = _LoadedImage(image, err)
+                    try:
+                        st = lib.rf_model_calibrate(ptr, byref(loaded.buf.image), 1,
+                                                    byref(policy), threads, byref(err))
+                        if st:
+                            _lib.raise_error(st, err, loaded.file)
+                    finally:
+                        loaded.close()
+                n += 1
+        if n == 0:
+            raise ValueError("calibrate() needs at least one image")
+        return n
+
+    def save(self, path: PathLike, storage: str = "f32") -> None:
+        """Writes the model as a native file (as ``retinaface convert``: loads by mmap,
+        keeps calibration ranges), whole or not at all. ``storage``: "f32", "f16" or "bf16".
+        Needs the plain weights (keep_reference=True, or a model loaded for fp32)."""
+        s = _parse_name(lib.rf_storage_parse, "storage", storage, "f32, f16, bf16")
+        err = _lib.rf_error()
+        _lib.check(lib.rf_model_save_native(self._handle(), _lib.c_path(path), s, byref(err)),
+                   err)
+
     def close(self) -> None:
         """Frees the weights: now, or when the last Detector made from this Model is closed
         (no new Detector can be made from it)."""
@@ -484,21 +563,7 @@ class Detector:
     def _configure(self, input_size, long_side, threshold, nms, top_k, keep_top_k, nms_offset,
                    network_pixels):
         """Checks detect()'s settings and makes the C structures of a new combination."""
-        p = _lib.rf_input_policy()
-        if input_size is not None and long_side is not None:
-            raise ValueError("give input_size or long_side, not both")
-        if input_size is not None:
-            p.mode = _lib.RF_INPUT_STRETCH
-            p.width, p.height = _check_size(input_size, "input_size")
-        elif long_side is not None:
-            if isinstance(long_side, bool) or not isinstance(long_side, int):
-                raise TypeError(f"long_side must be an int, not {type(long_side).__name__}")
-            if not 32 <= long_side <= 16384:
-                raise ValueError(f"long_side must be in 32..16384, not {long_side}")
-            p.mode = _lib.RF_INPUT_LONG_SIDE
-            p.long_side = long_side
-        else:
-            p.mode = _lib.RF_INPUT_ORIGINAL
+        p = _input_policy(input_size, long_side)
         for name, v in (("threshold", threshold), ("nms", nms)):
             if not isinstance(v, (int, float, np.floating)) or not 0 <= v <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1], not {v!r}")

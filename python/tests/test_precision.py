@@ -111,3 +111,35 @@ print("REFERENCE", d.kernel_set, len(d.detect({photo!r}, threshold=0.9).scores) 
     lines = out.stdout.splitlines()
     assert lines[0].startswith("UNSUPPORTED") and feature in lines[0], out.stdout
     assert lines[1] == f"REFERENCE reference_{precision} True", out.stdout
+
+
+def test_calibrate_and_save(mnet, photo, photos, tmp_path):
+    """Model.calibrate on the shared photos (paths and an array), save() to a native file that
+    keeps the ranges, and int8 on it finds the fp32 faces (>= 90 % both ways); refusals."""
+    model = rf.Model(mnet, keep_reference=True)
+    assert not model.calibrated
+    images = photos[1:] + [rf.load_image(photos[0])]
+    assert model.calibrate(images, long_side=640, threads=2) == len(photos)
+    assert model.calibrated
+    path = tmp_path / "calibrated.rfm"
+    model.save(path)
+    kernels = "auto" if _supported("int8") else "reference"
+    back = rf.Model(path, keep_reference=kernels == "reference")
+    assert back.calibrated
+    want = rf.Detector(mnet).detect(photo, long_side=640)
+    got = rf.Detector(back, precision="int8", kernels=kernels).detect(photo, long_side=640)
+    found, total = _found(want, got)
+    back_found, ours = _found(got, want)
+    print(f"calibrated int8: {found} of {total} fp32 faces, {back_found} of {ours} of ours")
+    assert total > 5 and found >= 0.9 * total and back_found >= 0.9 * ours
+    det = rf.Detector(model)
+    with pytest.raises(ValueError, match="Detector"):
+        model.calibrate([photo])
+    det.close()
+    with pytest.raises(ValueError, match="at least one image"):
+        model.calibrate([])
+    assert not model.calibrated  # the ranges were cleared before the (empty) run
+    with pytest.raises(rf.FileError, match="none.jpg"):
+        model.calibrate([str(tmp_path / "none.jpg")])
+    with pytest.raises(ValueError, match="storage"):
+        model.save(tmp_path / "x.rfm", storage="f8")
