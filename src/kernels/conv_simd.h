@@ -188,9 +188,23 @@ INLINE vf dequantize(vf acc, vf scale, vf bias)
 #define ACC_START(a, c) ((a)->cv->bias + (c))
 #endif
 
-#if SIMD_WORDS
+/* Copies (kernel_set.h, rf_conv_copy): the reduced sets write them of their layers, the
+ * float32 AVX-512 set of the depthwise layers it runs for the int8 set (uint8 only). */
+#define SIMD_COPIES (SIMD_WORDS || SIMD_W == 16)
+#if SIMD_COPIES
+/* The 16 values of v quantized to uint8 as convert_input does it (a U8 copy). */
+INLINE __m128i copy_u8(const conv_args *a, vf v)
+{
+    __m512i q = _mm512_add_epi32(
+        _mm512_cvt_roundps_epi32(_mm512_mul_ps(v, _mm512_set1_ps(a->copy_inv_scale)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+        _mm512_set1_epi32(a->copy_zero_point));
+    q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
+    return _mm512_cvtepi32_epi8(q);
+}
+
 /* Output channels [c, c + 16) (those of m) of one pixel, v, into its converted copy at cp: as
- * bf16 halves, or quantized to uint8 as convert_input does it. */
+ * bf16 halves, or quantized to uint8. */
 INLINE void copy_store(const conv_args *a, float *cp, int c, vmask m, vf v)
 {
 #if SIMD_PREC == 1
@@ -200,12 +214,7 @@ INLINE void copy_store(const conv_args *a, float *cp, int c, vmask m, vf v)
     else
         _mm256_mask_storeu_epi16((uint16_t *)(void *)cp + c, m, (__m256i)_mm512_cvtneps_pbh(v));
 #else
-    __m512i q = _mm512_add_epi32(
-        _mm512_cvt_roundps_epi32(_mm512_mul_ps(v, _mm512_set1_ps(a->copy_inv_scale)),
-                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-        _mm512_set1_epi32(a->copy_zero_point));
-    q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_setzero_si512()), _mm512_set1_epi32(255));
-    _mm_mask_storeu_epi8((uint8_t *)(void *)cp + c, m, _mm512_cvtepi32_epi8(q));
+    _mm_mask_storeu_epi8((uint8_t *)(void *)cp + c, m, copy_u8(a, v));
 #endif
 }
 #endif
@@ -539,7 +548,15 @@ INLINE void dw_store(vf acc, const conv_args *a, int img, int oy, int ox, int c0
 {
     if (a->res)
         acc = V(add_ps)(acc, load_masked(pixel_ptr(a->res, img, oy, ox) + c0, m));
-    store_masked(pixel_ptr(a->out, img, oy, ox) + c0, m, activate(acc, a->act));
+    acc = activate(acc, a->act);
+#if SIMD_COPIES
+    if (a->copy) {
+        copy_store(a, pixel_ptr(a->copy, img, oy + a->copy_pad, ox + a->copy_pad), c0, m, acc);
+        if (a->copy_only)
+            return;
+    }
+#endif
+    store_masked(pixel_ptr(a->out, img, oy, ox) + c0, m, acc);
 }
 
 /* Output pixel ox of a depthwise line, taps outside the input skipped (borders, other sizes). */
@@ -986,9 +1003,11 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,
                       rf_conv_part part, float *scratch)
 {
-    (void)copy; /* float32 sets write no copies */
     const rf_packed *pk = conv->packed;
     const int row0 = part.row0, row1 = part.row1;
+    /* copies only of depthwise layers, and only at 16 lanes (see SIMD_COPIES) */
+    if (!SIMD_COPIES || pk->layout != RF_PACK_DEPTHWISE)
+        copy = NULL;
     conv_args a = {conv,
                    in,
                    residual,
@@ -1004,12 +1023,12 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
                    NULL,
-                   NULL,
+                   copy ? &copy->t : NULL,
+                   copy && copy->only,
+                   copy ? (copy->t.h - out->h) / 2 : 0,
                    0,
-                   0,
-                   0,
-                   0.0f,
-                   0};
+                   copy ? 1.0f / copy->t.scale : 0.0f,
+                   copy ? copy->t.zero_point : 0};
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)
@@ -1082,9 +1101,11 @@ rf_read SIMD_FN(rf_input_read)(const rf_conv *conv)
 
 int SIMD_FN(rf_writes_copy)(const rf_conv *conv, rf_read read)
 {
-    /* whole words only: a copy holds no partial word, whose rest convert_input pads */
-    return reduced_layer(conv) && read == (SIMD_PREC == 2 ? RF_READ_U8 : RF_READ_BF16) &&
-           conv->cout % VPACK == 0;
+    /* whole words only: a copy holds no partial word, whose rest convert_input pads; the
+     * float32 set writes uint8 copies of depthwise layers */
+    const int depthwise = ((const rf_packed *)conv->packed)->layout == RF_PACK_DEPTHWISE;
+    return read == (SIMD_PREC == 2 ? RF_READ_U8 : RF_READ_BF16) && conv->cout % VPACK == 0 &&
+           (reduced_layer(conv) || (SIMD_PREC == 2 && depthwise));
 }
 
 void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,
@@ -1092,7 +1113,7 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                       rf_conv_part part, float *scratch)
 {
     if (!reduced_layer(conv)) {
-        rf_conv_avx512(conv, in, residual, act, out, NULL, part, scratch);
+        rf_conv_avx512(conv, in, residual, act, out, copy, part, scratch);
         return;
     }
     const rf_packed *pk = conv->packed;

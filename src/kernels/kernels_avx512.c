@@ -15,7 +15,7 @@ static inline vf half_mac(float x, vhalf w, vf acc)
 #include "kernels/conv_simd.h"
 
 /* Two neighbouring output pixels of 8 channels (lanes 0-7: ox, 8-15: ox + 1): + residual,
- * activation, store. */
+ * activation, store (and the uint8 copy: 8 bytes a pixel). */
 INLINE void dw_store_pair(__m512 acc, const conv_args *a, int img, int oy, int ox)
 {
     /* pixel ox + 1 is reached as the upper lanes of a vector starting 8 floats before it */
@@ -24,6 +24,15 @@ INLINE void dw_store_pair(__m512 acc, const conv_args *a, int img, int oy, int o
             acc, _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(0x00ff, pixel_ptr(a->res, img, oy, ox)),
                                       0xff00, pixel_ptr(a->res, img, oy, ox + 1) - 8));
     acc = activate(acc, a->act);
+    if (a->copy) {
+        const __m128i q = copy_u8(a, acc);
+        const int p = a->copy_pad;
+        _mm_mask_storeu_epi8(pixel_ptr(a->copy, img, oy + p, ox + p), 0x00ff, q);
+        _mm_mask_storeu_epi8((uint8_t *)(void *)pixel_ptr(a->copy, img, oy + p, ox + 1 + p) - 8,
+                             0xff00, q);
+        if (a->copy_only)
+            return;
+    }
     _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox), 0x00ff, acc);
     _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox + 1) - 8, 0xff00, acc);
 }
