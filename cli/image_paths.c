@@ -70,9 +70,10 @@ int cli_collect_images(const char *cmd, const char *arg, cli_paths *out)
             }
         }
         closedir(d);
-        qsort(out->items + first, (size_t)(out->count - first), sizeof(char *), by_name);
         if (out->count == first)
             fprintf(stderr, "retinaface %s: warning: no .jpg/.jpeg/.png files in %s\n", cmd, arg);
+        else /* (qsort may not be given the NULL of an empty list) */
+            qsort(out->items + first, (size_t)(out->count - first), sizeof(char *), by_name);
         return 0;
     }
     if (add_path(out, arg)) {
