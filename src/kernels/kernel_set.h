@@ -280,7 +280,7 @@ static inline void rf_tap_range(int o, int stride, int pad, int k, int size, int
  * that transform RF_PACK_WINOGRAD_3X3 kernels), max_taps and fma_peak_gflops. */
 #define RF_SIMD_SET_DECLARE(isa)                                                                   \
     void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
-                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,                   \
+                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,                 \
                        rf_conv_part part, float *scratch);                                        \
     size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
     int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \
@@ -294,7 +294,7 @@ RF_SIMD_SET_DECLARE(avx512)
  * rf_max_taps_avx512's. */
 #define RF_SIMD_REDUCED_SET_DECLARE(isa)                                                           \
     void rf_conv_##isa(const rf_conv *conv, const rf_tensor *in, const rf_tensor *residual,       \
-                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,                   \
+                       rf_act act, const rf_tensor *out, const rf_conv_copy *copy,                 \
                        rf_conv_part part, float *scratch);                                        \
     size_t rf_conv_scratch_##isa(const rf_conv *conv);                                             \
     int rf_conv_per_call_weights_##isa(const rf_conv *conv);                                       \
