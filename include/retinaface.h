@@ -274,16 +274,17 @@ RF_API rf_status rf_detect_batch(rf_context *ctx, const rf_image *images, int n,
  * input itself. rf_model_calibrate runs the images through a float32 context (`threads`, each
  * image at the size the policy gives) and widens the ranges the model holds (none at first,
  * or after rf_model_clear_ranges) so that, for every layer that runs in int8, they hold the
- * least and greatest value its input took: images can come in several calls. int8 contexts created
- * afterwards quantize with those ranges (values beyond them are clamped), which lets a layer
- * store its output the way the next one reads it instead of a pass over it; its accuracy is
- * that of the images' coverage. rf_model_save_native keeps the ranges. No context of the model
+ * least and greatest value its input took: images can come in several calls. int8 contexts
+ * created afterwards quantize with those ranges (values beyond them are clamped), which lets a
+ * layer store its output the way the next one reads it instead of a pass over it; its accuracy
+ * is that of the images' coverage. rf_model_save_native keeps the ranges. No context of the model
  * may run meanwhile; the model must allow a float32 context (a model loaded with RF_LOAD_INT8
  * needs RF_LOAD_KEEP_REFERENCE as well). */
 RF_API rf_status rf_model_calibrate(rf_model *model, const rf_image *images, int count,
                                     const rf_input_policy *policy, int threads, rf_error *err);
 /* Whether the model carries calibrated ranges (from rf_model_calibrate or its native file). */
 RF_API int rf_model_calibrated(const rf_model *model);
+/* Drops the model's calibrated ranges: int8 measures every input again. */
 RF_API void rf_model_clear_ranges(rf_model *model);
 
 /* ------------------------------------------------------------------------------ raw tensors */

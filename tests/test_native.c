@@ -343,7 +343,8 @@ static void calibration(const char *pth_rel, int h, int w)
           "calibrated: %d of %d int8 layers have a range, %d other layers do", ranged, reduced,
           stray);
     CHECK(rf_model_save_native(m, path, RF_STORAGE_F32, &err) == RF_OK &&
-              rf_model_load(path, RF_ANCHORS_RETINAFACE, &back, &err) == RF_OK,
+              rf_model_load_flags(path, RF_ANCHORS_RETINAFACE, RF_LOAD_KEEP_REFERENCE, &back,
+                                  &err) == RF_OK,
           "calibrated file: %s", err.message);
     int same = back != NULL;
     for (int i = 0; back && i < m->layers.count; i++)
@@ -363,10 +364,9 @@ static void calibration(const char *pth_rel, int h, int w)
     float *input = make_input(1, h, w);
     outputs a = {0}, b = {0}, c = {0};
     CHECK(input && run_precision(m, k, RF_PRECISION_INT8, input, 1, h, w, &a) == 0 &&
-              (!back || run_precision(back, k == RF_KERNELS_REFERENCE ? RF_KERNELS_AUTO : k,
-                                      RF_PRECISION_INT8, input, 1, h, w, &b) == 0),
+              (!back || run_precision(back, k, RF_PRECISION_INT8, input, 1, h, w, &b) == 0),
           "int8 runs");
-    if (back && k == RF_KERNELS_AUTO && a.cls && b.cls) {
+    if (back && a.cls && b.cls) {
         const size_t n = (size_t)a.anchors;
         CHECK(max_diff(a.cls, b.cls, 2 * n) == 0 && max_diff(a.box, b.box, 4 * n) == 0 &&
                   max_diff(a.ldm, b.ldm, 10 * n) == 0,

@@ -258,14 +258,27 @@ static void float_read(rf_exec *ex, const rf_tensor *t)
         ex->float_read[t->arena_id] = 1;
 }
 
+/* The copy request of conv (NULL: none). */
+static rf_copy_request *request_of(rf_exec *ex, const rf_conv *conv)
+{
+    for (int k = 0; conv && k < ex->ncopies; k++)
+        if (ex->copies[k].conv == conv)
+            return &ex->copies[k];
+    return NULL;
+}
+
 /* The copy request of the convolution that wrote t last, or NULL. */
 static rf_copy_request *request_of_writer(rf_exec *ex, const rf_tensor *t)
 {
-    const rf_conv *w = t->arena_id >= 0 ? ex->writer[t->arena_id] : NULL;
-    for (int k = 0; w && k < ex->ncopies; k++)
-        if (ex->copies[k].conv == w)
-            return &ex->copies[k];
-    return NULL;
+    return request_of(ex, t->arena_id >= 0 ? ex->writer[t->arena_id] : NULL);
+}
+
+/* An arena tensor for map t (c channels) converted as `read` reads it, pad pixels around. */
+static rf_tensor converted_tensor(rf_exec *ex, const rf_tensor *t, int c, rf_read read, int pad)
+{
+    return rf_arena_tensor(&ex->arena, t->n, t->h + 2 * pad, t->w + 2 * pad,
+                           rf_conv_words(c, read == RF_READ_U8 ? RF_PRECISION_INT8
+                                                               : RF_PRECISION_BF16));
 }
 
 /* conv converts (read, pad) its input `in` by a pass of its own. The first planning pass notes
@@ -342,9 +355,7 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
     conversion_pass(ex, conv, in, read, pad);
     *keep = in->arena_id >= 0;
     rf_converted *slot = *keep ? free_slot(ex) : NULL;
-    rf_tensor q = rf_arena_tensor(&ex->arena, in->n, in->h + 2 * pad, in->w + 2 * pad,
-                                  rf_conv_words(conv->cin, read == RF_READ_U8 ? RF_PRECISION_INT8
-                                                                              : RF_PRECISION_BF16));
+    rf_tensor q = converted_tensor(ex, in, conv->cin, read, pad);
     if (!ex->arena.planning) {
         if (read == RF_READ_U8)
             quantization_of(ex, conv, in, &q);
@@ -362,17 +373,13 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
 static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf_tensor *out,
                                       rf_conv_copy *c)
 {
-    const rf_copy_request *r = NULL;
-    for (int k = 0; ex->copy_mode == RF_COPIES_ON && out->arena_id >= 0 && k < ex->ncopies; k++)
-        if (ex->copies[k].conv == conv)
-            r = &ex->copies[k];
+    const rf_copy_request *r =
+        ex->copy_mode == RF_COPIES_ON && out->arena_id >= 0 ? request_of(ex, conv) : NULL;
     if (!r)
         return NULL;
     rf_converted *slot = free_slot(ex);
     const int pad = r->pad;
-    rf_tensor q = rf_arena_tensor(&ex->arena, out->n, out->h + 2 * pad, out->w + 2 * pad,
-                                  rf_conv_words(out->c, r->read == RF_READ_U8 ? RF_PRECISION_INT8
-                                                                              : RF_PRECISION_BF16));
+    rf_tensor q = converted_tensor(ex, out, out->c, r->read, pad);
     q.scale = r->scale;
     q.zero_point = r->zero_point;
     if (pad && !ex->arena.planning)

@@ -24,13 +24,6 @@
 #define RECORD_BYTES 64u
 #define PACKED_BYTES 16u /* a packed table entry: offset and size of one layer's packed block */
 #define RANGE_BYTES 8u   /* a range table entry (version 3): a layer's calibrated input range */
-
-/* Bytes of header and tables of a file of this version with n layers. */
-static size_t tables_bytes(uint32_t version, size_t n)
-{
-    return HEADER_BYTES + n * (RECORD_BYTES + PACKED_BYTES + (version >= 3 ? RANGE_BYTES : 0));
-}
-
 #define ALIGN 64u
 #define MAX_LAYERS RF_MAX_LAYERS
 #define CRC_AT 12u     /* where the header checksum lies (zero while it is computed) */
@@ -46,6 +39,12 @@ static void put64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Bytes of header and tables of a file of this version with n layers. */
+static size_t tables_bytes(uint32_t version, size_t n)
+{
+    return HEADER_BYTES + n * (RECORD_BYTES + PACKED_BYTES + (version >= 3 ? RANGE_BYTES : 0));
 }
 
 static uint32_t get32(const unsigned char *p)

@@ -219,6 +219,24 @@ INLINE void copy_store(const conv_args *a, float *cp, int c, vmask m, vf v)
 }
 #endif
 
+/* The copy a call writes (NULL: none) into a's fields; a->out and a->stream set before. */
+static void set_copy(conv_args *a, const rf_conv_copy *copy)
+{
+    if (!copy)
+        return;
+    a->copy = &copy->t;
+    a->copy_only = copy->only;
+    a->copy_pad = (copy->t.h - a->out->h) / 2;
+    a->copy_inv_scale = copy->t.scale > 0.0f ? 1.0f / copy->t.scale : 0.0f; /* U8 only */
+    a->copy_zero_point = copy->t.zero_point;
+    /* a vector of a copy is 32 (bf16) or 16 bytes (uint8): streamed (bf16) where every one is
+     * aligned */
+    const uintptr_t vbytes = SIMD_PREC == 1 ? 32 : 16;
+    a->copy_stream = a->stream && (uintptr_t)copy->t.data % vbytes == 0 &&
+                     (uintptr_t)copy->t.pstride * 4 % vbytes == 0 &&
+                     (uintptr_t)copy->t.nstride * 4 % vbytes == 0;
+}
+
 /* Pixels p0.. of the tile's outputs, channels c0..: + residual, activation, masked store.
  * Constant indices (the pixel count tested per pixel) keep acc in registers. */
 INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const tile_out *o,
@@ -1023,12 +1041,13 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
                    NULL,
-                   copy ? &copy->t : NULL,
-                   copy && copy->only,
-                   copy ? (copy->t.h - out->h) / 2 : 0,
+                   NULL,
                    0,
-                   copy ? 1.0f / copy->t.scale : 0.0f,
-                   copy ? copy->t.zero_point : 0};
+                   0,
+                   0,
+                   0.0f,
+                   0};
+    set_copy(&a, copy);
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
     else if (pk->layout == RF_PACK_WINOGRAD)
@@ -1142,16 +1161,13 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    SIMD_PREC != 2 && SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
                    NULL,
-                   copy ? &copy->t : NULL,
-                   copy && copy->only,
-                   copy ? (copy->t.h - out->h) / 2 : 0,
+                   NULL,
                    0,
-                   copy && SIMD_PREC == 2 ? 1.0f / copy->t.scale : 0.0f,
-                   copy ? copy->t.zero_point : 0};
-    /* a vector of the copy is 32 (bf16) or 16 bytes: streamed where every one is aligned */
-    const int64_t vbytes = SIMD_PREC == 2 ? 16 : 32;
-    a.copy_stream = a.stream && copy && (uintptr_t)copy->t.data % (uintptr_t)vbytes == 0 &&
-                    copy->t.pstride * 4 % vbytes == 0 && copy->t.nstride * 4 % vbytes == 0;
+                   0,
+                   0,
+                   0.0f,
+                   0};
+    set_copy(&a, copy);
 #if SIMD_PREC == 2
     const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the
