@@ -135,6 +135,7 @@ static const float SENTINEL = 12345.0f;
 typedef struct {
     rf_conv cv;
     rf_tensor in, out, res;
+    const rf_tensor *res_read; /* the residual the kernels get, when not res itself */
     float *in_buf, *out_buf, *res_buf;
     size_t out_floats;
     double *exact, *mag; /* per output element of the slice, [n][oh][ow][cout] */
@@ -292,7 +293,7 @@ static void run_parts_copy(const conv_case *k, conv_setup *s, const rf_kernel_se
         cut1 = cut2;
         cut2 = t;
     }
-    const rf_tensor *res = k->residual ? &s->res : NULL;
+    const rf_tensor *res = !k->residual ? NULL : s->res_read ? s->res_read : &s->res;
     const size_t need = ks->scratch_floats ? ks->scratch_floats(&s->cv) : 0;
     float *scratch = need ? aligned_alloc(64, need * sizeof(float)) : NULL;
     const int groups = (s->cv.cout + RF_CONV_CHANNEL_STEP - 1) / RF_CONV_CHANNEL_STEP;
@@ -435,7 +436,14 @@ static void test_case(const conv_case *k)
 /* The worst |out - want| / max(mag, 1e-3) over the outputs of the slice, want the exact result
  * (want NULL) or another set's outputs ([n][oh][ow][cout]); NaN where an output is NaN. */
 static char worst_at[96]; /* where worst_error found it: image, line, column, channel */
+static double worst_error_beyond(const conv_setup *s, const float *want, double allowed);
 static double worst_error(const conv_setup *s, const float *want)
+{
+    return worst_error_beyond(s, want, 0.0);
+}
+
+/* The same, of the part of each error above `allowed` (an absolute error the case permits). */
+static double worst_error_beyond(const conv_setup *s, const float *want, double allowed)
 {
     double worst = 0;
     size_t o = 0;
@@ -445,7 +453,8 @@ static double worst_error(const conv_setup *s, const float *want)
             for (int x = 0; x < s->out.w; x++)
                 for (int c = 0; c < s->cv.cout; c++, o++) {
                     const double w = want ? want[o] : s->exact[o];
-                    const double e = fabs(px(&s->out, i, y, x)[c] - w) /
+                    const double d = fabs(px(&s->out, i, y, x)[c] - w) - allowed;
+                    const double e = (d > 0 || d != d ? d : 0) /
                                      (s->mag[o] > 1e-3 ? s->mag[o] : 1e-3);
                     if (e > worst || e != e) {
                         worst = e;
@@ -534,6 +543,7 @@ static void note_worst(int which, double e)
  * a range half the output's (so that some values clamp) - in the map's interior, and nothing
  * written around it (the caller fills U8's border); with `only`, the output left unwritten. */
 static int copies_tested;
+static int residuals_tested; /* SIMD runs with a uint8 residual */
 static void test_copy(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
                       const rf_tensor *in, rf_read read, int only)
 {
@@ -652,6 +662,84 @@ static void test_reduced_precision(const conv_case *k, conv_setup *s, rf_precisi
     }
 }
 
+/* The residual quantized as int8 layers may read it (rf_tensor.quantized): uint8 over its own
+ * range, rf_conv_words words a pixel (the last one's spare bytes 255, to be left alone). */
+static rf_tensor quantized_residual(const rf_tensor *res, uint32_t **buf)
+{
+    float lo = 0, hi = 0;
+    for (int i = 0; i < res->n; i++)
+        for (int p = 0; p < res->h * res->w; p++)
+            for (int c = 0; c < res->c; c++) {
+                const float v = res->data[i * res->nstride + p * res->pstride + c];
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+            }
+    rf_tensor q = *res;
+    rf_quant_params(lo, hi, &q.scale, &q.zero_point);
+    q.quantized = 1;
+    q.pstride = rf_conv_words(res->c, RF_PRECISION_INT8);
+    q.nstride = (int64_t)res->h * res->w * q.pstride;
+    const size_t words = (size_t)res->n * (size_t)q.nstride;
+    *buf = aligned_alloc(64, (words * 4 + 63) & ~(size_t)63);
+    memset(*buf, 0xff, words * 4);
+    uint8_t *b = (uint8_t *)*buf;
+    for (int i = 0; i < res->n; i++)
+        for (int p = 0; p < res->h * res->w; p++)
+            for (int c = 0; c < res->c; c++) {
+                const float v = res->data[i * res->nstride + p * res->pstride + c];
+                const float r = rintf(v / q.scale) + (float)q.zero_point;
+                b[(i * q.nstride + p * q.pstride) * 4 + c] = r < 0 ? 0 : r > 255 ? 255 : (uint8_t)r;
+            }
+    q.data = (float *)(void *)*buf;
+    return q;
+}
+
+/* int8 layers with a quantized residual (quantized_residual): the reference against the exact
+ * result, within the int8 bound plus the residual's rounding (half a step of its range / 255,
+ * an absolute error), each SIMD set against the reference. */
+static void test_quantized_residual(const conv_case *k, conv_setup *s, float *ref_out)
+{
+    const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_INT8, NULL);
+    pack(ref, &s->cv);
+    if (!ref->quantized_residual || !ref->quantized_residual(&s->cv))
+        return;
+    uint32_t *qbuf;
+    const rf_tensor q = quantized_residual(&s->res, &qbuf);
+    s->res_read = &q;
+    float *buf;
+    rf_tensor in = prepare_input(ref, &s->cv, &s->in, &buf);
+    run_parts(k, s, ref, &in);
+    free(buf);
+    check_written(k, s, ref);
+    double e = worst_error_beyond(s, NULL, 0.5 * q.scale);
+    CHECK(e <= REF_INT8_TOL, "%s %s, uint8 residual: relative error %.3g against the exact "
+          "result > %g (%s)", ref->name, k->what, e, REF_INT8_TOL, worst_at);
+    printf("  res8 %.2g", e);
+    copy_out(s, ref_out);
+    int count;
+    const rf_kernel_set *all = rf_kernel_sets(&count);
+    for (int i = 0; i < count; i++) {
+        const rf_kernel_set *ks = &all[i];
+        if (ks->precision != RF_PRECISION_INT8 || ks->id == RF_KERNELS_REFERENCE ||
+            rf_kernels_select(ks->id, RF_PRECISION_INT8, NULL) != ks)
+            continue;
+        pack(ks, &s->cv);
+        if (!ks->quantized_residual || !ks->quantized_residual(&s->cv))
+            continue;
+        in = prepare_input(ks, &s->cv, &s->in, &buf);
+        run_parts(k, s, ks, &in);
+        free(buf);
+        check_written(k, s, ks);
+        e = worst_error(s, ref_out);
+        CHECK(e <= SIMD_INT8_TOL, "%s %s, uint8 residual: relative error %.3g against %s > %g "
+              "(%s)", ks->name, k->what, e, ref->name, SIMD_INT8_TOL, worst_at);
+        printf(" %s %.2g", ks->name, e);
+        residuals_tested++;
+    }
+    s->res_read = NULL;
+    free(qbuf);
+}
+
 static void test_reduced_case(const conv_case *k, input_fill fill)
 {
     conv_setup s;
@@ -660,6 +748,8 @@ static void test_reduced_case(const conv_case *k, input_fill fill)
     float *ref_out = malloc(sizeof(float) * (size_t)s.out.n * s.out.h * s.out.w * s.cv.cout);
     test_reduced_precision(k, &s, RF_PRECISION_BF16, ref_out);
     test_reduced_precision(k, &s, RF_PRECISION_INT8, ref_out);
+    if (k->residual)
+        test_quantized_residual(k, &s, ref_out);
     printf("%s\n", rf_conv_reduced(&s.cv) ? "" : "  (float32 layer)");
     free(ref_out);
     teardown(&s);
@@ -715,6 +805,10 @@ static void test_reduced(void)
             test_reduced_case(&k, (input_fill)f);
         }
     printf("  copies written with the outputs, equal to convert_input's: %d\n", copies_tested);
+    printf("  int8 SIMD layers with uint8 residuals against the reference: %d\n",
+           residuals_tested);
+    CHECK(residuals_tested > 0 || !rf_kernels_select(RF_KERNELS_AVX512, RF_PRECISION_INT8, NULL),
+          "no int8 set read a uint8 residual");
     CHECK(copies_tested > 0 || !rf_kernels_select(RF_KERNELS_AVX512, RF_PRECISION_BF16, NULL),
           "no set wrote a copy");
     printf("  reduced precision, worst over the cases (bound):\n");

@@ -16,6 +16,9 @@ typedef struct {
     int value;    /* what it holds in a traced forward pass (see rf_trace in core/ops.h), else 0 */
     float scale;  /* the uint8 quantization of an int8 layer's input (rf_read), else unused */
     int zero_point;
+    /* nonzero: data holds uint8 values q, four channels a 32-bit word (pstride and nstride
+     * count words), standing for (q - zero_point) * scale */
+    int quantized;
 } rf_tensor;
 
 typedef enum { RF_ACT_NONE = 0, RF_ACT_RELU, RF_ACT_LEAKY } rf_act_kind;

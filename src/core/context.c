@@ -154,6 +154,7 @@ rf_status rf_context_plan(rf_context *ctx, int n, int h, int w, rf_error *err)
     ex->plan_flops = 0;
     ex->plan_scratch_floats = 0;
     ex->ncopies = 0;
+    ex->nfloat_read = 0;
     /* RETINAFACE_NO_COPIES=1: every converted input by a pass of its own, which tests compare
      * the copies with */
     const char *no_copies = getenv("RETINAFACE_NO_COPIES");

@@ -250,14 +250,6 @@ static rf_converted *free_slot(rf_exec *ex)
     return slot;
 }
 
-/* The first planning pass notes that an op reads tensor t's floats (a conversion that a copy
- * will replace does not count): the convolution that wrote t must then store them. */
-static void float_read(rf_exec *ex, const rf_tensor *t)
-{
-    if (ex->copy_mode == RF_COPIES_FINDING && t->arena_id >= 0)
-        ex->float_read[t->arena_id] = 1;
-}
-
 /* The copy request of conv (NULL: none). */
 static rf_copy_request *request_of(rf_exec *ex, const rf_conv *conv)
 {
@@ -273,12 +265,35 @@ static rf_copy_request *request_of_writer(rf_exec *ex, const rf_tensor *t)
     return request_of(ex, t->arena_id >= 0 ? ex->writer[t->arena_id] : NULL);
 }
 
+/* An op reads tensor t's floats (a conversion that a copy will replace does not count): the
+ * first planning pass notes it, so the convolution that wrote t stores them; a later pass that
+ * finds them left unwritten keeps them and plans again. */
+static void float_read(rf_exec *ex, const rf_tensor *t)
+{
+    const rf_conv *w = t->arena_id >= 0 ? ex->writer[t->arena_id] : NULL;
+    if (ex->copy_mode == RF_COPIES_FINDING && w) {
+        int k = 0;
+        while (k < ex->nfloat_read && ex->float_read[k] != w)
+            k++;
+        if (k == ex->nfloat_read && k < RF_COPY_REQUESTS_MAX)
+            ex->float_read[ex->nfloat_read++] = w;
+    } else if (ex->copy_mode == RF_COPIES_ON) {
+        rf_copy_request *r = request_of_writer(ex, t);
+        if (r && !r->keep_float) {
+            r->keep_float = 1;
+            ex->replan = 1;
+        }
+    }
+}
+
 /* An arena tensor for map t (c channels) converted as `read` reads it, pad pixels around. */
 static rf_tensor converted_tensor(rf_exec *ex, const rf_tensor *t, int c, rf_read read, int pad)
 {
-    return rf_arena_tensor(&ex->arena, t->n, t->h + 2 * pad, t->w + 2 * pad,
-                           rf_conv_words(c, read == RF_READ_U8 ? RF_PRECISION_INT8
-                                                               : RF_PRECISION_BF16));
+    rf_tensor q = rf_arena_tensor(&ex->arena, t->n, t->h + 2 * pad, t->w + 2 * pad,
+                                  rf_conv_words(c, read == RF_READ_U8 ? RF_PRECISION_INT8
+                                                                      : RF_PRECISION_BF16));
+    q.quantized = read == RF_READ_U8;
+    return q;
 }
 
 /* conv converts (read, pad) its input `in` by a pass of its own. The first planning pass notes
@@ -292,10 +307,7 @@ static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
 {
     rf_copy_request *r = request_of_writer(ex, in);
     if (ex->copy_mode == RF_COPIES_ON) {
-        if (r && !r->keep_float) {
-            r->keep_float = 1;
-            ex->replan = 1;
-        }
+        float_read(ex, in);
         return;
     }
     const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
@@ -305,7 +317,7 @@ static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
         float_read(ex, in); /* a second conversion, or of another kind, reads the floats */
         return;
     }
-    rf_copy_request n = {w, read, pad, 0.0f, 0, in->arena_id, 0};
+    rf_copy_request n = {w, read, pad, 0.0f, 0, 0};
     if (read == RF_READ_U8)
         rf_quant_params(conv->range_lo, conv->range_hi, &n.scale, &n.zero_point);
     ex->copies[ex->ncopies++] = n;
@@ -313,9 +325,12 @@ static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
 
 void rf_ops_copies_found(rf_exec *ex)
 {
-    for (int k = 0; k < ex->ncopies; k++)
-        ex->copies[k].keep_float = ex->float_read[ex->copies[k].tensor];
-    memset(ex->float_read, 0, sizeof ex->float_read);
+    for (int k = 0; k < ex->ncopies; k++) {
+        ex->copies[k].keep_float = 0;
+        for (int j = 0; j < ex->nfloat_read; j++)
+            ex->copies[k].keep_float |= ex->float_read[j] == ex->copies[k].conv;
+    }
+    ex->nfloat_read = 0;
 }
 
 /* The border of a U8 copy, pad pixels wide, filled with its zero point (the kernels write
@@ -389,6 +404,33 @@ static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf
     return c;
 }
 
+/* The residual of conv as it reads it: where the kernels read quantized residuals, the uint8
+ * conversion of it that a 1x1 layer read (a slot's), else its floats. ResNet50's shortcuts are
+ * the inputs of the blocks' conv1: read as their bytes, a quarter of the floats' traffic, and
+ * the block outputs then need no floats at all (copies alone). When conv writes over the
+ * residual (in place), the slot gives its tensor up to the caller (*release), so the copy of
+ * the output cannot take that memory while it is read. */
+static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, const rf_tensor *res,
+                                      const rf_tensor *out, rf_tensor *q, int *release)
+{
+    *release = 0;
+    const int quantized = ex->kernels->quantized_residual && ex->kernels->quantized_residual(conv);
+    for (int k = 0; quantized && res->arena_id >= 0 && k < RF_CONVERTED_KEEP; k++) {
+        rf_converted *c = &ex->converted[k];
+        if (c->source == res->arena_id && c->pad == 0 && c->read == RF_READ_U8) {
+            c->used = ++ex->clock;
+            *q = c->copy;
+            if (res->arena_id == out->arena_id) {
+                c->source = -1;
+                *release = 1;
+            }
+            return q;
+        }
+    }
+    float_read(ex, res);
+    return res;
+}
+
 /* A layer: its input as the kernels read it (rf_read: converted, or with its uint8
  * quantization), then the convolution, writing the copy of its output a later layer asked for
  * in the same pass. */
@@ -401,6 +443,10 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
         return;
     }
     const double t0 = ex->profiling ? now_ms() : 0;
+    rf_tensor res_q;
+    int release_res = 0;
+    if (residual) /* first: the slot is then the last one a conversion of in would evict */
+        residual = residual_read(ex, conv, residual, out, &res_q, &release_res);
     const rf_read read = ex->kernels->input_read ? ex->kernels->input_read(conv) : RF_READ_F32;
     rf_tensor src = *in;
     int keep = 1;
@@ -410,8 +456,6 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
         float_read(ex, in);
     if (read == RF_READ_F32_RANGE && !ex->arena.planning)
         quantization_of(ex, conv, in, &src);
-    if (residual)
-        float_read(ex, residual);
     if (ex->calibration && !ex->arena.planning && rf_conv_reduced(conv)) {
         float lo, hi, *r = ex->calibration[conv - ex->calibration_convs];
         measure_range(ex, in, &lo, &hi);
@@ -424,6 +468,8 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
     conv_run(ex, conv, &src, residual, act, out, copy, t0);
     if (!keep)
         rf_arena_release(&ex->arena, &src);
+    if (release_res)
+        rf_arena_release(&ex->arena, &res_q);
     if (out->arena_id >= 0)
         ex->writer[out->arena_id] = conv;
 }
@@ -505,9 +551,9 @@ static void add_upsampled_rows(const void *arg, int row0, int row1)
 
 void rf_op_add_upsampled(rf_exec *ex, rf_tensor *dst, const rf_tensor *src)
 {
-    written_in_place(ex, dst);
-    float_read(ex, dst);
+    float_read(ex, dst); /* before: it forgets dst's writer */
     float_read(ex, src);
+    written_in_place(ex, dst);
     if (!ex->arena.planning)
         run_rows(ex, dst->n * dst->h, add_upsampled_rows, &(unary_op){src, dst});
     else if (ex->trace)
@@ -534,8 +580,8 @@ static void softmax_rows(const void *arg, int row0, int row1)
 
 void rf_op_softmax_pairs(rf_exec *ex, rf_tensor *t)
 {
-    written_in_place(ex, t);
     float_read(ex, t);
+    written_in_place(ex, t);
     if (!ex->arena.planning)
         run_rows(ex, t->n * t->h, softmax_rows, &(unary_op){t, t});
     else if (ex->trace)

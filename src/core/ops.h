@@ -45,7 +45,6 @@ typedef struct {
     int pad;
     float scale; /* U8: the reader's calibrated quantization */
     int zero_point;
-    int tensor;     /* the arena id of conv's output in the first planning pass */
     int keep_float; /* an op reads conv's floats too (else only the copy is written) */
 } rf_copy_request;
 
@@ -80,7 +79,10 @@ typedef struct {
     rf_copies_mode copy_mode;
     rf_copy_request copies[RF_COPY_REQUESTS_MAX];
     int ncopies;
-    unsigned char float_read[RF_ARENA_MAX_TENSORS]; /* first planning pass: floats read */
+    /* first planning pass: the convolutions some of whose output floats an op read (by the
+     * writer, not the arena tensor: layers that write in place share one) */
+    const rf_conv *float_read[RF_COPY_REQUESTS_MAX];
+    int nfloat_read;
     int replan; /* a planning pass found floats it needs unwritten: plan again */
     /* while calibrating (rf_model_calibrate): per layer of calibration_convs (the context's),
      * the least and greatest input value seen by the layers that run in int8 */

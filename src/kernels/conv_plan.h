@@ -35,7 +35,17 @@ typedef struct {
     int copy_stream; /* with stream: full vectors of the copy stream too (aligned for it) */
     float copy_inv_scale;
     int copy_zero_point;
+    /* the residual is uint8 (rf_tensor.quantized), read as (q - zero point) x scale */
+    int res_quantized;
+    float res_scale;
+    int res_zero_point;
 } conv_args;
+
+/* Floats from a residual pixel's start to channel c: uint8 residuals hold four a float. */
+static inline int64_t rf_res_offset(const conv_args *a, int64_t c)
+{
+    return a->res_quantized ? c / 4 : c;
+}
 
 /* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np, and its
  * converted copy at cp[p] when the call writes one. */
@@ -133,8 +143,10 @@ static inline void rf_prefetch_outputs(const conv_args *a, const tile_px *t, int
             __builtin_prefetch(t->o.dst[p] + panel * RF_PACK_PANEL + 16, 1, 3);
         }
         if (t->o.res[p]) {
-            __builtin_prefetch(t->o.res[p] + panel * RF_PACK_PANEL, 0, 3);
-            __builtin_prefetch(t->o.res[p] + panel * RF_PACK_PANEL + 16, 0, 3);
+            const float *r = t->o.res[p] + rf_res_offset(a, panel * RF_PACK_PANEL);
+            __builtin_prefetch(r, 0, 3);
+            if (!a->res_quantized)
+                __builtin_prefetch(r + 16, 0, 3);
         }
     }
 }
@@ -146,7 +158,8 @@ static inline void rf_prefetch_residual_far(const conv_args *a, int px, int64_t 
                                             int panel)
 {
     for (int64_t p = q; p < q + px && p < q1; p++) {
-        const float *r = a->res->data + p * a->res->pstride + panel * RF_PACK_PANEL;
+        const float *r =
+            a->res->data + p * a->res->pstride + rf_res_offset(a, panel * RF_PACK_PANEL);
         /* asm: GCC 12 deletes this loop when written with _mm_prefetch (no side effects) */
         __asm__ volatile("prefetcht1 %0\n\tprefetcht1 %1" : : "m"(*r), "m"(r[16]));
     }

@@ -184,6 +184,8 @@ INLINE vf dequantize(vf acc, vf scale, vf bias)
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(acc)), scale, bias);
 }
 #define ACC_START(a, c) ((const float *)(const void *)((a)->acc0 + (c)))
+
+
 #else
 #define ACC_START(a, c) ((a)->cv->bias + (c))
 #endif
@@ -237,6 +239,23 @@ static void set_copy(conv_args *a, const rf_conv_copy *copy)
                      (uintptr_t)copy->t.nstride * 4 % vbytes == 0;
 }
 
+/* v + vector b of the residual channels at res (lanes m): floats, or for int8 uint8 q as
+ * (q - zero point) x scale. */
+INLINE vf add_residual(const conv_args *a, const float *res, int b, vmask m, vf v)
+{
+#if SIMD_PREC == 2
+    if (a->res_quantized) {
+        const uint8_t *r = (const uint8_t *)(const void *)res + SIMD_W * b;
+        const __m512i q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, r)),
+                                           _mm512_set1_epi32(a->res_zero_point));
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(a->res_scale), v);
+    }
+#else
+    (void)a;
+#endif
+    return V(add_ps)(v, load_masked(res + SIMD_W * b, m));
+}
+
 /* Pixels p0.. of the tile's outputs, channels c0..: + residual, activation, masked store.
  * Constant indices (the pixel count tested per pixel) keep acc in registers. */
 INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const tile_out *o,
@@ -256,14 +275,14 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
         if (p >= TILE_PX(B) || p0 + p >= o->np)
             break;
         float *dst = o->dst[p0 + p] + c0;
-        const float *res = o->res[p0 + p] ? o->res[p0 + p] + c0 : NULL;
+        const float *res = o->res[p0 + p] ? o->res[p0 + p] + rf_res_offset(a, c0) : NULL;
         for (int b = 0; b < NVEC(B); b++) {
             vf v = acc[p * NVEC(B) + b];
 #if SIMD_PREC == 2
             v = dequantize(v, scale[b], bias[b]);
 #endif
             if (res)
-                v = V(add_ps)(v, load_masked(res + SIMD_W * b, m[b]));
+                v = add_residual(a, res, b, m[b], v);
             v = activate(v, act);
 #if SIMD_WORDS
             if (o->cp[p0 + p]) {
@@ -1046,6 +1065,9 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    0,
                    0,
                    0.0f,
+                   0,
+                   0,
+                   0.0f,
                    0};
     set_copy(&a, copy);
     if (pk->layout == RF_PACK_DEPTHWISE)
@@ -1118,6 +1140,11 @@ rf_read SIMD_FN(rf_input_read)(const rf_conv *conv)
     return SIMD_PREC == 2 ? RF_READ_U8 : RF_READ_BF16;
 }
 
+int SIMD_FN(rf_quantized_residual)(const rf_conv *conv)
+{
+    return SIMD_PREC == 2 && reduced_layer(conv); /* every int8 layer stores with store_tile */
+}
+
 int SIMD_FN(rf_writes_copy)(const rf_conv *conv, rf_read read)
 {
     /* whole words only: a copy holds no partial word, whose rest convert_input pads; the
@@ -1166,9 +1193,17 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    0,
                    0,
                    0.0f,
+                   0,
+                   0,
+                   0.0f,
                    0};
     set_copy(&a, copy);
 #if SIMD_PREC == 2
+    if (residual && residual->quantized) {
+        a.res_quantized = 1;
+        a.res_scale = residual->scale;
+        a.res_zero_point = residual->zero_point;
+    }
     const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the
      * input's zero, both the zero point, add nothing) and scale by s_in x s_w */

@@ -47,7 +47,7 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
         .per_call_weights = rf_conv_per_call_weights_##isa, .pack_size = packer##_size,            \
         .pack = packer, .pack_layout = RF_PACK_LAYOUT_VERSION,                                     \
         .fma_peak_gflops = rf_fma_peak_##isa, .input_read = rf_input_read_##isa,                   \
-        .writes_copy = rf_writes_copy_##isa,                                                       \
+        .writes_copy = rf_writes_copy_##isa, .quantized_residual = rf_quantized_residual_##isa,    \
         .convert_input = rf_convert_input_##isa, .range = rf_range_##isa,                          \
     }
 
@@ -91,6 +91,7 @@ static const rf_kernel_set kernel_sets[] = {
         .pack_layout = RF_PACK_LAYOUT_VERSION,
         .fma_peak_gflops = rf_dot_peak_reference_int8,
         .input_read = rf_input_read_reference_int8,
+        .quantized_residual = rf_quantized_residual_reference_int8,
         .range = rf_range_reference,
     },
     SIMD_REDUCED_SET(avx512_vnni, RF_PRECISION_INT8, rf_pack_s8,

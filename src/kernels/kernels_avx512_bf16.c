@@ -6,7 +6,11 @@
 #include "kernels/avx512_defs.h"
 
 /* x: one word (two bf16 inputs) in every lane; w: a word of two bf16 weights per channel. */
-static inline vf mac(vf x, vf w, vf acc) { return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w); }
+static inline vf mac(vf x, vf w, vf acc)
+{
+    __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+    return acc;
+}
 static inline vf half_mac(float x, vhalf w, vf acc)
 {
     return _mm512_castps256_ps512(_mm256_dpbf16_ps(_mm512_castps512_ps256(acc),

@@ -9,8 +9,8 @@
  * acc: int32 sums in float-typed registers. */
 static inline vf mac(vf x, vf w, vf acc)
 {
-    return _mm512_castsi512_ps(_mm512_dpbusd_epi32(_mm512_castps_si512(acc),
-                                                   _mm512_castps_si512(x), _mm512_castps_si512(w)));
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+    return acc;
 }
 static inline vf half_mac(float x, vhalf w, vf acc)
 {

@@ -95,12 +95,16 @@ static void conv_chunk(const rf_conv *cv, const ref_weights *wt, const rf_tensor
                 }
             const int64_t pix = (int64_t)oy * out->w + ox;
             const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
+            const uint8_t *rq = res && res->quantized ? (const uint8_t *)(const void *)rp : NULL;
             float *dst = out->data + img * out->nstride + pix * out->pstride;
             for (int co = c0; co < c1; co++) {
-                const float v = int8 ? (float)iacc[co - c0] * (in->scale * wt->wscale[co]) +
-                                           cv->bias[co]
-                                     : acc[co - c0];
-                dst[co] = activate(rp ? v + rp[co] : v, act);
+                float v = int8 ? (float)iacc[co - c0] * (in->scale * wt->wscale[co]) + cv->bias[co]
+                               : acc[co - c0];
+                if (rq)
+                    v += (float)(rq[co] - res->zero_point) * res->scale;
+                else if (rp)
+                    v += rp[co];
+                dst[co] = activate(v, act);
             }
         }
     }
@@ -150,6 +154,11 @@ rf_read rf_input_read_reference_int8(const rf_conv *conv)
 {
     const rf_packed *pk = conv->packed;
     return pk->layout == RF_PACK_REFERENCE_S8 ? RF_READ_F32_RANGE : RF_READ_F32;
+}
+
+int rf_quantized_residual_reference_int8(const rf_conv *conv)
+{
+    return ((const rf_packed *)conv->packed)->layout == RF_PACK_REFERENCE_S8;
 }
 
 void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi)
