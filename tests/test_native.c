@@ -335,9 +335,10 @@ static void calibration(const char *pth_rel, int h, int w)
     int ranged = 0, reduced = 0, stray = 0;
     for (int i = 0; i < m->layers.count; i++) {
         const rf_conv *c = &m->layers.layer[i].conv;
-        reduced += rf_conv_reduced(c);
-        ranged += rf_conv_reduced(c) && c->range_lo < c->range_hi && c->range_lo <= 0.0f;
-        stray += !rf_conv_reduced(c) && (c->range_lo != 0.0f || c->range_hi != 0.0f);
+        const int int8 = rf_conv_reduced(c, RF_PRECISION_INT8);
+        reduced += int8;
+        ranged += int8 && c->range_lo < c->range_hi && c->range_lo <= 0.0f;
+        stray += !int8 && (c->range_lo != 0.0f || c->range_hi != 0.0f);
     }
     CHECK(rf_model_calibrated(m) && ranged == reduced && stray == 0,
           "calibrated: %d of %d int8 layers have a range, %d other layers do", ranged, reduced,
@@ -400,10 +401,14 @@ static void calibration(const char *pth_rel, int h, int w)
     if (good && buf) {
         const size_t layers = good[28];
         const size_t ranges = 64 + (64 + 16) * layers;
-        int first = -1; /* the first layer that runs in int8 */
-        for (int i = 0; first < 0 && i < m->layers.count; i++)
-            if (rf_conv_reduced(&m->layers.layer[i].conv))
+        /* the first layer that runs in int8, and one that does not (ResNet50 has none) */
+        int first = -1, fp32 = -1;
+        for (int i = m->layers.count - 1; i >= 0; i--) {
+            if (rf_conv_reduced(&m->layers.layer[i].conv, RF_PRECISION_INT8))
                 first = i;
+            else
+                fp32 = i;
+        }
         /* version 2: the range table's bytes become a gap before the data */
         memcpy(buf, good, size);
         put32(buf + 8, 2);
@@ -420,8 +425,10 @@ static void calibration(const char *pth_rel, int h, int w)
         } bad[] = {{"range lo > hi", first, 1.0f, -1.0f},
                    {"range NaN", first, -1.0f, NAN},
                    {"range infinite", first, -INFINITY, 1.0f},
-                   {"range on a float32 layer (the first)", 0, -1.0f, 1.0f}};
+                   {"range on a float32 layer", fp32, -1.0f, 1.0f}};
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            if (bad[i].layer < 0)
+                continue;
             memcpy(buf, good, size);
             putf32(buf + ranges + 8 * (size_t)bad[i].layer, bad[i].lo);
             putf32(buf + ranges + 8 * (size_t)bad[i].layer + 4, bad[i].hi);

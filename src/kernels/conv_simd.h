@@ -1127,6 +1127,15 @@ size_t SIMD_FN(rf_conv_scratch)(const rf_conv *conv)
     return SIMD_PREC == 2 ? 2 * cout_pad : rf_wino_scratch_floats(conv, PX, WINO_MAX_TILES, 0);
 }
 
+/* Whether conv's outputs may bypass the caches (rf_streams_output). int8 outputs are mostly
+ * read soon after, by the next layer's range and quantization (ResNet50 ran 12 % faster, 1
+ * thread, with them kept), except those of the image layer (read by the max pooling) and of
+ * strided 1x1 layers (ResNet50's downsampling shortcuts, read two layers later): streamed. */
+static int streams_reduced(const rf_conv *conv)
+{
+    return SIMD_PREC != 2 || conv->cin <= 4 || (conv->kh == 1 && conv->stride > 1);
+}
+
 int SIMD_FN(rf_conv_per_call_weights)(const rf_conv *conv)
 {
     return !reduced_layer(conv) && rf_conv_per_call_weights_avx512(conv);
@@ -1183,9 +1192,8 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
                    part.ch0,
                    part.ch1,
-                   /* int8 outputs are read twice soon after (the next layer's range and
-                    * quantization): kept in the caches, ResNet50 ran 12 % faster (1 thread) */
-                   SIMD_PREC != 2 && SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
+                   SIMD_STREAM && streams_reduced(conv) &&
+                       rf_streams_output(conv, residual, out, SIMD_W),
                    NULL,
                    NULL,
                    NULL,
@@ -1297,25 +1305,32 @@ void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const 
 #else
 /* n floats from s quantized to uint8 at d (n / 4 words, rounded up; the last one padded with
  * the zero point). */
+/* 64 floats quantized to uint8: rounded to int32, packed with saturation to int16, the zero
+ * point added (saturating), packed to uint8 with saturation (the clamp to [0, 255]), the
+ * 128-bit lanes' interleaving undone: the values of to_u8's loop of 16, with fewer
+ * instructions. */
+INLINE __m512i u8_of_64(const __m512 v[4], __m512 inv, __m512i zp)
+{
+    __m512i q[4];
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v[k], inv),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i zp16 = _mm512_packs_epi32(zp, zp);
+    const __m512i a = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
+    const __m512i b = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_epi32(order, _mm512_packus_epi16(a, b));
+}
+
 INLINE void to_u8(const float *s, int n, float *d, __m512 inv, __m512i zp)
 {
     uint8_t *o = (uint8_t *)(void *)d;
     const int bytes = (n + 3) & ~3;
     int c0 = 0;
-    /* 64 at a time: rounded to int32, packed with saturation to int16, the zero point added
-     * (saturating), packed to uint8 with saturation (the clamp to [0, 255]), the 128-bit
-     * lanes' interleaving undone: the values of the loop below, with fewer instructions */
-    const __m512i zp16 = _mm512_packs_epi32(zp, zp);
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (; c0 + 64 <= n; c0 += 64) {
-        __m512i q[4];
-        for (int k = 0; k < 4; k++)
-            q[k] = _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(s + c0 + 16 * k), inv),
-                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const __m512i a = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
-        const __m512i b = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16);
-        _mm512_storeu_si512((void *)(o + c0),
-                            _mm512_permutexvar_epi32(order, _mm512_packus_epi16(a, b)));
+        const __m512 v[4] = {_mm512_loadu_ps(s + c0), _mm512_loadu_ps(s + c0 + 16),
+                             _mm512_loadu_ps(s + c0 + 32), _mm512_loadu_ps(s + c0 + 48)};
+        _mm512_storeu_si512((void *)(o + c0), u8_of_64(v, inv, zp));
     }
     for (; c0 < n; c0 += 16) {
         const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - c0), s + c0), inv);
@@ -1326,6 +1341,35 @@ INLINE void to_u8(const float *s, int n, float *d, __m512 inv, __m512i zp)
         _mm_mask_storeu_epi8(o + c0, left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1),
                              _mm512_cvtepi32_epi8(q));
     }
+}
+
+/* n dense pixels of 3 channels (the image) quantized to a word each, its fourth byte the zero
+ * point: 16 pixels (48 floats) at a time spread to 4 floats a pixel, the fourth 0 (which
+ * quantizes to the zero point), then as 64 channels; the rest one pixel at a time. */
+INLINE void to_u8_3(const float *s, int n, float *d, __m512 inv, __m512i zp)
+{
+    /* output vector k holds pixels 4k..4k+3, floats 12k..12k+11 of the 48: from the first
+     * two loads (k < 2) or the last two */
+    __m512i idx[4];
+    for (int k = 0; k < 4; k++) {
+        int32_t i[16];
+        for (int l = 0; l < 16; l++)
+            i[l] = 12 * k - (k < 2 ? 0 : 16) + 3 * (l / 4) + (l % 4 < 3 ? l % 4 : 0);
+        idx[k] = _mm512_loadu_si512((const void *)i);
+    }
+    int p = 0;
+    for (; p + 16 <= n; p += 16) {
+        const float *f = s + 3 * p;
+        const __m512 f0 = _mm512_loadu_ps(f), f1 = _mm512_loadu_ps(f + 16),
+                     f2 = _mm512_loadu_ps(f + 32);
+        const __m512 v[4] = {_mm512_maskz_permutex2var_ps(0x7777, f0, idx[0], f1),
+                             _mm512_maskz_permutex2var_ps(0x7777, f0, idx[1], f1),
+                             _mm512_maskz_permutex2var_ps(0x7777, f1, idx[2], f2),
+                             _mm512_maskz_permutex2var_ps(0x7777, f1, idx[3], f2)};
+        _mm512_storeu_si512((void *)(d + p), u8_of_64(v, inv, zp));
+    }
+    for (; p < n; p++)
+        to_u8(s + 3 * p, 3, d + p, inv, zp);
 }
 
 INLINE void fill_words(float *d, int64_t n, uint32_t word)
@@ -1356,6 +1400,10 @@ void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const 
         const int sr = img * src->h + y;
         if (src->pstride == src->c && src->c % 4 == 0) {
             FOR_RUNS(src, sr, 1, p, len, to_u8(p, len, d, inv, zp));
+            continue;
+        }
+        if (src->pstride == 3 && src->c == 3 && ps == 1) {
+            FOR_RUNS(src, sr, 1, p, len, to_u8_3(p, len / 3, d, inv, zp));
             continue;
         }
         FOR_RUNS(src, sr, 0, p, len, {

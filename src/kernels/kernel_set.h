@@ -84,13 +84,17 @@ enum { RF_CPU_FEATURES(RF_CPU_FEATURE_BIT_) RF_CPU_FEATURE_COUNT };
 enum { RF_CPU_FEATURES(RF_CPU_FEATURE_FLAG_) };
 
 
-/* Whether a layer runs in the reduced precision of a bf16 or int8 set: the dense convolutions
- * except those that read the image (3 channels). The depthwise ones stay float32: they do a
- * few multiply-adds per value read, and under int8 they lose the most accuracy
- * (../shared/notes/int8-accuracy.md). */
-static inline int rf_conv_reduced(const rf_conv *conv)
+/* Whether a layer runs in the reduced precision of a bf16 or int8 set: the dense convolutions,
+ * except image layers (3 channels) other than int8 ones with long sums. ResNet50's 7x7 runs in
+ * int8 (147 multiply-adds an output; its 3 channels fill 3 bytes of each 4-byte word);
+ * MobileNet0.25's 3x3 (27) runs faster on the float32 set's image kernel, and under bf16 the
+ * 7x7 too (measured). The depthwise ones stay float32: they do a few multiply-adds per value
+ * read, and under int8 they lose the most accuracy (../shared/notes/int8-accuracy.md). */
+static inline int rf_conv_reduced(const rf_conv *conv, rf_precision precision)
 {
-    return conv->groups == 1 && conv->cin > 3;
+    return conv->groups == 1 &&
+           (conv->cin > 3 ||
+            (precision == RF_PRECISION_INT8 && conv->kh * conv->kw * conv->cin >= 64));
 }
 
 /* 32-bit words per pixel and tap of a reduced layer: 2 bf16 or 4 int8 channels a word. */
