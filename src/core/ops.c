@@ -178,6 +178,7 @@ void rf_ops_begin_pass(rf_exec *ex)
     for (int k = 0; k < RF_CONVERTED_KEEP; k++)
         ex->converted[k].source = -1;
     memset(ex->writer, 0, sizeof ex->writer);
+    memset(ex->pooled, 0, sizeof ex->pooled);
 }
 
 void rf_ops_end_pass(rf_exec *ex)
@@ -205,8 +206,10 @@ static void converted_stale(rf_exec *ex, int id)
 static void written_in_place(rf_exec *ex, const rf_tensor *t)
 {
     converted_stale(ex, t->arena_id);
-    if (t->arena_id >= 0)
+    if (t->arena_id >= 0) {
         ex->writer[t->arena_id] = NULL;
+        ex->pooled[t->arena_id] = 0;
+    }
 }
 
 /* The least and greatest value of t. */
@@ -232,6 +235,17 @@ static void quantization_of(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
     if (!calibrated(conv))
         measure_range(ex, in, &lo, &hi);
     rf_quant_params(lo, hi, &q->scale, &q->zero_point);
+}
+
+/* The slot holding tensor id converted as read with pad pixels around, or NULL. */
+static rf_converted *slot_of(rf_exec *ex, int id, int pad, rf_read read)
+{
+    for (int k = 0; id >= 0 && k < RF_CONVERTED_KEEP; k++) {
+        rf_converted *c = &ex->converted[k];
+        if (c->source == id && c->pad == pad && c->read == read)
+            return c;
+    }
+    return NULL;
 }
 
 /* The slot a new converted tensor takes: a free one, else the one read longest ago (its tensor
@@ -311,9 +325,10 @@ static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
         return;
     }
     const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
+    const int pooled = in->arena_id >= 0 && ex->pooled[in->arena_id];
     if (ex->copy_mode != RF_COPIES_FINDING || r || !w ||
         (read == RF_READ_U8 && !calibrated(conv)) || !ex->kernels->writes_copy(w, read) ||
-        ex->ncopies == RF_COPY_REQUESTS_MAX) {
+        (pooled && (read != RF_READ_U8 || pad)) || ex->ncopies == RF_COPY_REQUESTS_MAX) {
         float_read(ex, in); /* a second conversion, or of another kind, reads the floats */
         return;
     }
@@ -359,13 +374,11 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
                                  rf_read read, int *keep)
 {
     const int pad = read == RF_READ_U8 ? conv->pad : 0;
-    for (int k = 0; k < RF_CONVERTED_KEEP; k++) {
-        rf_converted *c = &ex->converted[k];
-        if (in->arena_id >= 0 && c->source == in->arena_id && c->pad == pad && c->read == read) {
-            c->used = ++ex->clock;
-            *keep = 1;
-            return c->copy;
-        }
+    rf_converted *c = slot_of(ex, in->arena_id, pad, read);
+    if (c) {
+        c->used = ++ex->clock;
+        *keep = 1;
+        return c->copy;
     }
     conversion_pass(ex, conv, in, read, pad);
     *keep = in->arena_id >= 0;
@@ -415,17 +428,15 @@ static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, const rf
 {
     *release = 0;
     const int quantized = ex->kernels->quantized_residual && ex->kernels->quantized_residual(conv);
-    for (int k = 0; quantized && res->arena_id >= 0 && k < RF_CONVERTED_KEEP; k++) {
-        rf_converted *c = &ex->converted[k];
-        if (c->source == res->arena_id && c->pad == 0 && c->read == RF_READ_U8) {
-            c->used = ++ex->clock;
-            *q = c->copy;
-            if (res->arena_id == out->arena_id) {
-                c->source = -1;
-                *release = 1;
-            }
-            return q;
+    rf_converted *c = quantized ? slot_of(ex, res->arena_id, 0, RF_READ_U8) : NULL;
+    if (c) {
+        c->used = ++ex->clock;
+        *q = c->copy;
+        if (res->arena_id == out->arena_id) {
+            c->source = -1;
+            *release = 1;
         }
+        return q;
     }
     float_read(ex, res);
     return res;
@@ -470,8 +481,10 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
         rf_arena_release(&ex->arena, &src);
     if (release_res)
         rf_arena_release(&ex->arena, &res_q);
-    if (out->arena_id >= 0)
+    if (out->arena_id >= 0) {
         ex->writer[out->arena_id] = conv;
+        ex->pooled[out->arena_id] = 0;
+    }
 }
 
 rf_tensor rf_op_conv_new(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
@@ -520,15 +533,42 @@ static void maxpool_rows(const void *arg, int row0, int row1)
     rf_maxpool3s2(op->ex->kernels, op->in, op->out, row0, row1);
 }
 
+/* Max pooling; of the uint8 copy of in instead (into a converted tensor of out, in a slot,
+ * for the layers after), where the convolution that wrote in wrote that copy alone: those
+ * layers asked it for the copy through out (pooled). ResNet50's stem then writes a quarter
+ * of the bytes, and the pooling reads a quarter. */
 rf_tensor rf_op_maxpool3s2(rf_exec *ex, const rf_tensor *in)
 {
     rf_tensor out = rf_arena_tensor(&ex->arena, in->n, rf_conv_out_size(in->h, 3, 2, 1),
                                     rf_conv_out_size(in->w, 3, 2, 1), in->c);
-    float_read(ex, in);
-    if (!ex->arena.planning)
-        run_rows(ex, out.n * out.h, maxpool_rows, &(pool_op){ex, in, &out});
-    else if (ex->trace)
+    if (ex->arena.planning && ex->trace) {
         out.value = ex->trace->maxpool3s2(ex->trace, in->value);
+        return out;
+    }
+    const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
+    const rf_copy_request *r = request_of(ex, w);
+    rf_converted *c = slot_of(ex, in->arena_id, 0, RF_READ_U8);
+    if (c && r && !r->keep_float && out.arena_id >= 0) {
+        c->used = ++ex->clock; /* not the slot the pooled copy takes */
+        rf_converted *slot = free_slot(ex);
+        rf_tensor q = converted_tensor(ex, &out, out.c, RF_READ_U8, 0);
+        q.scale = c->copy.scale;
+        q.zero_point = c->copy.zero_point;
+        if (!ex->arena.planning)
+            run_rows(ex, q.n * q.h, maxpool_rows, &(pool_op){ex, &c->copy, &q});
+        *slot = (rf_converted){out.arena_id, 0, RF_READ_U8, ++ex->clock, q};
+    } else {
+        /* the first planning pass cannot tell yet whether the floats will be read: a uint8
+         * reader of out asks w for the copy, else w has no copy to write and stores them */
+        if (!(ex->copy_mode == RF_COPIES_FINDING && w && ex->kernels->writes_copy(w, RF_READ_U8)))
+            float_read(ex, in);
+        if (!ex->arena.planning)
+            run_rows(ex, out.n * out.h, maxpool_rows, &(pool_op){ex, in, &out});
+    }
+    if (out.arena_id >= 0) {
+        ex->writer[out.arena_id] = w;
+        ex->pooled[out.arena_id] = w != NULL;
+    }
     return out;
 }
 

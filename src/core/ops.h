@@ -76,6 +76,10 @@ typedef struct {
     /* the convolution that wrote each arena tensor of this pass last (NULL: none, or another
      * op wrote it since), and the copies the layers write */
     const rf_conv *writer[RF_ARENA_MAX_TENSORS];
+    /* tensors the max pooling made from a convolution's output, whose writer they take: that
+     * convolution writes the uint8 copy (unpadded) their readers ask for, and the pooling pools
+     * the copy (max commutes with the quantization, which is monotonic) */
+    unsigned char pooled[RF_ARENA_MAX_TENSORS];
     rf_copies_mode copy_mode;
     rf_copy_request copies[RF_COPY_REQUESTS_MAX];
     int ncopies;

@@ -7,6 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The largest of the bytes of taps[0..n) at each of `bytes` positions, into dst. */
+static void max_taps_u8(const float *const *taps, int n, int64_t bytes, float *dst)
+{
+    uint8_t *d = (uint8_t *)(void *)dst;
+    memcpy(d, taps[0], (size_t)bytes);
+    for (int t = 1; t < n; t++) {
+        const uint8_t *s = (const uint8_t *)(const void *)taps[t];
+        for (int64_t k = 0; k < bytes; k++)
+            d[k] = s[k] > d[k] ? s[k] : d[k];
+    }
+}
+
 void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor *out, int row0,
                    int row1)
 {
@@ -20,9 +32,12 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
                     if (iy >= 0 && iy < in->h && ix >= 0 && ix < in->w)
                         taps[n++] = in->data + img * in->nstride +
                                     ((int64_t)iy * in->w + ix) * in->pstride;
-            ks->max_taps(taps, n, out->c,
-                         out->data + img * out->nstride +
-                             ((int64_t)oy * out->w + ox) * out->pstride);
+            float *dst =
+                out->data + img * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
+            if (in->quantized)
+                max_taps_u8(taps, n, out->pstride * 4, dst);
+            else
+                ks->max_taps(taps, n, out->c, dst);
         }
     }
 }
