@@ -205,6 +205,25 @@ INLINE __m128i copy_u8(const conv_args *a, vf v)
     return _mm512_cvtepi32_epi8(q);
 }
 
+#if SIMD_PREC != 1
+/* The uint8 bytes of n = 2 or 4 vectors q of rint(x / scale) (the low 16 n bytes): packed
+ * with saturation to int16, the zero point (zp16: in every int16) added (saturating), packed to uint8 with
+ * saturation (the clamp to [0, 255]), the 128-bit lanes' interleaving undone: copy_u8's
+ * values, with fewer instructions. */
+INLINE __m512i pack_u8(const __m512i q[4], int n, __m512i zp16)
+{
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i lo = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
+    const __m512i hi = n == 4 ? _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16) : lo;
+    return _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi));
+}
+
+INLINE __m512i round_i32(vf v)
+{
+    return _mm512_cvt_roundps_epi32(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#endif
+
 /* Output channels [c, c + 16) (those of m) of one pixel, v, into its converted copy at cp: as
  * bf16 halves, or quantized to uint8. */
 INLINE void copy_store(const conv_args *a, float *cp, int c, vmask m, vf v)
@@ -269,6 +288,9 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
         scale[b] = _mm512_loadu_ps(a->out_scale + c0 + SIMD_W * b);
         bias[b] = load_masked(a->cv->bias + c0 + SIMD_W * b, m[b]);
     }
+    /* whole vectors, 2 or 4 a pixel: their uint8 copies packed into one store */
+    const int packed = NVEC(B) >= 2 && mask_full(m[NVEC(B) - 1]);
+    const vf inv = _mm512_set1_ps(a->copy_inv_scale);
 #endif
 #pragma GCC unroll 12
     for (int p = 0; p < PX; p++) {
@@ -276,6 +298,9 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
             break;
         float *dst = o->dst[p0 + p] + c0;
         const float *res = o->res[p0 + p] ? o->res[p0 + p] + rf_res_offset(a, c0) : NULL;
+#if SIMD_PREC == 2
+        __m512i q[4];
+#endif
         for (int b = 0; b < NVEC(B); b++) {
             vf v = acc[p * NVEC(B) + b];
 #if SIMD_PREC == 2
@@ -286,7 +311,12 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
             v = activate(v, act);
 #if SIMD_WORDS
             if (o->cp[p0 + p]) {
-                copy_store(a, o->cp[p0 + p], c0 + SIMD_W * b, m[b], v);
+#if SIMD_PREC == 2
+                if (packed)
+                    q[b] = round_i32(_mm512_mul_ps(v, inv));
+                else
+#endif
+                    copy_store(a, o->cp[p0 + p], c0 + SIMD_W * b, m[b], v);
                 if (a->copy_only)
                     continue;
             }
@@ -296,6 +326,17 @@ INLINE void store_tile(const vf acc[TILE_REGS], int B, const conv_args *a, const
             else
                 store_masked(dst + SIMD_W * b, m[b], v);
         }
+#if SIMD_PREC == 2
+        if (packed && o->cp[p0 + p]) {
+            const __m512i u =
+                pack_u8(q, NVEC(B), _mm512_set1_epi16((short)a->copy_zero_point));
+            uint8_t *d = (uint8_t *)(void *)o->cp[p0 + p] + c0;
+            if (NVEC(B) == 4)
+                _mm512_storeu_si512((void *)d, u);
+            else
+                _mm256_storeu_si256((__m256i *)(void *)d, _mm512_castsi512_si256(u));
+        }
+#endif
     }
 }
 
@@ -1313,13 +1354,8 @@ INLINE __m512i u8_of_64(const __m512 v[4], __m512 inv, __m512i zp)
 {
     __m512i q[4];
     for (int k = 0; k < 4; k++)
-        q[k] = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v[k], inv),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512i zp16 = _mm512_packs_epi32(zp, zp);
-    const __m512i a = _mm512_adds_epi16(_mm512_packs_epi32(q[0], q[1]), zp16);
-    const __m512i b = _mm512_adds_epi16(_mm512_packs_epi32(q[2], q[3]), zp16);
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_epi32(order, _mm512_packus_epi16(a, b));
+        q[k] = round_i32(_mm512_mul_ps(v[k], inv));
+    return pack_u8(q, 4, _mm512_packs_epi32(zp, zp));
 }
 
 INLINE void to_u8(const float *s, int n, float *d, __m512 inv, __m512i zp)
