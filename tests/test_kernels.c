@@ -249,6 +249,7 @@ static void setup_fill(const conv_case *k, conv_setup *s, input_fill fill)
                              k->cout + k->out_extra, k->flat ? 0 : 7);
     s->out.data += k->out_c0;
     s->res_buf = NULL;
+    s->res_read = NULL;
     if (k->residual) {
         s->res_buf = make_tensor(&s->res, &floats, k->n, oh, ow, k->cout, k->cout + 2,
                                  k->flat ? 0 : 1);
@@ -543,7 +544,7 @@ static void note_worst(int which, double e)
  * a range half the output's (so that some values clamp) - in the map's interior, and nothing
  * written around it (the caller fills U8's border); with `only`, the output left unwritten. */
 static int copies_tested;
-static int residuals_tested; /* SIMD runs with a uint8 residual */
+static int residuals_tested; /* SIMD runs with a bf16 or uint8 residual */
 static void test_copy(const conv_case *k, conv_setup *s, const rf_kernel_set *ks,
                       const rf_tensor *in, rf_read read, int only)
 {
@@ -662,10 +663,13 @@ static void test_reduced_precision(const conv_case *k, conv_setup *s, rf_precisi
     }
 }
 
-/* The residual quantized as int8 layers may read it (rf_tensor.quantized): uint8 over its own
- * range, rf_conv_words words a pixel (the last one's spare bytes 255, to be left alone). */
-static rf_tensor quantized_residual(const rf_tensor *res, uint32_t **buf)
+/* The residual as a layer of `precision` may read it (rf_tensor.values): bf16, or uint8 over its
+ * own range; rf_conv_words words a pixel (spare bytes all ones, to be left alone). *abs_err:
+ * the most a value moved (half a uint8 step; bf16: 2^-9 of the largest |value|). */
+static rf_tensor reduced_residual(const rf_tensor *res, rf_precision precision, uint32_t **buf,
+                                  double *abs_err)
 {
+    const int int8 = precision == RF_PRECISION_INT8;
     float lo = 0, hi = 0;
     for (int i = 0; i < res->n; i++)
         for (int p = 0; p < res->h * res->w; p++)
@@ -676,63 +680,76 @@ static rf_tensor quantized_residual(const rf_tensor *res, uint32_t **buf)
             }
     rf_tensor q = *res;
     rf_quant_params(lo, hi, &q.scale, &q.zero_point);
-    q.quantized = 1;
-    q.pstride = rf_conv_words(res->c, RF_PRECISION_INT8);
+    *abs_err = int8 ? 0.5 * q.scale : (hi > -lo ? hi : -lo) / 512.0;
+    q.values = int8 ? RF_VALUES_U8 : RF_VALUES_BF16;
+    q.pstride = rf_conv_words(res->c, precision);
     q.nstride = (int64_t)res->h * res->w * q.pstride;
     const size_t words = (size_t)res->n * (size_t)q.nstride;
     *buf = aligned_alloc(64, (words * 4 + 63) & ~(size_t)63);
     memset(*buf, 0xff, words * 4);
     uint8_t *b = (uint8_t *)*buf;
+    uint16_t *h = (uint16_t *)*buf;
     for (int i = 0; i < res->n; i++)
         for (int p = 0; p < res->h * res->w; p++)
             for (int c = 0; c < res->c; c++) {
                 const float v = res->data[i * res->nstride + p * res->pstride + c];
+                const int64_t at = i * q.nstride + p * q.pstride;
+                if (!int8) {
+                    h[at * 2 + c] = rf_bf16_bits(v);
+                    continue;
+                }
                 const float r = rintf(v / q.scale) + (float)q.zero_point;
-                b[(i * q.nstride + p * q.pstride) * 4 + c] = r < 0 ? 0 : r > 255 ? 255 : (uint8_t)r;
+                b[at * 4 + c] = r < 0 ? 0 : r > 255 ? 255 : (uint8_t)r;
             }
     q.data = (float *)(void *)*buf;
     return q;
 }
 
-/* int8 layers with a quantized residual (quantized_residual): the reference against the exact
- * result, within the int8 bound plus the residual's rounding (half a step of its range / 255,
- * an absolute error), each SIMD set against the reference. */
-static void test_quantized_residual(const conv_case *k, conv_setup *s, float *ref_out)
+/* Layers of `precision` with a reduced residual (reduced_residual): the reference against the
+ * exact result, within its bound plus the residual's rounding (an absolute error), each SIMD set
+ * against the reference. */
+static void test_reduced_residual(const conv_case *k, conv_setup *s, rf_precision precision,
+                                  float *ref_out)
 {
-    const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE, RF_PRECISION_INT8, NULL);
+    const int int8 = precision == RF_PRECISION_INT8;
+    const rf_kernel_set *ref = rf_kernels_select(RF_KERNELS_REFERENCE, precision, NULL);
     pack(ref, &s->cv);
-    if (!ref->quantized_residual || !ref->quantized_residual(&s->cv))
+    if (!ref->reduced_residual || !ref->reduced_residual(&s->cv))
         return;
     uint32_t *qbuf;
-    const rf_tensor q = quantized_residual(&s->res, &qbuf);
+    double moved;
+    const rf_tensor q = reduced_residual(&s->res, precision, &qbuf, &moved);
+    const char *kind = int8 ? "uint8" : "bf16";
     s->res_read = &q;
     float *buf;
     rf_tensor in = prepare_input(ref, &s->cv, &s->in, &buf);
     run_parts(k, s, ref, &in);
     free(buf);
     check_written(k, s, ref);
-    double e = worst_error_beyond(s, NULL, 0.5 * q.scale);
-    CHECK(e <= REF_INT8_TOL, "%s %s, uint8 residual: relative error %.3g against the exact "
-          "result > %g (%s)", ref->name, k->what, e, REF_INT8_TOL, worst_at);
-    printf("  res8 %.2g", e);
+    double e = worst_error_beyond(s, NULL, moved);
+    const double ref_tol = int8 ? REF_INT8_TOL : REF_BF16_TOL;
+    CHECK(e <= ref_tol, "%s %s, %s residual: relative error %.3g against the exact result > %g "
+          "(%s)", ref->name, k->what, kind, e, ref_tol, worst_at);
+    printf("  %s %.2g", int8 ? "res8" : "res16", e);
     copy_out(s, ref_out);
     int count;
     const rf_kernel_set *all = rf_kernel_sets(&count);
     for (int i = 0; i < count; i++) {
         const rf_kernel_set *ks = &all[i];
-        if (ks->precision != RF_PRECISION_INT8 || ks->id == RF_KERNELS_REFERENCE ||
-            rf_kernels_select(ks->id, RF_PRECISION_INT8, NULL) != ks)
+        if (ks->precision != precision || ks->id == RF_KERNELS_REFERENCE ||
+            rf_kernels_select(ks->id, precision, NULL) != ks)
             continue;
         pack(ks, &s->cv);
-        if (!ks->quantized_residual || !ks->quantized_residual(&s->cv))
+        if (!ks->reduced_residual || !ks->reduced_residual(&s->cv))
             continue;
         in = prepare_input(ks, &s->cv, &s->in, &buf);
         run_parts(k, s, ks, &in);
         free(buf);
         check_written(k, s, ks);
         e = worst_error(s, ref_out);
-        CHECK(e <= SIMD_INT8_TOL, "%s %s, uint8 residual: relative error %.3g against %s > %g "
-              "(%s)", ks->name, k->what, e, ref->name, SIMD_INT8_TOL, worst_at);
+        const double tol = int8 ? SIMD_INT8_TOL : SIMD_BF16_TOL;
+        CHECK(e <= tol, "%s %s, %s residual: relative error %.3g against %s > %g (%s)", ks->name,
+              k->what, kind, e, ref->name, tol, worst_at);
         printf(" %s %.2g", ks->name, e);
         residuals_tested++;
     }
@@ -748,8 +765,10 @@ static void test_reduced_case(const conv_case *k, input_fill fill)
     float *ref_out = malloc(sizeof(float) * (size_t)s.out.n * s.out.h * s.out.w * s.cv.cout);
     test_reduced_precision(k, &s, RF_PRECISION_BF16, ref_out);
     test_reduced_precision(k, &s, RF_PRECISION_INT8, ref_out);
-    if (k->residual)
-        test_quantized_residual(k, &s, ref_out);
+    if (k->residual) {
+        test_reduced_residual(k, &s, RF_PRECISION_BF16, ref_out);
+        test_reduced_residual(k, &s, RF_PRECISION_INT8, ref_out);
+    }
     printf("%s\n", rf_conv_reduced(&s.cv, RF_PRECISION_BF16)  ? ""
                    : rf_conv_reduced(&s.cv, RF_PRECISION_INT8) ? "  (bf16: float32 layer)"
                                                                : "  (float32 layer)");
@@ -807,10 +826,11 @@ static void test_reduced(void)
             test_reduced_case(&k, (input_fill)f);
         }
     printf("  copies written with the outputs, equal to convert_input's: %d\n", copies_tested);
-    printf("  int8 SIMD layers with uint8 residuals against the reference: %d\n",
+    printf("  SIMD layers with bf16 or uint8 residuals against the reference: %d\n",
            residuals_tested);
-    CHECK(residuals_tested > 0 || !rf_kernels_select(RF_KERNELS_AVX512, RF_PRECISION_INT8, NULL),
-          "no int8 set read a uint8 residual");
+    CHECK(residuals_tested > 0 || (!rf_kernels_select(RF_KERNELS_AVX512, RF_PRECISION_INT8, NULL) &&
+                                   !rf_kernels_select(RF_KERNELS_AVX512, RF_PRECISION_BF16, NULL)),
+          "no reduced set read a reduced residual");
     CHECK(copies_tested > 0 || !rf_kernels_select(RF_KERNELS_AVX512, RF_PRECISION_BF16, NULL),
           "no set wrote a copy");
     printf("  reduced precision, worst over the cases (bound):\n");

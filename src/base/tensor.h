@@ -8,6 +8,11 @@
  * data + i*nstride + (y*w + x)*pstride; its channels are contiguous. pstride > c lets a layer
  * write into a channel slice of a wider tensor (concatenation without copies); nstride lets the
  * heads write straight into the [batch, anchors, k] output tensors. */
+/* How a tensor's data hold its values: floats, or as the reduced-precision layers read them
+ * (kernels/kernel_set.h, rf_read): uint8 q, four channels a 32-bit word, standing for
+ * (q - zero_point) * scale; or bfloat16, two channels a word. pstride and nstride count words. */
+typedef enum { RF_VALUES_F32 = 0, RF_VALUES_U8, RF_VALUES_BF16 } rf_values;
+
 typedef struct {
     float *data;
     int n, h, w, c;
@@ -16,9 +21,7 @@ typedef struct {
     int value;    /* what it holds in a traced forward pass (see rf_trace in core/ops.h), else 0 */
     float scale;  /* the uint8 quantization of an int8 layer's input (rf_read), else unused */
     int zero_point;
-    /* nonzero: data holds uint8 values q, four channels a 32-bit word (pstride and nstride
-     * count words), standing for (q - zero_point) * scale */
-    int quantized;
+    rf_values values;
 } rf_tensor;
 
 typedef enum { RF_ACT_NONE = 0, RF_ACT_RELU, RF_ACT_LEAKY } rf_act_kind;

@@ -306,7 +306,7 @@ static rf_tensor converted_tensor(rf_exec *ex, const rf_tensor *t, int c, rf_rea
     rf_tensor q = rf_arena_tensor(&ex->arena, t->n, t->h + 2 * pad, t->w + 2 * pad,
                                   rf_conv_words(c, read == RF_READ_U8 ? RF_PRECISION_INT8
                                                                       : RF_PRECISION_BF16));
-    q.quantized = read == RF_READ_U8;
+    q.values = read == RF_READ_U8 ? RF_VALUES_U8 : RF_VALUES_BF16;
     return q;
 }
 
@@ -417,18 +417,20 @@ static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf
     return c;
 }
 
-/* The residual of conv as it reads it: where the kernels read quantized residuals, the uint8
- * conversion of it that a 1x1 layer read (a slot's), else its floats. ResNet50's shortcuts are
- * the inputs of the blocks' conv1: read as their bytes, a quarter of the floats' traffic, and
- * the block outputs then need no floats at all (copies alone). When conv writes over the
+/* The residual of conv as it reads it: where the kernels read reduced residuals, the conversion
+ * of it (uint8 or bf16, as conv reads its input) that a 1x1 layer read (a slot's), else its
+ * floats. ResNet50's shortcuts are the inputs of the blocks' conv1: read as a quarter (a half)
+ * of the floats' bytes, and the block outputs then need no floats at all (copies alone). When conv writes over the
  * residual (in place), the slot gives its tensor up to the caller (*release), so the copy of
  * the output cannot take that memory while it is read. */
 static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, const rf_tensor *res,
                                       const rf_tensor *out, rf_tensor *q, int *release)
 {
     *release = 0;
-    const int quantized = ex->kernels->quantized_residual && ex->kernels->quantized_residual(conv);
-    rf_converted *c = quantized ? slot_of(ex, res->arena_id, 0, RF_READ_U8) : NULL;
+    const rf_read read = ex->kernels->input_read ? ex->kernels->input_read(conv) : RF_READ_F32;
+    const int reduced = ex->kernels->reduced_residual && ex->kernels->reduced_residual(conv) &&
+                        (read == RF_READ_U8 || read == RF_READ_BF16);
+    rf_converted *c = reduced ? slot_of(ex, res->arena_id, 0, read) : NULL;
     if (c) {
         c->used = ++ex->clock;
         *q = c->copy;

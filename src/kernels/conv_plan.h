@@ -35,16 +35,18 @@ typedef struct {
     int copy_stream; /* with stream: full vectors of the copy stream too (aligned for it) */
     float copy_inv_scale;
     int copy_zero_point;
-    /* the residual is uint8 (rf_tensor.quantized), read as (q - zero point) x scale */
-    int res_quantized;
+    /* the residual's values (rf_tensor.values): uint8 read as (q - zero point) x scale, or
+     * bf16 */
+    rf_values res_values;
     float res_scale;
     int res_zero_point;
 } conv_args;
 
-/* Floats from a residual pixel's start to channel c: uint8 residuals hold four a float. */
+/* Floats from a residual pixel's start to channel c: uint8 residuals hold four a float, bf16
+ * ones two. */
 static inline int64_t rf_res_offset(const conv_args *a, int64_t c)
 {
-    return a->res_quantized ? c / 4 : c;
+    return a->res_values == RF_VALUES_U8 ? c / 4 : a->res_values == RF_VALUES_BF16 ? c / 2 : c;
 }
 
 /* Where a tile's outputs go: pixel p writes dst[p] (and adds res[p]) for p < np, and its
@@ -145,7 +147,7 @@ static inline void rf_prefetch_outputs(const conv_args *a, const tile_px *t, int
         if (t->o.res[p]) {
             const float *r = t->o.res[p] + rf_res_offset(a, panel * RF_PACK_PANEL);
             __builtin_prefetch(r, 0, 3);
-            if (!a->res_quantized)
+            if (a->res_values == RF_VALUES_F32)
                 __builtin_prefetch(r + 16, 0, 3);
         }
     }

@@ -258,12 +258,17 @@ static void set_copy(conv_args *a, const rf_conv_copy *copy)
                      (uintptr_t)copy->t.nstride * 4 % vbytes == 0;
 }
 
-/* v + vector b of the residual channels at res (lanes m): floats, or for int8 uint8 q as
+/* v + vector b of the residual channels at res (lanes m): floats, bf16, or uint8 q as
  * (q - zero point) x scale. */
 INLINE vf add_residual(const conv_args *a, const float *res, int b, vmask m, vf v)
 {
-#if SIMD_PREC == 2
-    if (a->res_quantized) {
+#if SIMD_PREC == 1
+    if (a->res_values == RF_VALUES_BF16) {
+        const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)(const void *)res + 16 * b);
+        return V(add_ps)(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    }
+#elif SIMD_PREC == 2
+    if (a->res_values == RF_VALUES_U8) {
         const uint8_t *r = (const uint8_t *)(const void *)res + SIMD_W * b;
         const __m512i q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, r)),
                                            _mm512_set1_epi32(a->res_zero_point));
@@ -1107,7 +1112,7 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    0,
                    0.0f,
                    0,
-                   0,
+                   RF_VALUES_F32,
                    0.0f,
                    0};
     set_copy(&a, copy);
@@ -1190,9 +1195,11 @@ rf_read SIMD_FN(rf_input_read)(const rf_conv *conv)
     return SIMD_PREC == 2 ? RF_READ_U8 : RF_READ_BF16;
 }
 
-int SIMD_FN(rf_quantized_residual)(const rf_conv *conv)
+int SIMD_FN(rf_reduced_residual)(const rf_conv *conv)
 {
-    return SIMD_PREC == 2 && reduced_layer(conv); /* every int8 layer stores with store_tile */
+    /* the layers that store with store_tile: all but bf16's Winograd ones */
+    return reduced_layer(conv) &&
+           ((const rf_packed *)conv->packed)->layout != RF_PACK_WINOGRAD_BF16;
 }
 
 int SIMD_FN(rf_writes_copy)(const rf_conv *conv, rf_read read)
@@ -1243,16 +1250,16 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
                    0,
                    0.0f,
                    0,
-                   0,
+                   RF_VALUES_F32,
                    0.0f,
                    0};
     set_copy(&a, copy);
-#if SIMD_PREC == 2
-    if (residual && residual->quantized) {
-        a.res_quantized = 1;
+    if (residual) {
+        a.res_values = residual->values;
         a.res_scale = residual->scale;
         a.res_zero_point = residual->zero_point;
     }
+#if SIMD_PREC == 2
     const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the
      * input's zero, both the zero point, add nothing) and scale by s_in x s_w */

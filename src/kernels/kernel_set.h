@@ -168,8 +168,8 @@ typedef struct {
     const char *name;
     unsigned cpu_features; /* the RF_CPU_* flags the set's instructions need */
     /* out = act(conv(in) + bias [+ residual]); residual may be NULL, else shaped like out: floats
-     * (it may be out itself: each element is read before it is written), or uint8 (quantized)
-     * where quantized_residual says conv reads them.
+     * (it may be out itself: each element is read before it is written), or uint8 or bf16
+     * (rf_tensor.values) where reduced_residual says conv reads them.
      * copy: NULL, or the converted copy of out to write too (rf_conv_copy), which writes_copy
      * said conv can write.
      * scratch: 64-byte aligned memory of the calling thread, scratch_floats(conv) long. */
@@ -179,10 +179,9 @@ typedef struct {
     /* Whether conv can write the copy that a layer reading its output as `read` needs (NULL:
      * never). */
     int (*writes_copy)(const rf_conv *conv, rf_read read);
-    /* Whether conv can read its residual as a quantized tensor (rf_tensor.quantized: a U8
-     * conversion without padding, as a 1x1 layer reads its input) instead of as floats (NULL:
-     * never). */
-    int (*quantized_residual)(const rf_conv *conv);
+    /* Whether conv can read its residual converted as it reads its input (rf_tensor.values U8
+     * or BF16, unpadded: as a 1x1 layer reads its input) instead of as floats (NULL: never). */
+    int (*reduced_residual)(const rf_conv *conv);
     /* dst[k] = the largest of taps[0..n)[k], for k < c: one pixel of max pooling
      * (rf_maxpool3s2 walks the pixels). */
     void (*max_taps)(const float *const *taps, int n, int c, float *dst);
@@ -229,7 +228,7 @@ void rf_conv_reference_reduced(const rf_conv *conv, const rf_tensor *in,
                                const rf_tensor *residual, rf_act act, const rf_tensor *out,
                                const rf_conv_copy *copy, rf_conv_part part, float *scratch);
 rf_read rf_input_read_reference_int8(const rf_conv *conv);
-int rf_quantized_residual_reference_int8(const rf_conv *conv);
+int rf_reduced_residual_reference(const rf_conv *conv);
 void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi);
 double rf_dot_peak_reference_int8(void);
 /* Seconds on a monotonic clock, for the peak measurements. */
@@ -311,7 +310,7 @@ RF_SIMD_SET_DECLARE(avx512)
     double rf_fma_peak_##isa(void);                                                                \
     rf_read rf_input_read_##isa(const rf_conv *conv);                                              \
     int rf_writes_copy_##isa(const rf_conv *conv, rf_read read);                                   \
-    int rf_quantized_residual_##isa(const rf_conv *conv);                                          \
+    int rf_reduced_residual_##isa(const rf_conv *conv);                                            \
     void rf_convert_input_##isa(const rf_conv *conv, const rf_tensor *src, const rf_tensor *dst,  \
                                 int row0, int row1);                                               \
     void rf_range_##isa(const rf_tensor *t, int row0, int row1, float *lo, float *hi);

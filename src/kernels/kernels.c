@@ -34,7 +34,7 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
                                     ((int64_t)iy * in->w + ix) * in->pstride;
             float *dst =
                 out->data + img * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
-            if (in->quantized)
+            if (in->values == RF_VALUES_U8)
                 max_taps_u8(taps, n, out->pstride * 4, dst);
             else
                 ks->max_taps(taps, n, out->c, dst);
@@ -62,7 +62,7 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
         .per_call_weights = rf_conv_per_call_weights_##isa, .pack_size = packer##_size,            \
         .pack = packer, .pack_layout = RF_PACK_LAYOUT_VERSION,                                     \
         .fma_peak_gflops = rf_fma_peak_##isa, .input_read = rf_input_read_##isa,                   \
-        .writes_copy = rf_writes_copy_##isa, .quantized_residual = rf_quantized_residual_##isa,    \
+        .writes_copy = rf_writes_copy_##isa, .reduced_residual = rf_reduced_residual_##isa,        \
         .convert_input = rf_convert_input_##isa, .range = rf_range_##isa,                          \
     }
 
@@ -92,6 +92,7 @@ static const rf_kernel_set kernel_sets[] = {
         .pack = rf_pack_reference_bf16,
         .pack_layout = RF_PACK_LAYOUT_VERSION,
         .fma_peak_gflops = rf_fma_peak_reference,
+        .reduced_residual = rf_reduced_residual_reference,
     },
     SIMD_REDUCED_SET(avx512_bf16, RF_PRECISION_BF16, rf_pack_bf16,
                      AVX512_FEATURES | RF_CPU_AVX512BF16),
@@ -106,7 +107,7 @@ static const rf_kernel_set kernel_sets[] = {
         .pack_layout = RF_PACK_LAYOUT_VERSION,
         .fma_peak_gflops = rf_dot_peak_reference_int8,
         .input_read = rf_input_read_reference_int8,
-        .quantized_residual = rf_quantized_residual_reference_int8,
+        .reduced_residual = rf_reduced_residual_reference,
         .range = rf_range_reference,
     },
     SIMD_REDUCED_SET(avx512_vnni, RF_PRECISION_INT8, rf_pack_s8,

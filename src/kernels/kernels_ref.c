@@ -18,6 +18,15 @@ static inline float activate(float v, rf_act act)
     return v;
 }
 
+/* The float of bfloat16 bits h. */
+static inline float bf16_value(uint16_t h)
+{
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 /* The uint8 value of x in a tensor quantized with 1 / scale = inv and zero point zp. */
 static inline int32_t quantize_u8(float x, float inv, int zp)
 {
@@ -95,13 +104,18 @@ static void conv_chunk(const rf_conv *cv, const ref_weights *wt, const rf_tensor
                 }
             const int64_t pix = (int64_t)oy * out->w + ox;
             const float *rp = res ? res->data + img * res->nstride + pix * res->pstride : NULL;
-            const uint8_t *rq = res && res->quantized ? (const uint8_t *)(const void *)rp : NULL;
+            const uint8_t *rq =
+                res && res->values == RF_VALUES_U8 ? (const uint8_t *)(const void *)rp : NULL;
+            const uint16_t *rh =
+                res && res->values == RF_VALUES_BF16 ? (const uint16_t *)(const void *)rp : NULL;
             float *dst = out->data + img * out->nstride + pix * out->pstride;
             for (int co = c0; co < c1; co++) {
                 float v = int8 ? (float)iacc[co - c0] * (in->scale * wt->wscale[co]) + cv->bias[co]
                                : acc[co - c0];
                 if (rq)
                     v += (float)(rq[co] - res->zero_point) * res->scale;
+                else if (rh)
+                    v += bf16_value(rh[co]);
                 else if (rp)
                     v += rp[co];
                 dst[co] = activate(v, act);
@@ -156,9 +170,10 @@ rf_read rf_input_read_reference_int8(const rf_conv *conv)
     return pk->layout == RF_PACK_REFERENCE_S8 ? RF_READ_F32_RANGE : RF_READ_F32;
 }
 
-int rf_quantized_residual_reference_int8(const rf_conv *conv)
+int rf_reduced_residual_reference(const rf_conv *conv)
 {
-    return ((const rf_packed *)conv->packed)->layout == RF_PACK_REFERENCE_S8;
+    const rf_pack_layout layout = ((const rf_packed *)conv->packed)->layout;
+    return layout == RF_PACK_REFERENCE_S8 || layout == RF_PACK_REFERENCE_BF16;
 }
 
 void rf_range_reference(const rf_tensor *t, int row0, int row1, float *lo, float *hi)
