@@ -420,9 +420,9 @@ static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf
 /* The residual of conv as it reads it: where the kernels read reduced residuals, the conversion
  * of it (uint8 or bf16, as conv reads its input) that a 1x1 layer read (a slot's), else its
  * floats. ResNet50's shortcuts are the inputs of the blocks' conv1: read as a quarter (a half)
- * of the floats' bytes, and the block outputs then need no floats at all (copies alone). When conv writes over the
- * residual (in place), the slot gives its tensor up to the caller (*release), so the copy of
- * the output cannot take that memory while it is read. */
+ * of the floats' bytes, and the block outputs then need no floats at all (copies alone). When
+ * conv writes over the residual (in place), the slot gives its tensor up to the caller
+ * (*release), so the copy of the output cannot take that memory while it is read. */
 static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, const rf_tensor *res,
                                       const rf_tensor *out, rf_tensor *q, int *release)
 {

@@ -207,9 +207,9 @@ INLINE __m128i copy_u8(const conv_args *a, vf v)
 
 #if SIMD_PREC != 1
 /* The uint8 bytes of n = 2 or 4 vectors q of rint(x / scale) (the low 16 n bytes): packed
- * with saturation to int16, the zero point (zp16: in every int16) added (saturating), packed to uint8 with
- * saturation (the clamp to [0, 255]), the 128-bit lanes' interleaving undone: copy_u8's
- * values, with fewer instructions. */
+ * with saturation to int16, the zero point (zp16: in every int16) added (saturating), packed
+ * to uint8 with saturation (the clamp to [0, 255]), the 128-bit lanes' interleaving undone:
+ * copy_u8's values, with fewer instructions. */
 INLINE __m512i pack_u8(const __m512i q[4], int n, __m512i zp16)
 {
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
