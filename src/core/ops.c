@@ -175,7 +175,7 @@ static void convert_rows(const void *arg, int row0, int row1)
 
 void rf_ops_begin_pass(rf_exec *ex)
 {
-    for (int k = 0; k < RF_CONVERTED_KEEP; k++)
+    for (int k = 0; k < RF_CONVERTED_ALL; k++)
         ex->converted[k].source = -1;
     memset(ex->writer, 0, sizeof ex->writer);
     memset(ex->pooled, 0, sizeof ex->pooled);
@@ -183,7 +183,7 @@ void rf_ops_begin_pass(rf_exec *ex)
 
 void rf_ops_end_pass(rf_exec *ex)
 {
-    for (int k = 0; k < RF_CONVERTED_KEEP; k++)
+    for (int k = 0; k < RF_CONVERTED_ALL; k++)
         if (ex->converted[k].source >= 0) {
             rf_arena_release(&ex->arena, &ex->converted[k].copy);
             ex->converted[k].source = -1;
@@ -195,7 +195,7 @@ void rf_ops_end_pass(rf_exec *ex)
  * those slices before any layer reads the whole tensor. */
 static void converted_stale(rf_exec *ex, int id)
 {
-    for (int k = 0; id >= 0 && k < RF_CONVERTED_KEEP; k++)
+    for (int k = 0; id >= 0 && k < RF_CONVERTED_ALL; k++)
         if (ex->converted[k].source == id) {
             rf_arena_release(&ex->arena, &ex->converted[k].copy);
             ex->converted[k].source = -1;
@@ -240,7 +240,7 @@ static void quantization_of(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
 /* The slot holding tensor id converted as read with pad pixels around, or NULL. */
 static rf_converted *slot_of(rf_exec *ex, int id, int pad, rf_read read)
 {
-    for (int k = 0; id >= 0 && k < RF_CONVERTED_KEEP; k++) {
+    for (int k = 0; id >= 0 && k < RF_CONVERTED_ALL; k++) {
         rf_converted *c = &ex->converted[k];
         if (c->source == id && c->pad == pad && c->read == read)
             return c;
@@ -324,6 +324,14 @@ static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
         float_read(ex, in);
         return;
     }
+    rf_copy_request n = {NULL, read, pad, 0.0f, 0, 0, 0};
+    if (read == RF_READ_U8 && calibrated(conv))
+        rf_quant_params(conv->range_lo, conv->range_hi, &n.scale, &n.zero_point);
+    if (ex->copy_mode == RF_COPIES_FINDING && r && r->read == read && r->pad == pad &&
+        r->scale == n.scale && r->zero_point == n.zero_point) {
+        r->pinned = 1; /* the same copy again, its slot given back since: kept instead */
+        return;
+    }
     const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
     const int pooled = in->arena_id >= 0 && ex->pooled[in->arena_id];
     if (ex->copy_mode != RF_COPIES_FINDING || r || !w ||
@@ -332,9 +340,7 @@ static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
         float_read(ex, in); /* a second conversion, or of another kind, reads the floats */
         return;
     }
-    rf_copy_request n = {w, read, pad, 0.0f, 0, 0};
-    if (read == RF_READ_U8)
-        rf_quant_params(conv->range_lo, conv->range_hi, &n.scale, &n.zero_point);
+    n.conv = w;
     ex->copies[ex->ncopies++] = n;
 }
 
@@ -405,7 +411,12 @@ static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf
         ex->copy_mode == RF_COPIES_ON && out->arena_id >= 0 ? request_of(ex, conv) : NULL;
     if (!r)
         return NULL;
-    rf_converted *slot = free_slot(ex);
+    rf_converted *slot = NULL;
+    for (int k = RF_CONVERTED_KEEP; r->pinned && !slot && k < RF_CONVERTED_ALL; k++)
+        if (ex->converted[k].source < 0)
+            slot = &ex->converted[k];
+    if (!slot)
+        slot = free_slot(ex);
     const int pad = r->pad;
     rf_tensor q = converted_tensor(ex, out, out->c, r->read, pad);
     q.scale = r->scale;

@@ -35,6 +35,10 @@ typedef struct {
 
 /* Three: a bottleneck's input (read again by the shortcut) and the copies of conv1 and conv2. */
 #define RF_CONVERTED_KEEP 3
+/* After those slots, the pinned ones: copies kept to the end of the pass for a layer that reads
+ * them long after (ResNet50's features: the next stage reads them, then the FPN). */
+#define RF_CONVERTED_PINNED 3
+#define RF_CONVERTED_ALL (RF_CONVERTED_KEEP + RF_CONVERTED_PINNED)
 
 /* A convolution whose output a later layer of the pass reads converted (read, pad): it writes
  * that copy as it stores the output (kernel_set.h, conv), which saves a pass over the map. The
@@ -46,6 +50,7 @@ typedef struct {
     float scale; /* U8: the reader's calibrated quantization */
     int zero_point;
     int keep_float; /* an op reads conv's floats too (else only the copy is written) */
+    int pinned;     /* a later layer converts the output the same way again: the copy is kept */
 } rf_copy_request;
 
 #define RF_COPY_REQUESTS_MAX 128
@@ -71,7 +76,7 @@ typedef struct {
     int profiling;
     rf_profile_entry profile[RF_PROFILE_KINDS];
     rf_trace *trace;
-    rf_converted converted[RF_CONVERTED_KEEP];
+    rf_converted converted[RF_CONVERTED_ALL];
     unsigned clock;
     /* the convolution that wrote each arena tensor of this pass last (NULL: none, or another
      * op wrote it since), and the copies the layers write */
