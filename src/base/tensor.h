@@ -4,15 +4,15 @@
 
 #include <stdint.h>
 
-/* n images of h x w pixels with c channels. Pixel (i, y, x) starts at
- * data + i*nstride + (y*w + x)*pstride; its channels are contiguous. pstride > c lets a layer
- * write into a channel slice of a wider tensor (concatenation without copies); nstride lets the
- * heads write straight into the [batch, anchors, k] output tensors. */
 /* How a tensor's data hold its values: floats, or as the reduced-precision layers read them
  * (kernels/kernel_set.h, rf_read): uint8 q, four channels a 32-bit word, standing for
  * (q - zero_point) * scale; or bfloat16, two channels a word. pstride and nstride count words. */
 typedef enum { RF_VALUES_F32 = 0, RF_VALUES_U8, RF_VALUES_BF16 } rf_values;
 
+/* n images of h x w pixels with c channels. Pixel (i, y, x) starts at
+ * data + i*nstride + (y*w + x)*pstride; its channels are contiguous. pstride > c lets a layer
+ * write into a channel slice of a wider tensor (concatenation without copies); nstride lets the
+ * heads write straight into the [batch, anchors, k] output tensors. */
 typedef struct {
     float *data;
     int n, h, w, c;

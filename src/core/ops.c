@@ -429,16 +429,16 @@ static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf
 }
 
 /* The residual of conv as it reads it: where the kernels read reduced residuals, the conversion
- * of it (uint8 or bf16, as conv reads its input) that a 1x1 layer read (a slot's), else its
+ * of it (uint8 or bf16: `read`, as conv reads its input) that a 1x1 layer read (a slot's), else its
  * floats. ResNet50's shortcuts are the inputs of the blocks' conv1: read as a quarter (a half)
  * of the floats' bytes, and the block outputs then need no floats at all (copies alone). When
  * conv writes over the residual (in place), the slot gives its tensor up to the caller
  * (*release), so the copy of the output cannot take that memory while it is read. */
-static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, const rf_tensor *res,
-                                      const rf_tensor *out, rf_tensor *q, int *release)
+static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, rf_read read,
+                                      const rf_tensor *res, const rf_tensor *out, rf_tensor *q,
+                                      int *release)
 {
     *release = 0;
-    const rf_read read = ex->kernels->input_read ? ex->kernels->input_read(conv) : RF_READ_F32;
     const int reduced = ex->kernels->reduced_residual && ex->kernels->reduced_residual(conv) &&
                         (read == RF_READ_U8 || read == RF_READ_BF16);
     rf_converted *c = reduced ? slot_of(ex, res->arena_id, 0, read) : NULL;
@@ -467,11 +467,11 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
         return;
     }
     const double t0 = ex->profiling ? now_ms() : 0;
+    const rf_read read = ex->kernels->input_read ? ex->kernels->input_read(conv) : RF_READ_F32;
     rf_tensor res_q;
     int release_res = 0;
     if (residual) /* first: the slot is then the last one a conversion of in would evict */
-        residual = residual_read(ex, conv, residual, out, &res_q, &release_res);
-    const rf_read read = ex->kernels->input_read ? ex->kernels->input_read(conv) : RF_READ_F32;
+        residual = residual_read(ex, conv, read, residual, out, &res_q, &release_res);
     rf_tensor src = *in;
     int keep = 1;
     if (read == RF_READ_BF16 || read == RF_READ_U8)

@@ -156,14 +156,6 @@ static uint16_t f32_to_bf16(float f)
     return (uint16_t)((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
-static float bf16_to_f32(uint16_t h)
-{
-    const uint32_t x = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
 /* ------------------------------------------------------------------------------ save */
 static int write_floats(FILE *f, const float *src, size_t n, rf_storage storage)
 {
@@ -479,7 +471,7 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
             }
             for (size_t j = 0; j < count; j++) {
                 const uint16_t h = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
-                (*dst[k])[j] = storage == RF_STORAGE_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+                (*dst[k])[j] = storage == RF_STORAGE_F16 ? f16_to_f32(h) : rf_bf16_float(h);
             }
         }
     }

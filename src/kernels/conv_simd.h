@@ -184,8 +184,6 @@ INLINE vf dequantize(vf acc, vf scale, vf bias)
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_castps_si512(acc)), scale, bias);
 }
 #define ACC_START(a, c) ((const float *)(const void *)((a)->acc0 + (c)))
-
-
 #else
 #define ACC_START(a, c) ((a)->cv->bias + (c))
 #endif
@@ -1351,8 +1349,6 @@ void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const 
     _mm256_zeroupper();
 }
 #else
-/* n floats from s quantized to uint8 at d (n / 4 words, rounded up; the last one padded with
- * the zero point). */
 /* 64 floats quantized to uint8: rounded to int32, packed with saturation to int16, the zero
  * point added (saturating), packed to uint8 with saturation (the clamp to [0, 255]), the
  * 128-bit lanes' interleaving undone: the values of to_u8's loop of 16, with fewer
@@ -1365,6 +1361,8 @@ INLINE __m512i u8_of_64(const __m512 v[4], __m512 inv, __m512i zp)
     return pack_u8(q, 4, _mm512_packs_epi32(zp, zp));
 }
 
+/* n floats from s quantized to uint8 at d (n / 4 words, rounded up; the last one padded with
+ * the zero point). */
 INLINE void to_u8(const float *s, int n, float *d, __m512 inv, __m512i zp)
 {
     uint8_t *o = (uint8_t *)(void *)d;

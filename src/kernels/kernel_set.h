@@ -154,13 +154,16 @@ static inline uint16_t rf_bf16_bits(float x)
     return (uint16_t)(u >> 16);
 }
 
-static inline float rf_bf16_round(float x)
+/* The float that bfloat16 bits h stand for. */
+static inline float rf_bf16_float(uint16_t h)
 {
-    const uint32_t u = (uint32_t)rf_bf16_bits(x) << 16;
+    const uint32_t u = (uint32_t)h << 16;
     float f;
     __builtin_memcpy(&f, &u, 4);
     return f;
 }
+
+static inline float rf_bf16_round(float x) { return rf_bf16_float(rf_bf16_bits(x)); }
 
 typedef struct {
     rf_kernels id;

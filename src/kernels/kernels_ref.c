@@ -18,15 +18,6 @@ static inline float activate(float v, rf_act act)
     return v;
 }
 
-/* The float of bfloat16 bits h. */
-static inline float bf16_value(uint16_t h)
-{
-    const uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* The uint8 value of x in a tensor quantized with 1 / scale = inv and zero point zp. */
 static inline int32_t quantize_u8(float x, float inv, int zp)
 {
@@ -115,7 +106,7 @@ static void conv_chunk(const rf_conv *cv, const ref_weights *wt, const rf_tensor
                 if (rq)
                     v += (float)(rq[co] - res->zero_point) * res->scale;
                 else if (rh)
-                    v += bf16_value(rh[co]);
+                    v += rf_bf16_float(rh[co]);
                 else if (rp)
                     v += rp[co];
                 dst[co] = activate(v, act);
