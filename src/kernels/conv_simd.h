@@ -1089,30 +1089,19 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
     /* copies only of depthwise layers, and only at 16 lanes (see SIMD_COPIES) */
     if (!SIMD_COPIES || pk->layout != RF_PACK_DEPTHWISE)
         copy = NULL;
-    conv_args a = {conv,
-                   in,
-                   residual,
-                   out,
-                   act,
-                   rf_packed_weights(conv),
-                   rf_pack_panel_floats(conv),
-                   scratch,
-                   part.ch0 / RF_PACK_PANEL,
-                   (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
-                   part.ch0,
-                   part.ch1,
-                   SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W),
-                   NULL,
-                   NULL,
-                   NULL,
-                   0,
-                   0,
-                   0,
-                   0.0f,
-                   0,
-                   RF_VALUES_F32,
-                   0.0f,
-                   0};
+    conv_args a = {.cv = conv,
+                   .in = in,
+                   .res = residual,
+                   .out = out,
+                   .act = act,
+                   .w = rf_packed_weights(conv),
+                   .panel_floats = rf_pack_panel_floats(conv),
+                   .scratch = scratch,
+                   .pan0 = part.ch0 / RF_PACK_PANEL,
+                   .pan1 = (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
+                   .ch0 = part.ch0,
+                   .ch1 = part.ch1,
+                   .stream = SIMD_STREAM && rf_streams_output(conv, residual, out, SIMD_W)};
     set_copy(&a, copy);
     if (pk->layout == RF_PACK_DEPTHWISE)
         conv_depthwise(&a, row0, row1);
@@ -1226,37 +1215,24 @@ void SIMD_FN(rf_conv)(const rf_conv *conv, const rf_tensor *in, const rf_tensor 
         cw.pad = SIMD_PREC == 2 ? 0 : conv->pad;
     }
     const int64_t panel = (int64_t)pk->taps * words * RF_PACK_PANEL;
-    conv_args a = {&cw,
-                   in,
-                   residual,
-                   out,
-                   act,
-                   rf_packed_weights(conv),
-                   panel,
-                   scratch,
-                   part.ch0 / RF_PACK_PANEL,
-                   (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
-                   part.ch0,
-                   part.ch1,
-                   SIMD_STREAM && streams_reduced(conv) &&
-                       rf_streams_output(conv, residual, out, SIMD_W),
-                   NULL,
-                   NULL,
-                   NULL,
-                   0,
-                   0,
-                   0,
-                   0.0f,
-                   0,
-                   RF_VALUES_F32,
-                   0.0f,
-                   0};
+    conv_args a = {.cv = &cw,
+                   .in = in,
+                   .res = residual,
+                   .out = out,
+                   .act = act,
+                   .w = rf_packed_weights(conv),
+                   .panel_floats = panel,
+                   .scratch = scratch,
+                   .pan0 = part.ch0 / RF_PACK_PANEL,
+                   .pan1 = (part.ch1 + RF_PACK_PANEL - 1) / RF_PACK_PANEL,
+                   .ch0 = part.ch0,
+                   .ch1 = part.ch1,
+                   .stream = SIMD_STREAM && streams_reduced(conv) &&
+                             rf_streams_output(conv, residual, out, SIMD_W),
+                   .res_values = residual ? residual->values : RF_VALUES_F32,
+                   .res_scale = residual ? residual->scale : 0.0f,
+                   .res_zero_point = residual ? residual->zero_point : 0};
     set_copy(&a, copy);
-    if (residual) {
-        a.res_values = residual->values;
-        a.res_scale = residual->scale;
-        a.res_zero_point = residual->zero_point;
-    }
 #if SIMD_PREC == 2
     const int npanels = (conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL;
     /* this call's channels: sums start at -zero point x sum of q_w (so the padding and the
