@@ -598,9 +598,66 @@ INLINE void image_run(const conv_args *a, int img, int oy, int ox0, int np, int 
     }
 }
 
+#if SIMD_W == 16
+/* image_run for 8 channels written densely, without residual: two pixels a vector (lanes 0-7
+ * and 8-15), so each FMA has 16 useful lanes where a broadcast has 8. The 15 floats a pair's
+ * kernel row reads come in one load, spread to each tap by a permute. The same sums in the
+ * same order as image_run: the outputs are bit for bit its own. */
+INLINE void image_run_pairs(const conv_args *a, int img, int oy, int ox0, int np)
+{
+    const rf_conv *cv = a->cv;
+    const rf_tensor *in = a->in;
+    enum { PAIRS = IMAGE_PX / 2 };
+    vf acc[PAIRS];
+    const vf bias = _mm512_broadcast_f32x8(_mm256_loadu_ps(cv->bias));
+#pragma GCC unroll 6
+    for (int j = 0; j < PAIRS; j++)
+        acc[j] = bias;
+    for (int ky = 0; ky < 3; ky++) {
+        const int iy = oy * 2 - cv->pad + ky;
+        if (iy < 0 || iy >= in->h)
+            continue;
+        const float *b =
+            in->data + img * in->nstride + ((int64_t)iy * in->w + ox0 * 2 - cv->pad) * 3;
+        const float *wk = a->w + ky * 9 * PANEL_W(0);
+        vf w[9];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++)
+            w[k] = _mm512_broadcast_f32x8(_mm256_load_ps(wk + k * PANEL_W(0)));
+#pragma GCC unroll 6
+        for (int j = 0; j < PAIRS; j++) {
+            if (2 * j >= np)
+                break;
+            /* pixel 2j reads floats 0-8 of the load, 2j + 1 floats 6-14 */
+            const vf d = _mm512_maskz_loadu_ps(2 * j + 1 < np ? 0x7fff : 0x01ff, b + 12 * j);
+#pragma GCC unroll 9
+            for (int k = 0; k < 9; k++) {
+                const __m512i tap = _mm512_setr_epi32(k, k, k, k, k, k, k, k, k + 6, k + 6,
+                                                      k + 6, k + 6, k + 6, k + 6, k + 6, k + 6);
+                acc[j] = _mm512_fmadd_ps(_mm512_permutexvar_ps(tap, d), w[k], acc[j]);
+            }
+        }
+    }
+#pragma GCC unroll 6
+    for (int j = 0; j < PAIRS; j++) {
+        if (2 * j >= np)
+            break;
+        const vf v = activate(acc[j], a->act);
+        float *dst = pixel_ptr(a->out, img, oy, ox0 + 2 * j);
+        if (2 * j + 1 < np)
+            _mm512_storeu_ps(dst, v);
+        else
+            _mm256_storeu_ps(dst, image_low8(v));
+    }
+}
+#endif
+
 static void conv_image(const conv_args *a, int row0, int row1)
 {
     const rf_conv *cv = a->cv;
+#if SIMD_W == 16
+    const int pairs = cv->cout == 8 && a->out->pstride == 8 && !a->res;
+#endif
     const int w = a->out->w, iw = a->in->w;
     /* the pixels whose three taps all lie within the input line: [x0, x1) */
     const int x0 = (cv->pad + 1) / 2;
@@ -611,10 +668,19 @@ static void conv_image(const conv_args *a, int row0, int row1)
         for (int x = 0; x < x0 && x < w; x++)
             image_run(a, img, oy, x, 1, 0);
         int x = x0;
-        for (; x + IMAGE_PX <= x1; x += IMAGE_PX)
-            image_run(a, img, oy, x, IMAGE_PX, 1);
-        if (x < x1)
-            image_run(a, img, oy, x, x1 - x, 1);
+        for (; x < x1; x += IMAGE_PX) {
+            const int np = x1 - x < IMAGE_PX ? x1 - x : IMAGE_PX;
+#if SIMD_W == 16
+            if (pairs) {
+                image_run_pairs(a, img, oy, x, np);
+                continue;
+            }
+#endif
+            if (np == IMAGE_PX)
+                image_run(a, img, oy, x, IMAGE_PX, 1);
+            else
+                image_run(a, img, oy, x, np, 1);
+        }
         for (x = x1 > x0 ? x1 : x0; x < w; x++)
             image_run(a, img, oy, x, 1, 0);
     }
@@ -702,10 +768,16 @@ static void dw3x3_interior(const conv_args *a, const float *const rows[3], int i
 #pragma GCC unroll 9
     for (int t = 0; t < 9; t++)
         w[t] = V(load_ps)(a->w + (size_t)t * cp + c0);
+    const int full = mask_full(m);
     for (int ox = x0; ox < x1; ox += DW_PX) {
         const int n = x1 - ox < DW_PX ? x1 - ox : DW_PX;
+        const int64_t base = (int64_t)(ox * s - cv->pad) * ps + c0;
         vf acc[DW_PX];
-        dw3x3_step(acc, rows, (int64_t)(ox * s - cv->pad) * ps + c0, s * ps, n, ps, w, bias, m, 0);
+        /* whole steps of whole vectors (nearly all) with constant n and plain loads */
+        if (n == DW_PX && full)
+            dw3x3_step(acc, rows, base, s * ps, DW_PX, ps, w, bias, m, 1);
+        else
+            dw3x3_step(acc, rows, base, s * ps, n, ps, w, bias, m, 0);
 #pragma GCC unroll 4
         for (int j = 0; j < DW_PX; j++)
             if (j < n)
