@@ -24,17 +24,28 @@ INLINE void dw_store_pair(__m512 acc, const conv_args *a, int img, int oy, int o
             acc, _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(0x00ff, pixel_ptr(a->res, img, oy, ox)),
                                       0xff00, pixel_ptr(a->res, img, oy, ox + 1) - 8));
     acc = activate(acc, a->act);
+    /* dense pixels (2 words, 8 floats) take one plain store for both */
     if (a->copy) {
         const __m128i q = copy_u8(a, acc);
         const int p = a->copy_pad;
-        _mm_mask_storeu_epi8(pixel_ptr(a->copy, img, oy + p, ox + p), 0x00ff, q);
-        _mm_mask_storeu_epi8((uint8_t *)(void *)pixel_ptr(a->copy, img, oy + p, ox + 1 + p) - 8,
-                             0xff00, q);
+        float *c = pixel_ptr(a->copy, img, oy + p, ox + p);
+        if (a->copy->pstride == 2) {
+            _mm_storeu_si128((__m128i *)(void *)c, q);
+        } else {
+            _mm_mask_storeu_epi8(c, 0x00ff, q);
+            _mm_mask_storeu_epi8(
+                (uint8_t *)(void *)pixel_ptr(a->copy, img, oy + p, ox + 1 + p) - 8, 0xff00, q);
+        }
         if (a->copy_only)
             return;
     }
-    _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox), 0x00ff, acc);
-    _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox + 1) - 8, 0xff00, acc);
+    float *o = pixel_ptr(a->out, img, oy, ox);
+    if (a->out->pstride == 8) {
+        _mm512_storeu_ps(o, acc);
+    } else {
+        _mm512_mask_storeu_ps(o, 0x00ff, acc);
+        _mm512_mask_storeu_ps(pixel_ptr(a->out, img, oy, ox + 1) - 8, 0xff00, acc);
+    }
 }
 
 /* A 16-float load holds two neighbouring pixels of 8 channels, so each load and FMA serves two
