@@ -433,6 +433,85 @@ INLINE void spatial_tile(int B, const conv_args *a, const tile_px *t, int panel)
     }
 }
 
+/* Narrow 1x1 layers: at most two vectors of outputs (one panel) from sums of at most
+ * NARROW_WORDS words a vector, over flat tensors, with no residual or copy (MobileNet0.25's
+ * widening layers on its largest maps). Their few multiply-adds a pixel cost less than the
+ * tiles' pixel pointers, prefetches and tests, so here the weights stay in registers and
+ * DW_PX pixels a step run from one pointer. The same sums in the same order as the tiles. */
+#define NARROW_WORDS 16
+static int narrow_pointwise(const conv_args *a, int linear)
+{
+    const int nv = (a->cv->cout + SIMD_W - 1) / SIMD_W;
+    return linear && !a->res && !a->copy && a->pan0 == 0 && a->pan1 == 1 && nv <= 2 &&
+           a->cv->cin * nv <= NARROW_WORDS;
+}
+
+INLINE void narrow_run(const conv_args *a, int nv, int64_t q0, int64_t q1)
+{
+    const rf_conv *cv = a->cv;
+    const int words = cv->cin, pw = cv->cout <= 16 ? 16 : RF_PACK_PANEL;
+    const int64_t ips = a->in->pstride, ops = a->out->pstride;
+    const int stream = SIMD_STREAM && a->stream;
+    vmask m[2];
+    vf w[NARROW_WORDS][2], start[2];
+#if SIMD_PREC == 2
+    vf scale[2], bias[2];
+#endif
+    for (int v = 0; v < nv; v++) {
+        m[v] = lanes(cv->cout - SIMD_W * v);
+        start[v] = load_masked(ACC_START(a, SIMD_W * v), m[v]);
+#if SIMD_PREC == 2
+        scale[v] = _mm512_loadu_ps(a->out_scale + SIMD_W * v);
+        bias[v] = load_masked(cv->bias + SIMD_W * v, m[v]);
+#endif
+        for (int k = 0; k < words; k++)
+            w[k][v] = V(load_ps)(a->w + k * pw + SIMD_W * v);
+    }
+    for (int64_t q = q0; q < q1; q += DW_PX) {
+        const int n = q1 - q < DW_PX ? (int)(q1 - q) : DW_PX;
+        const float *src = a->in->data + q * ips;
+        vf acc[DW_PX][2];
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++)
+            for (int v = 0; v < nv; v++)
+                acc[j][v] = start[v];
+        for (int k = 0; k < words; k++)
+#pragma GCC unroll 4
+            for (int j = 0; j < DW_PX; j++) {
+                /* past the last pixel: that pixel again, unstored */
+                const vf x = V(set1_ps)(src[(j < n ? j : n - 1) * ips + k]);
+                for (int v = 0; v < nv; v++)
+                    acc[j][v] = mac(x, w[k][v], acc[j][v]);
+            }
+#pragma GCC unroll 4
+        for (int j = 0; j < DW_PX; j++) {
+            if (j >= n)
+                break;
+            float *dst = a->out->data + (q + j) * ops;
+            for (int v = 0; v < nv; v++) {
+                vf r = acc[j][v];
+#if SIMD_PREC == 2
+                r = dequantize(r, scale[v], bias[v]);
+#endif
+                r = activate(r, a->act);
+                if (stream && mask_full(m[v]))
+                    V(stream_ps)(dst + SIMD_W * v, r);
+                else
+                    store_masked(dst + SIMD_W * v, m[v], r);
+            }
+        }
+    }
+}
+
+static void conv_pointwise_narrow(const conv_args *a, int row0, int row1)
+{
+    const int64_t w = a->out->w;
+    if (a->cv->cout <= SIMD_W)
+        narrow_run(a, 1, row0 * w, row1 * w);
+    else
+        narrow_run(a, 2, row0 * w, row1 * w);
+}
+
 /* 1x1 convolutions (any stride) as a GEMM over the pixels of rows [row0, row1), taken PX at a
  * time across line and image ends, over blocks of weight panels. While a tile runs, the next
  * one's inputs and outputs are prefetched: a tile's scattered pixel streams are more than the
@@ -444,6 +523,10 @@ static void conv_pointwise(const conv_args *a, int row0, int row1)
     const int linear = cv->stride == 1 && rf_flat_layout(a->in) && rf_flat_layout(a->out) &&
                        (!a->res || rf_flat_layout(a->res)) &&
                        (!a->copy || (!a->copy_pad && rf_flat_layout(a->copy)));
+    if (narrow_pointwise(a, linear)) {
+        conv_pointwise_narrow(a, row0, row1);
+        return;
+    }
     const int64_t q1 = (int64_t)row1 * a->out->w;
     for (int pan0 = a->pan0; pan0 < a->pan1; pan0 += pb) {
         const int pan1 = pan0 + pb < a->pan1 ? pan0 + pb : a->pan1;
