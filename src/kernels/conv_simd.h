@@ -759,7 +759,7 @@ static void conv_image(const conv_args *a, int row0, int row1)
                 continue;
             }
 #endif
-            if (np == IMAGE_PX)
+            if (np == IMAGE_PX) /* a constant count: the runs' loops unrolled whole */
                 image_run(a, img, oy, x, IMAGE_PX, 1);
             else
                 image_run(a, img, oy, x, np, 1);
