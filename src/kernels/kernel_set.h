@@ -88,7 +88,8 @@ enum { RF_CPU_FEATURES(RF_CPU_FEATURE_FLAG_) };
  * except image layers (3 channels) other than int8 ones with long sums. ResNet50's 7x7 runs in
  * int8 (147 multiply-adds an output; its 3 channels fill 3 bytes of each 4-byte word);
  * MobileNet0.25's 3x3 (27) runs faster on the float32 set's image kernel, and under bf16 the
- * 7x7 too (measured). The depthwise ones stay float32: they do a few multiply-adds per value
+ * 7x7 (two words a pixel, a third of them zero) ran no faster than float32 once the image was
+ * converted (measured). The depthwise ones stay float32: they do a few multiply-adds per value
  * read, and under int8 they lose the most accuracy (../shared/notes/int8-accuracy.md). */
 static inline int rf_conv_reduced(const rf_conv *conv, rf_precision precision)
 {
