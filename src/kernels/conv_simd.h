@@ -449,7 +449,7 @@ static int narrow_pointwise(const conv_args *a, int linear)
 INLINE void narrow_run(const conv_args *a, int nv, int64_t q0, int64_t q1)
 {
     const rf_conv *cv = a->cv;
-    const int words = cv->cin, pw = cv->cout <= 16 ? 16 : RF_PACK_PANEL;
+    const int words = cv->cin, pw = PANEL_W(tile_b(cv->cout, 0, 1, 0)); /* the panel's width */
     const int64_t ips = a->in->pstride, ops = a->out->pstride;
     const int stream = SIMD_STREAM && a->stream;
     vmask m[2];
