@@ -389,7 +389,7 @@ static rf_tensor converted_input(rf_exec *ex, const rf_conv *conv, const rf_tens
     conversion_pass(ex, conv, in, read, pad);
     *keep = in->arena_id >= 0;
     rf_converted *slot = *keep ? free_slot(ex) : NULL;
-    rf_tensor q = converted_tensor(ex, in, conv->cin, read, pad);
+    rf_tensor q = converted_tensor(ex, in, in->c, read, pad);
     if (!ex->arena.planning) {
         if (read == RF_READ_U8)
             quantization_of(ex, conv, in, &q);
@@ -431,9 +431,12 @@ static const rf_conv_copy *early_copy(rf_exec *ex, const rf_conv *conv, const rf
 /* The residual of conv as it reads it: where the kernels read reduced residuals, the conversion
  * of it (uint8 or bf16: `read`, as conv reads its input) that a 1x1 layer read (a slot's), else its
  * floats. ResNet50's shortcuts are the inputs of the blocks' conv1: read as a quarter (a half)
- * of the floats' bytes, and the block outputs then need no floats at all (copies alone). When
- * conv writes over the residual (in place), the slot gives its tensor up to the caller
- * (*release), so the copy of the output cannot take that memory while it is read. */
+ * of the floats' bytes, and the block outputs then need no floats at all (copies alone). A bf16
+ * residual no layer read (a shortcut projection's output) is converted for conv alone, which
+ * its writer then does as it stores it: the projection writes half the bytes, conv reads half.
+ * (uint8 needs a range such a residual has not measured.) When conv writes over the residual
+ * (in place), the slot gives its tensor up to the caller (*release), so the copy of the output
+ * cannot take that memory while it is read. */
 static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, rf_read read,
                                       const rf_tensor *res, const rf_tensor *out, rf_tensor *q,
                                       int *release)
@@ -442,6 +445,11 @@ static const rf_tensor *residual_read(rf_exec *ex, const rf_conv *conv, rf_read 
     const int reduced = ex->kernels->reduced_residual && ex->kernels->reduced_residual(conv) &&
                         (read == RF_READ_U8 || read == RF_READ_BF16);
     rf_converted *c = reduced ? slot_of(ex, res->arena_id, 0, read) : NULL;
+    if (!c && reduced && read == RF_READ_BF16 && res->arena_id >= 0) {
+        int keep;
+        converted_input(ex, conv, res, read, &keep);
+        c = slot_of(ex, res->arena_id, 0, read);
+    }
     if (c) {
         c->used = ++ex->clock;
         *q = c->copy;
