@@ -75,6 +75,10 @@ size_t rf_wino_scratch_floats(const rf_conv *conv, int px, int most, int with_3x
                (size_t)2 * WINO_N * WINO_KC * RF_PACK_PANEL;
     if (!pk || (pk->layout != RF_PACK_WINOGRAD && pk->layout != RF_PACK_WINOGRAD_BF16))
         return 0;
+    if (pk->layout == RF_PACK_WINOGRAD_BF16 &&
+        (int64_t)conv->cin * conv->cout >= RF_WINO_LARGE_PAIRS)
+        return (size_t)rf_wino_3x3_block_tiles(cin_pad, cout_pad, most) *
+               (size_t)(cin_pad + cout_pad) * WINO_N;
     return (size_t)rf_wino_block_tiles(cin_pad, cout_pad, px, most) *
            (size_t)(cin_pad + cout_pad) * WINO_N;
 }

@@ -1109,7 +1109,10 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     const int cin_pad = (cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
     /* V's rows and the GEMM's sums, in the elements the GEMM reads (VPACK channels each) */
     const int vrow = cin_pad / VPACK, klen = (cin + VPACK - 1) / VPACK;
-    const int tb = rf_wino_block_tiles(cin_pad, cout_pad, PX, WINO_MAX_TILES);
+    const int tb =
+        SIMD_WORDS && (int64_t)cin * a->cv->cout >= RF_WINO_LARGE_PAIRS
+            ? rf_wino_3x3_call_tiles(out, row0, row1, cin_pad, cout_pad, WINO_MAX_TILES)
+            : rf_wino_block_tiles(cin_pad, cout_pad, PX, WINO_MAX_TILES);
     const int64_t vplane = (int64_t)tb * vrow, mplane = (int64_t)tb * cout_pad;
     float *v = a->scratch;
     float *mm = v + vplane * WINO_N;

@@ -32,8 +32,9 @@ typedef struct {
  * - WINOGRAD (dense 3x3, stride 1, pad 1): the same panels of the 6x6 transformed kernels
  *   G g G^T of F(4x4, 3x3), each panel [36][cin][panel width];
  * - WINOGRAD_3X3: the PANELS layout of a layer that runs as Winograd too, its kernels
- *   transformed as it runs: the widest layers (ResNet50's layer4), whose transformed kernels
- *   would take 4x the memory (75 MB of ResNet50's 242 MB of packed weights);
+ *   transformed as it runs: the widest layers (RF_WINO_LARGE_PAIRS input x output channels or
+ *   more: ResNet50's layer4), whose transformed kernels would take 4x the memory (75 MB of
+ *   ResNet50's 242 MB of packed weights);
  * - DEPTHWISE: [kh][kw][c rounded up to 16].
  * The bf16 and int8 sets pack their reduced-precision layers (rf_conv_reduced) in the same
  * geometry over 32-bit words instead of floats: a word holds two input channels as bfloat16
@@ -48,6 +49,8 @@ typedef struct {
  *   rounded to bfloat16, or as int8 followed by scale[cout] and the sums, cout long.
  * Layers a reduced set keeps in float32 take the float layouts above (the SIMD sets') or none
  * (the reference's: it reads conv->weight). */
+#define RF_WINO_LARGE_PAIRS ((int64_t)512 * 512)
+
 typedef enum {
     RF_PACK_PANELS,
     RF_PACK_WINOGRAD,
