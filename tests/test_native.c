@@ -335,7 +335,7 @@ static void calibration(const char *pth_rel, int h, int w)
     int ranged = 0, reduced = 0, stray = 0;
     for (int i = 0; i < m->layers.count; i++) {
         const rf_conv *c = &m->layers.layer[i].conv;
-        const int int8 = rf_conv_reduced(c, RF_PRECISION_INT8);
+        const int int8 = rf_conv_reduced(c);
         reduced += int8;
         ranged += int8 && c->range_lo < c->range_hi && c->range_lo <= 0.0f;
         stray += !int8 && (c->range_lo != 0.0f || c->range_hi != 0.0f);
@@ -404,7 +404,7 @@ static void calibration(const char *pth_rel, int h, int w)
         /* the first layer that runs in int8, and one that does not (ResNet50 has none) */
         int first = -1, fp32 = -1;
         for (int i = m->layers.count - 1; i >= 0; i--) {
-            if (rf_conv_reduced(&m->layers.layer[i].conv, RF_PRECISION_INT8))
+            if (rf_conv_reduced(&m->layers.layer[i].conv))
                 first = i;
             else
                 fp32 = i;

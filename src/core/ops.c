@@ -488,7 +488,7 @@ void rf_op_conv(rf_exec *ex, const rf_conv *conv, const rf_tensor *in,
         float_read(ex, in);
     if (read == RF_READ_F32_RANGE && !ex->arena.planning)
         quantization_of(ex, conv, in, &src);
-    if (ex->calibration && !ex->arena.planning && rf_conv_reduced(conv, RF_PRECISION_INT8)) {
+    if (ex->calibration && !ex->arena.planning && rf_conv_reduced(conv)) {
         float lo, hi, *r = ex->calibration[conv - ex->calibration_convs];
         measure_range(ex, in, &lo, &hi);
         r[0] = lo < r[0] ? lo : r[0];

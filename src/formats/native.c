@@ -400,7 +400,7 @@ static rf_status parse(const unsigned char *buf, size_t size, const char *name, 
                 buf + HEADER_BYTES + layers * (RECORD_BYTES + PACKED_BYTES) + i * RANGE_BYTES;
             const float lo = getf32(q), hi = getf32(q + 4);
             /* none (both 0) or lo < hi, finite, on a layer that runs in int8 */
-            const int int8 = rf_conv_reduced(c, RF_PRECISION_INT8);
+            const int int8 = rf_conv_reduced(c);
             if (!(lo == 0.0f && hi == 0.0f) && !(lo < hi && isfinite(lo) && isfinite(hi) && int8)) {
                 st = rf_fail(err, RF_E_FORMAT, "%s: layer %d: calibrated input range [%g, %g] "
                              "is invalid (lo < hi, finite, on an int8 layer; or both 0)", name,

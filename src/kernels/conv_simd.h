@@ -1463,6 +1463,20 @@ INLINE void to_bf16(const float *s, int n, float *d)
     }
 }
 
+/* n dense pixels of 3 channels from s into bf16 pairs (c0, c1), (c2, 0) at d: an expanding load
+ * puts 4 pixels into 4 lanes each, the fourth zero, and two such vectors make one store. */
+INLINE void to_bf16_3(const float *s, int64_t n, float *d)
+{
+    int64_t x = 0;
+    for (; x + 8 <= n; x += 8, s += 24, d += 16) {
+        const __m512 lo = _mm512_maskz_expandloadu_ps(0x7777, s);
+        const __m512 hi = _mm512_maskz_expandloadu_ps(0x7777, s + 12);
+        _mm512_storeu_si512((void *)d, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+    for (; x < n; x++, s += 3, d += 2)
+        to_bf16(s, 3, d);
+}
+
 void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const rf_tensor *dst,
                                int row0, int row1)
 {
@@ -1470,6 +1484,10 @@ void SIMD_FN(rf_convert_input)(const rf_conv *conv, const rf_tensor *src, const 
     for (int r = row0; r < row1; r++) {
         float *d = dst->data + (r / dst->h) * dst->nstride +
                    (int64_t)(r % dst->h) * dst->w * dst->pstride;
+        if (src->c == 3 && src->pstride == 3 && dst->pstride == 2) { /* an image */
+            FOR_RUNS(src, r, 1, p, len, to_bf16_3(p, len / 3, d));
+            continue;
+        }
         /* dense pixels run together into one line when no pair straddles two of them */
         if (src->pstride == src->c && src->c % 2 == 0) {
             FOR_RUNS(src, r, 1, p, len, to_bf16(p, len, d));

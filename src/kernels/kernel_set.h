@@ -88,17 +88,15 @@ enum { RF_CPU_FEATURES(RF_CPU_FEATURE_FLAG_) };
 
 
 /* Whether a layer runs in the reduced precision of a bf16 or int8 set: the dense convolutions,
- * except image layers (3 channels) other than int8 ones with long sums. ResNet50's 7x7 runs in
- * int8 (147 multiply-adds an output; its 3 channels fill 3 bytes of each 4-byte word);
- * MobileNet0.25's 3x3 (27) runs faster on the float32 set's image kernel, and under bf16 the
- * 7x7 (two words a pixel, a third of them zero) ran no faster than float32 once the image was
- * converted (measured). The depthwise ones stay float32: they do a few multiply-adds per value
- * read, and under int8 they lose the most accuracy (../shared/notes/int8-accuracy.md). */
-static inline int rf_conv_reduced(const rf_conv *conv, rf_precision precision)
+ * except image layers (3 channels) with short sums. ResNet50's 7x7 (147 multiply-adds an
+ * output) runs reduced: its 3 channels fill 3 bytes of each int8 word, and 2 bf16 words a pixel
+ * with one half zero (still faster than float32, with the image converted by a pass: measured);
+ * MobileNet0.25's 3x3 (27) runs faster on the float32 set's image kernel. The depthwise ones
+ * stay float32: they do a few multiply-adds per value read, and under int8 they lose the most
+ * accuracy (../shared/notes/int8-accuracy.md). The same layers in both precisions. */
+static inline int rf_conv_reduced(const rf_conv *conv)
 {
-    return conv->groups == 1 &&
-           (conv->cin > 3 ||
-            (precision == RF_PRECISION_INT8 && conv->kh * conv->kw * conv->cin >= 64));
+    return conv->groups == 1 && (conv->cin > 3 || conv->kh * conv->kw * conv->cin >= 64);
 }
 
 /* 32-bit words per pixel and tap of a reduced layer: 2 bf16 or 4 int8 channels a word. */

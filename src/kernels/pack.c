@@ -145,7 +145,7 @@ static size_t word_bytes(const rf_conv *conv, int taps, rf_precision precision)
 
 size_t rf_pack_bf16_size(const rf_conv *conv, rf_packed *head)
 {
-    if (!rf_conv_reduced(conv, RF_PRECISION_BF16))
+    if (!rf_conv_reduced(conv))
         return rf_pack_simd_size(conv, head);
     *head = use_winograd(conv) ? (rf_packed){RF_PACK_WINOGRAD_BF16, 36}
                                : (rf_packed){RF_PACK_PANELS_BF16, conv->kh * conv->kw};
@@ -155,7 +155,7 @@ size_t rf_pack_bf16_size(const rf_conv *conv, rf_packed *head)
 
 void rf_pack_bf16(const rf_conv *conv, void *block)
 {
-    if (!rf_conv_reduced(conv, RF_PRECISION_BF16)) {
+    if (!rf_conv_reduced(conv)) {
         rf_pack_simd(conv, block);
         return;
     }
@@ -192,7 +192,7 @@ void rf_pack_bf16(const rf_conv *conv, void *block)
 
 size_t rf_pack_s8_size(const rf_conv *conv, rf_packed *head)
 {
-    if (!rf_conv_reduced(conv, RF_PRECISION_INT8))
+    if (!rf_conv_reduced(conv))
         return rf_pack_simd_size(conv, head);
     *head = (rf_packed){RF_PACK_PANELS_S8, conv->kh * conv->kw};
     const size_t npanels = (size_t)((conv->cout + RF_PACK_PANEL - 1) / RF_PACK_PANEL);
@@ -203,7 +203,7 @@ size_t rf_pack_s8_size(const rf_conv *conv, rf_packed *head)
 
 void rf_pack_s8(const rf_conv *conv, void *block)
 {
-    if (!rf_conv_reduced(conv, RF_PRECISION_INT8)) {
+    if (!rf_conv_reduced(conv)) {
         rf_pack_simd(conv, block);
         return;
     }
@@ -242,7 +242,7 @@ void rf_pack_s8(const rf_conv *conv, void *block)
 size_t rf_pack_reference_bf16_size(const rf_conv *conv, rf_packed *head)
 {
     *head = (rf_packed){
-        rf_conv_reduced(conv, RF_PRECISION_BF16) ? RF_PACK_REFERENCE_BF16 : RF_PACK_NONE,
+        rf_conv_reduced(conv) ? RF_PACK_REFERENCE_BF16 : RF_PACK_NONE,
         conv->kh * conv->kw};
     const size_t n = head->layout == RF_PACK_NONE ? 0 : (size_t)rf_conv_weight_count(conv);
     return (RF_PACK_HEADER_BYTES + n * sizeof(float) + 63) & ~(size_t)63;
@@ -263,7 +263,7 @@ void rf_pack_reference_bf16(const rf_conv *conv, void *block)
 size_t rf_pack_reference_s8_size(const rf_conv *conv, rf_packed *head)
 {
     *head = (rf_packed){
-        rf_conv_reduced(conv, RF_PRECISION_INT8) ? RF_PACK_REFERENCE_S8 : RF_PACK_NONE,
+        rf_conv_reduced(conv) ? RF_PACK_REFERENCE_S8 : RF_PACK_NONE,
         conv->kh * conv->kw};
     if (head->layout == RF_PACK_NONE)
         return RF_PACK_HEADER_BYTES;
