@@ -1113,6 +1113,56 @@ static void test_maxpool(int n, int h, int w, int c)
     free(out_buf);
 }
 
+/* Max pooling of a bf16 tensor (as the layers after ResNet50's pooling read its output, words
+ * of two halves): each output half the largest of its taps' values, signs and zeros included
+ * (the tensor has 2c halves a pixel, one word of padding). */
+static void test_maxpool_bf16(int h, int w, int c)
+{
+    const int words = (c + 1) / 2;
+    rf_tensor in, out;
+    size_t in_floats, out_floats;
+    float *in_buf = make_tensor(&in, &in_floats, 1, h, w, words, words + 1, 0);
+    uint16_t *ih = (uint16_t *)(void *)in_buf;
+    for (size_t i = 0; i < in_floats * 2; i++) {
+        const float f = i % 7 == 0 ? 0.0f : i % 11 == 0 ? -0.0f : urand() * 100.0f;
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        ih[i] = (uint16_t)(u >> 16);
+    }
+    in.values = RF_VALUES_BF16;
+    const int oh = rf_conv_out_size(h, 3, 2, 1), ow = rf_conv_out_size(w, 3, 2, 1);
+    float *out_buf = make_tensor(&out, &out_floats, 1, oh, ow, words, words, 0);
+    out.values = RF_VALUES_BF16;
+    const char *name;
+    const rf_kernel_set *ks = runnable_set(0, &name);
+    rf_maxpool3s2(ks, &in, &out, 0, oh);
+    size_t bad = 0;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+            for (int k = 0; k < 2 * words; k++) {
+                float m = -INFINITY;
+                for (int iy = 2 * y - 1; iy <= 2 * y + 1; iy++)
+                    for (int ix = 2 * x - 1; ix <= 2 * x + 1; ix++)
+                        if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+                            const uint16_t hv = ((const uint16_t *)(const void *)px(&in, 0, iy,
+                                                                                   ix))[k];
+                            const uint32_t u = (uint32_t)hv << 16;
+                            float f;
+                            memcpy(&f, &u, 4);
+                            m = f > m ? f : m;
+                        }
+                const uint32_t u = (uint32_t)((const uint16_t *)(const void *)px(&out, 0, y,
+                                                                                  x))[k]
+                                   << 16;
+                float got;
+                memcpy(&got, &u, 4);
+                bad += got != m;
+            }
+    CHECK(bad == 0, "bf16 maxpool %dx%dx%d: %zu wrong halves", h, w, c, bad);
+    free(in_buf);
+    free(out_buf);
+}
+
 /* conv3 of a ResNet bottleneck writes over its shortcut: every set must give, with the residual
  * in the output buffer, exactly what it gives with the two apart (12 x 32, 6 x 64 and
  * streamed-output paths). */
@@ -1167,6 +1217,8 @@ int main(void)
     test_maxpool(1, 9, 13, 64);
     test_maxpool(2, 6, 5, 20);
     test_maxpool(1, 1, 2, 3);
+    test_maxpool_bf16(9, 13, 64);
+    test_maxpool_bf16(4, 3, 5);
     test_residual_in_place(64, 256, 7, 9);
     test_residual_in_place(256, 128, 5, 6);
     test_residual_in_place(64, 256, 48, 48);

@@ -336,7 +336,7 @@ static void conversion_pass(rf_exec *ex, const rf_conv *conv, const rf_tensor *i
     const int pooled = in->arena_id >= 0 && ex->pooled[in->arena_id];
     if (ex->copy_mode != RF_COPIES_FINDING || r || !w ||
         (read == RF_READ_U8 && !calibrated(conv)) || !ex->kernels->writes_copy(w, read) ||
-        (pooled && (read != RF_READ_U8 || pad)) || ex->ncopies == RF_COPY_REQUESTS_MAX) {
+        (pooled && pad) || ex->ncopies == RF_COPY_REQUESTS_MAX) {
         float_read(ex, in); /* a second conversion, or of another kind, reads the floats */
         return;
     }
@@ -554,10 +554,12 @@ static void maxpool_rows(const void *arg, int row0, int row1)
     rf_maxpool3s2(op->ex->kernels, op->in, op->out, row0, row1);
 }
 
-/* Max pooling; of the uint8 copy of in instead (into a converted tensor of out, in a slot,
- * for the layers after), where the convolution that wrote in wrote that copy alone: those
- * layers asked it for the copy through out (pooled). ResNet50's stem then writes a quarter
- * of the bytes, and the pooling reads a quarter. */
+/* Max pooling; of the uint8 or bf16 copy of in instead (into a converted tensor of out, in a
+ * slot, for the layers after), where the convolution that wrote in wrote that copy alone:
+ * those layers asked it for the copy through out (pooled). Both conversions are monotonic, so
+ * the largest of the converted values is the conversion of the largest: the same values.
+ * ResNet50's stem then writes a quarter (a half) of the bytes, the pooling reads as few, and
+ * no pass converts its output. */
 rf_tensor rf_op_maxpool3s2(rf_exec *ex, const rf_tensor *in)
 {
     rf_tensor out = rf_arena_tensor(&ex->arena, in->n, rf_conv_out_size(in->h, 3, 2, 1),
@@ -568,20 +570,23 @@ rf_tensor rf_op_maxpool3s2(rf_exec *ex, const rf_tensor *in)
     }
     const rf_conv *w = in->arena_id >= 0 ? ex->writer[in->arena_id] : NULL;
     const rf_copy_request *r = request_of(ex, w);
-    rf_converted *c = slot_of(ex, in->arena_id, 0, RF_READ_U8);
-    if (c && r && !r->keep_float && out.arena_id >= 0) {
+    rf_converted *c = r ? slot_of(ex, in->arena_id, 0, r->read) : NULL;
+    if (c && !r->keep_float && out.arena_id >= 0) {
         c->used = ++ex->clock; /* not the slot the pooled copy takes */
         rf_converted *slot = free_slot(ex);
-        rf_tensor q = converted_tensor(ex, &out, out.c, RF_READ_U8, 0);
+        rf_tensor q = converted_tensor(ex, &out, out.c, r->read, 0);
         q.scale = c->copy.scale;
         q.zero_point = c->copy.zero_point;
         if (!ex->arena.planning)
             run_rows(ex, q.n * q.h, maxpool_rows, &(pool_op){ex, &c->copy, &q});
-        *slot = (rf_converted){out.arena_id, 0, RF_READ_U8, ++ex->clock, q};
+        *slot = (rf_converted){out.arena_id, 0, r->read, ++ex->clock, q};
     } else {
-        /* the first planning pass cannot tell yet whether the floats will be read: a uint8
-         * reader of out asks w for the copy, else w has no copy to write and stores them */
-        if (!(ex->copy_mode == RF_COPIES_FINDING && w && ex->kernels->writes_copy(w, RF_READ_U8)))
+        /* the first planning pass cannot tell yet whether the floats will be read: a reader of
+         * out that converts it asks w for the copy, else w has no copy to write and stores
+         * them */
+        if (!(ex->copy_mode == RF_COPIES_FINDING && w &&
+              (ex->kernels->writes_copy(w, RF_READ_U8) ||
+               ex->kernels->writes_copy(w, RF_READ_BF16))))
             float_read(ex, in);
         if (!ex->arena.planning)
             run_rows(ex, out.n * out.h, maxpool_rows, &(pool_op){ex, in, &out});

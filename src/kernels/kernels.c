@@ -19,6 +19,23 @@ static void max_taps_u8(const float *const *taps, int n, int64_t bytes, float *d
     }
 }
 
+/* The largest of the bfloat16 values of taps[0..n) at each of `halves` positions, into dst:
+ * compared as integers after turning their sign and magnitude into two's complement order (an
+ * involution: negative values have their magnitude bits flipped). */
+static void max_taps_bf16(const float *const *taps, int n, int64_t halves, float *dst)
+{
+    uint16_t *d = (uint16_t *)(void *)dst;
+    memcpy(d, taps[0], (size_t)halves * 2);
+    for (int t = 1; t < n; t++) {
+        const uint16_t *s = (const uint16_t *)(const void *)taps[t];
+        for (int64_t k = 0; k < halves; k++) {
+            const int16_t a = (int16_t)(s[k] ^ ((uint16_t)(-(s[k] >> 15)) & 0x7FFFu));
+            const int16_t b = (int16_t)(d[k] ^ ((uint16_t)(-(d[k] >> 15)) & 0x7FFFu));
+            d[k] = a > b ? s[k] : d[k];
+        }
+    }
+}
+
 void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor *out, int row0,
                    int row1)
 {
@@ -36,6 +53,8 @@ void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor
                 out->data + img * out->nstride + ((int64_t)oy * out->w + ox) * out->pstride;
             if (in->values == RF_VALUES_U8)
                 max_taps_u8(taps, n, out->pstride * 4, dst);
+            else if (in->values == RF_VALUES_BF16)
+                max_taps_bf16(taps, n, out->pstride * 2, dst);
             else
                 ks->max_taps(taps, n, out->c, dst);
         }

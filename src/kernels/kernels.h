@@ -33,8 +33,8 @@ const rf_kernel_set *rf_kernels_select(rf_kernels which, rf_precision precision,
 int rf_cpu_features_text(unsigned features, char *buf, size_t size);
 
 /* out = 3x3 max pooling of in, stride 2, padding 1 (padding never wins), for rows
- * [row0, row1) of out, each pixel by ks->max_taps; of uint8 values where in holds them (out
- * too, with the same quantization and words a pixel). */
+ * [row0, row1) of out, each pixel by ks->max_taps; of uint8 or bf16 values where in holds
+ * them (out too, with the same quantization and words a pixel). */
 void rf_maxpool3s2(const rf_kernel_set *ks, const rf_tensor *in, const rf_tensor *out, int row0,
                    int row1);
 
