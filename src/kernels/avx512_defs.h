@@ -54,7 +54,7 @@ static inline vhalf half_load(const float *p) { return _mm256_load_ps(p); }
 #define SIMD_WIDE 1
 /* Large outputs with non-temporal stores (rf_streams_output), measured with this set. */
 #define SIMD_STREAM 1
-/* kernels.c, WINOGRAD_3X3_MIN_PAIRS: ResNet50's two layers of 512 x 512 channels keep 19 MB of
+/* pack.c, RF_WINO_LARGE_PAIRS: ResNet50's two layers of 512 x 512 channels keep 19 MB of
  * kernels instead of 75 MB. */
 #define SIMD_WINO_3X3 1
 #endif

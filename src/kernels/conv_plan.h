@@ -191,11 +191,6 @@ typedef struct {
  * at least px, at most most. */
 int rf_wino_block_tiles(int cin_pad, int cout_pad, int px, int most);
 
-/* bf16 keeps even the RF_WINO_LARGE_PAIRS layers' kernels transformed (19 MB for 512 x 512),
- * which no cache keeps from one block of tiles to the next: those layers take the blocks of
- * the 3x3 layout (rf_wino_3x3_call_tiles, below), so their kernels are read once a call
- * instead of once per L2-sized block. */
-
 /* RF_PACK_WINOGRAD_3X3 (kernels transformed as they run): for each panel (pair) and each run
  * of WINO_KC input channels, the kernels are transformed into U in the scratch, then multiplied
  * with every tile of the block, the sums carried in M from one run to the next. Blocks are as

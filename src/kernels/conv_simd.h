@@ -1109,6 +1109,9 @@ static void conv_winograd(const conv_args *a, int row0, int row1)
     const int cin_pad = (cin + 15) & ~15, cout_pad = npanels * RF_PACK_PANEL;
     /* V's rows and the GEMM's sums, in the elements the GEMM reads (VPACK channels each) */
     const int vrow = cin_pad / VPACK, klen = (cin + VPACK - 1) / VPACK;
+    /* bf16 keeps even the RF_WINO_LARGE_PAIRS layers' kernels transformed (19 MB for 512 x
+     * 512), which no cache holds from one L2-sized block of tiles to the next: those layers
+     * take the 3x3 layout's blocks, so their kernels are read once a call */
     const int tb =
         SIMD_WORDS && (int64_t)cin * a->cv->cout >= RF_WINO_LARGE_PAIRS
             ? rf_wino_3x3_call_tiles(out, row0, row1, cin_pad, cout_pad, WINO_MAX_TILES)

@@ -49,6 +49,8 @@ typedef struct {
  *   rounded to bfloat16, or as int8 followed by scale[cout] and the sums, cout long.
  * Layers a reduced set keeps in float32 take the float layouts above (the SIMD sets') or none
  * (the reference's: it reads conv->weight). */
+/* Input x output channels from which a Winograd layer's transformed kernels are too large to
+ * keep: float32 packs them as WINOGRAD_3X3, bf16 blocks its tiles for them (conv_winograd). */
 #define RF_WINO_LARGE_PAIRS ((int64_t)512 * 512)
 
 typedef enum {
