@@ -1114,8 +1114,9 @@ static void test_maxpool(int n, int h, int w, int c)
 }
 
 /* Max pooling of a bf16 tensor (as the layers after ResNet50's pooling read its output, words
- * of two halves): each output half the largest of its taps' values, signs and zeros included
- * (the tensor has 2c halves a pixel, one word of padding). */
+ * of two halves; rf_maxpool3s2 pools those itself, whatever the set): each output half the
+ * largest of its taps' values, negative ones and zeros of both signs included (c channels in
+ * (c + 1) / 2 words a pixel, and the input one word of padding beyond them). */
 static void test_maxpool_bf16(int h, int w, int c)
 {
     const int words = (c + 1) / 2;

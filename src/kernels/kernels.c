@@ -19,20 +19,22 @@ static void max_taps_u8(const float *const *taps, int n, int64_t bytes, float *d
     }
 }
 
-/* The largest of the bfloat16 values of taps[0..n) at each of `halves` positions, into dst:
- * compared as integers after turning their sign and magnitude into two's complement order (an
- * involution: negative values have their magnitude bits flipped). */
+/* A bfloat16 value's bits as an integer in the values' order: sign and magnitude turned into
+ * two's complement (negative values have their magnitude bits flipped). */
+static inline int16_t bf16_order(uint16_t h)
+{
+    return (int16_t)(h ^ ((uint16_t)(-(h >> 15)) & 0x7FFFu));
+}
+
+/* The largest of the bfloat16 values of taps[0..n) at each of `halves` positions, into dst. */
 static void max_taps_bf16(const float *const *taps, int n, int64_t halves, float *dst)
 {
     uint16_t *d = (uint16_t *)(void *)dst;
     memcpy(d, taps[0], (size_t)halves * 2);
     for (int t = 1; t < n; t++) {
         const uint16_t *s = (const uint16_t *)(const void *)taps[t];
-        for (int64_t k = 0; k < halves; k++) {
-            const int16_t a = (int16_t)(s[k] ^ ((uint16_t)(-(s[k] >> 15)) & 0x7FFFu));
-            const int16_t b = (int16_t)(d[k] ^ ((uint16_t)(-(d[k] >> 15)) & 0x7FFFu));
-            d[k] = a > b ? s[k] : d[k];
-        }
+        for (int64_t k = 0; k < halves; k++)
+            d[k] = bf16_order(s[k]) > bf16_order(d[k]) ? s[k] : d[k];
     }
 }
 

@@ -15,13 +15,6 @@ static int use_winograd(const rf_conv *conv)
            conv->pad == 1 && conv->cin >= 16 && conv->cout >= 16;
 }
 
-/* Winograd layers whose kernels are transformed as they run (RF_PACK_WINOGRAD_3X3): those of
- * RF_WINO_LARGE_PAIRS (512 x 512) channels or more. They run on the coarsest maps, where one
- * block holds every tile, so the kernels are transformed once per pass; ResNet50's two such
- * layers keep 19 MB of kernels instead of 75 MB, and run 3 % slower at 640x640 (1 thread,
- * AVX-512, measured). Sets without this path (AVX2) run the layout as the PANELS it is,
- * directly. */
-
 /* G g G^T of F(4x4, 3x3) with interpolation points 0, 1, -1, 1/2, -2 and infinity: the 3x3
  * kernel g (tap stride `stride` floats) to 6x6, in double so the packed floats are rounded once. */
 static void winograd_kernel(const float *g, size_t stride, double u[36])
@@ -55,6 +48,10 @@ size_t rf_pack_simd_size(const rf_conv *conv, rf_packed *head)
     if (conv->groups != 1)
         head->layout = RF_PACK_DEPTHWISE;
     else if (use_winograd(conv) && (int64_t)conv->cin * conv->cout >= RF_WINO_LARGE_PAIRS)
+        /* kernels transformed as the layer runs: on the coarsest maps, where one block holds
+         * every tile, once per pass; ResNet50's two such layers keep 19 MB of kernels instead
+         * of 75 MB, and run 3 % slower at 640x640 (1 thread, AVX-512, measured). Sets without
+         * this path (AVX2) run the layout as the PANELS it is, directly. */
         head->layout = RF_PACK_WINOGRAD_3X3;
     else if (use_winograd(conv))
         *head = (rf_packed){RF_PACK_WINOGRAD, 36};
